@@ -1,0 +1,179 @@
+#include "check.h"
+#include "layout.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int check_fuse(char *err, size_t len)
+{
+	if (access("/dev/fuse", F_OK))
+		return pe_err(err, len, "/dev/fuse is missing: load the fuse module (modprobe fuse), or pass the device into this container");
+	if (access("/dev/fuse", R_OK | W_OK))
+		return pe_err(err, len, "/dev/fuse is not readable and writable for you: as root, 'chmod 0666 /dev/fuse' (Debian's default)");
+	return 0;
+}
+
+/* Whether dir is a mount point, as /proc/self/mountinfo lists it. */
+static int is_mounted(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		/* id parent major:minor root mountpoint ...; octal escapes for space etc. */
+		char *save = NULL, *tok = strtok_r(line, " ", &save);
+		for (int i = 0; tok && i < 4; i++)
+			tok = strtok_r(NULL, " ", &save);
+		if (!tok)
+			continue;
+		char *o = tok;
+		for (char *s = tok; *s; s++) {
+			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+				*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+				s += 3;
+			} else {
+				*o++ = *s;
+			}
+		}
+		*o = '\0';
+		found = strcmp(tok, dir) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int stale_message(const char *what, const char *path, char *err, size_t len)
+{
+	return pe_err(err, len, "%s '%s' is a stale mount (Transport endpoint is not connected): clear it with 'fusermount3 -u %s' (or 'umount -l %s' as root), then mount again",
+		      what, path, path, path);
+}
+
+int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
+{
+	struct stat st;
+	memset(p, 0, sizeof *p);
+
+	if (stat(o->base, &st))
+		return errno == ENOTCONN ? stale_message("BASE", o->base, err, len)
+		       : pe_err(err, len, "BASE '%s' does not exist (%s)", o->base, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return pe_err(err, len, "BASE '%s' is not a directory: give the prefix a Python is installed in, such as /usr", o->base);
+	p->base = realpath(o->base, NULL);
+
+	if (stat(o->mountpoint, &st)) {
+		int e = errno;
+		check_paths_free(p);
+		if (e == ENOTCONN)
+			return stale_message("MOUNTPOINT", o->mountpoint, err, len);
+		if (e == ENOENT)
+			return pe_err(err, len, "MOUNTPOINT '%s' does not exist: create it first (mkdir -p '%s')", o->mountpoint, o->mountpoint);
+		return pe_err(err, len, "MOUNTPOINT '%s': %s", o->mountpoint, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		check_paths_free(p);
+		return pe_err(err, len, "MOUNTPOINT '%s' is not a directory", o->mountpoint);
+	}
+	p->mountpoint = realpath(o->mountpoint, NULL);
+	p->site = path_resolve_nearest(o->site);
+	if (!p->base || !p->mountpoint || !p->site) {
+		int e = errno;
+		check_paths_free(p);
+		if (e == ENOTCONN)
+			return stale_message("DIR", o->site, err, len);
+		return pe_err(err, len, "cannot resolve the paths given: %s", strerror(e));
+	}
+	if (is_mounted(p->mountpoint)) {
+		pe_err(err, len, "MOUNTPOINT '%s' is already mounted: unmount it first (fusermount3 -u '%s')", p->mountpoint, p->mountpoint);
+		goto fail;
+	}
+	/* A daemon that serves a path through its own mount waits on itself. */
+	if (path_is_within(p->site, p->mountpoint)) {
+		pe_err(err, len, "DIR '%s' is inside MOUNTPOINT '%s': put the site directory elsewhere", p->site, p->mountpoint);
+		goto fail;
+	}
+	if (path_is_within(p->mountpoint, p->site)) {
+		pe_err(err, len, "MOUNTPOINT '%s' is inside DIR '%s': mount the env elsewhere", p->mountpoint, p->site);
+		goto fail;
+	}
+	if (path_is_within(p->base, p->mountpoint)) {
+		pe_err(err, len, "BASE '%s' is inside MOUNTPOINT '%s': mount the env elsewhere", p->base, p->mountpoint);
+		goto fail;
+	}
+	if (path_is_within(p->site, p->base)) {
+		pe_err(err, len, "DIR '%s' is inside BASE '%s', which pyenvfs never writes: put the site directory elsewhere", p->site, p->base);
+		goto fail;
+	}
+
+	if (stat(p->site, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			pe_err(err, len, "DIR '%s' is not a directory", p->site);
+			goto fail;
+		}
+		if (access(p->site, W_OK | X_OK)) {
+			pe_err(err, len, "DIR '%s' is not writable by you", p->site);
+			goto fail;
+		}
+	} else {
+		cleanup_free char *near = path_nearest_existing(p->site);
+		if (stat(near, &st) || !S_ISDIR(st.st_mode)) {
+			pe_err(err, len, "cannot create DIR '%s': '%s' is not a directory", p->site, near);
+			goto fail;
+		}
+		if (access(near, W_OK | X_OK)) {
+			pe_err(err, len, "cannot create DIR '%s': '%s' is not writable by you", p->site, near);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	check_paths_free(p);
+	return -1;
+}
+
+int check_python(const char *base, const char *want, char xy[16], char *err, size_t len)
+{
+	char vers[16][16];
+	int fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int n = fd < 0 ? 0 : layout_find_versions(fd, vers, 16);
+	if (fd >= 0)
+		close(fd);
+	char found[16 * 18] = "";
+	for (int i = 0; i < n; i++) {
+		strcat(found, i ? ", " : "");
+		strcat(found, vers[i]);
+	}
+	if (want) {
+		for (int i = 0; i < n; i++)
+			if (strcmp(vers[i], want) == 0) {
+				snprintf(xy, 16, "%s", want);
+				return 0;
+			}
+		if (n)
+			return pe_err(err, len, "BASE '%s' has no Python %s (it has: %s)", base, want, found);
+		return pe_err(err, len, "BASE '%s' has no Python %s (no bin/python%s with lib/python%s/os.py)", base, want, want, want);
+	}
+	if (n == 0)
+		return pe_err(err, len, "BASE '%s' holds no Python: expected bin/pythonX.Y and lib/pythonX.Y/os.py in it", base);
+	if (n > 1)
+		return pe_err(err, len, "BASE '%s' holds several Pythons (%s): choose one with --python X.Y", base, found);
+	snprintf(xy, 16, "%s", vers[0]);
+	return 0;
+}
+
+void check_paths_free(struct pe_paths *p)
+{
+	free(p->base);
+	free(p->mountpoint);
+	free(p->site);
+	memset(p, 0, sizeof *p);
+}

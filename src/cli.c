@@ -1,0 +1,249 @@
+#include "cli.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Mount options that belong to libfuse or the kernel, passed through as given.
+ * Anything else is refused here, before anything is created or mounted. */
+static const char *const fuse_flag_opts[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec",
+	"atime", "noatime", "nodiratime", "relatime", "strictatime",
+	"sync", "async", "dirsync", "blkdev", NULL
+};
+static const char *const fuse_value_opts[] = {
+	"fsname=", "subtype=", "max_read=", "blksize=", "context=",
+	"fscontext=", "defcontext=", "rootcontext=", NULL
+};
+/* Options mount(8) and fstab may pass that mean nothing to a FUSE daemon. */
+static const char *const ignored_opts[] = {
+	"auto", "noauto", "user", "nouser", "users", "defaults", "_netdev",
+	"nofail", NULL
+};
+
+static int in_list(const char *const *list, const char *s, int prefix)
+{
+	for (; *list; list++)
+		if (prefix ? strncmp(s, *list, strlen(*list)) == 0 : strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static void add_fuse_opt(struct pe_opts *o, const char *opt)
+{
+	o->fuse_opts = realloc(o->fuse_opts, (o->nfuse_opts + 1) * sizeof *o->fuse_opts);
+	if (!o->fuse_opts)
+		abort();
+	o->fuse_opts[o->nfuse_opts++] = pe_xstrdup(opt);
+}
+
+static void set_str(char **dst, const char *val)
+{
+	free(*dst);
+	*dst = pe_xstrdup(val);
+}
+
+static int parse_seconds(const char *val, double *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(val, &end);
+	if (errno || end == val || *end || d < 0 || d > 1e9)
+		return -1;
+	*out = d;
+	return 0;
+}
+
+static int valid_version(const char *v)
+{
+	/* X.Y with digits only: it becomes part of a path ("bin/pythonX.Y"). */
+	const char *dot = strchr(v, '.');
+	if (!dot || dot == v || !dot[1] || strlen(v) > 8)
+		return 0;
+	for (const char *p = v; *p; p++)
+		if (p != dot && (*p < '0' || *p > '9'))
+			return 0;
+	return 1;
+}
+
+/* One element of a -o list. */
+static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t len)
+{
+	if (!*opt)
+		return 0;
+	if (strncmp(opt, "site=", 5) == 0) {
+		if (!opt[5])
+			return pe_err(err, len, "-o site= needs a directory");
+		set_str(&o->site, opt + 5);
+	} else if (strncmp(opt, "python=", 7) == 0) {
+		if (!valid_version(opt + 7))
+			return pe_err(err, len, "-o python=%s: expected a version like 3.11", opt + 7);
+		set_str(&o->python, opt + 7);
+	} else if (strcmp(opt, "system_site_packages") == 0) {
+		o->system_site = 1;
+	} else if (strncmp(opt, "base_timeout=", 13) == 0) {
+		if (parse_seconds(opt + 13, &o->base_timeout))
+			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
+	} else if (strncmp(opt, "site_timeout=", 13) == 0) {
+		if (parse_seconds(opt + 13, &o->site_timeout))
+			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
+	} else if (in_list(ignored_opts, opt, 0)) {
+		return 0;
+	} else if (in_list(fuse_flag_opts, opt, 0) || in_list(fuse_value_opts, opt, 1)) {
+		if (strcmp(opt, "ro") == 0)
+			o->read_only = 1;
+		else if (strcmp(opt, "rw") == 0)
+			o->read_only = 0;
+		else if (strcmp(opt, "allow_other") == 0)
+			o->allow_other = 1;
+		add_fuse_opt(o, opt);
+	} else {
+		return pe_err(err, len, "unknown mount option '-o %s' (see pyenvfs --help)", opt);
+	}
+	return 0;
+}
+
+static int parse_mount_opts(struct pe_opts *o, const char *list, char *err, size_t len)
+{
+	cleanup_free char *copy = pe_xstrdup(list);
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (parse_mount_opt(o, tok, err, len))
+			return -1;
+	return 0;
+}
+
+/* "--name=value" or "--name value": returns the value, advancing *i as needed. */
+static const char *long_value(int argc, char **argv, int *i, const char *name)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+int cli_parse(int argc, char **argv, struct pe_opts *o, char *err, size_t len)
+{
+	const char *positional[2] = { NULL, NULL };
+	int npos = 0, only_positional = 0;
+
+	memset(o, 0, sizeof *o);
+	o->base_timeout = 3600.0;
+	o->site_timeout = 1.0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (only_positional || a[0] != '-' || a[1] == '\0') {
+			if (npos == 2)
+				return pe_err(err, len, "unexpected argument '%s': expected BASE MOUNTPOINT --site DIR", a);
+			positional[npos++] = a;
+		} else if (strcmp(a, "--") == 0) {
+			only_positional = 1;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			o->help = 1;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			o->version = 1;
+		} else if (strcmp(a, "-f") == 0) {
+			o->foreground = 1;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
+			o->debug = o->foreground = 1;
+		} else if (strcmp(a, "-s") == 0) {
+			o->single_thread = 1;
+		} else if (strcmp(a, "--system-site-packages") == 0) {
+			o->system_site = 1;
+		} else if (strncmp(a, "--site", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--site")) || !*v)
+				return pe_err(err, len, "--site needs a directory");
+			set_str(&o->site, v);
+		} else if (strncmp(a, "--python", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--python")))
+				return pe_err(err, len, "--python needs a version like 3.11");
+			if (!valid_version(v))
+				return pe_err(err, len, "--python %s: expected a version like 3.11", v);
+			set_str(&o->python, v);
+		} else if (strncmp(a, "-o", 2) == 0) {
+			const char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!list)
+				return pe_err(err, len, "-o needs a list of options");
+			if (parse_mount_opts(o, list, err, len))
+				return -1;
+		} else {
+			return pe_err(err, len, "unknown option '%s' (see pyenvfs --help)", a);
+		}
+	}
+	if (o->help || o->version)
+		return 0;
+	if (npos < 2)
+		return pe_err(err, len, npos == 0 ? "missing BASE and MOUNTPOINT: usage: pyenvfs BASE MOUNTPOINT --site DIR"
+						  : "missing MOUNTPOINT: usage: pyenvfs BASE MOUNTPOINT --site DIR");
+	if (!o->site)
+		return pe_err(err, len, "missing --site DIR (the env's site-packages directory; -o site=DIR in fstab)");
+	o->base = pe_xstrdup(positional[0]);
+	o->mountpoint = pe_xstrdup(positional[1]);
+	return 0;
+}
+
+void cli_free(struct pe_opts *o)
+{
+	free(o->base);
+	free(o->mountpoint);
+	free(o->site);
+	free(o->python);
+	for (size_t i = 0; i < o->nfuse_opts; i++)
+		free(o->fuse_opts[i]);
+	free(o->fuse_opts);
+	memset(o, 0, sizeof *o);
+}
+
+char *cli_fuse_optstring(const struct pe_opts *o)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < o->nfuse_opts; i++)
+		n += strlen(o->fuse_opts[i]) + 1;
+	char *s = pe_xcalloc(1, n);
+	for (size_t i = 0; i < o->nfuse_opts; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, o->fuse_opts[i]);
+	}
+	return s;
+}
+
+void cli_usage(FILE *f)
+{
+	fputs(
+"usage: pyenvfs BASE MOUNTPOINT --site DIR [options]\n"
+"       pyenvfs BASE MOUNTPOINT -o site=DIR[,python=X.Y][,system_site_packages]\n"
+"\n"
+"Mounts at MOUNTPOINT a Python environment made of the Python installed in the\n"
+"prefix BASE (interpreter, headers, standard library; never written) and the\n"
+"writable site-packages directory DIR. Use it with PYTHONHOME=MOUNTPOINT and\n"
+"PATH=MOUNTPOINT/bin:$PATH, or run MOUNTPOINT/bin/python as a venv.\n"
+"Unmount with: fusermount3 -u MOUNTPOINT\n"
+"\n"
+"options:\n"
+"  --site DIR, -o site=DIR      the env's site-packages (created if missing);\n"
+"                               DIR holds the whole state of the env\n"
+"  --python X.Y, -o python=X.Y  which Python in BASE, when it holds several\n"
+"  --system-site-packages, -o system_site_packages\n"
+"                               also show BASE's site directories, read-only\n"
+"  -o base_timeout=SECS         how long the kernel caches BASE's entries and\n"
+"                               attributes (default 3600; lower it if BASE is\n"
+"                               upgraded in place while mounted)\n"
+"  -o site_timeout=SECS         the same for DIR (default 1)\n"
+"  -f                           stay in the foreground\n"
+"  -d, --debug                  foreground, and log every FUSE request\n"
+"  -s                           single-threaded\n"
+"  -o allow_other, -o ro, -o auto_unmount, -o fsname=NAME, ...\n"
+"                               the usual FUSE mount options\n"
+"                               (default_permissions is always on)\n"
+"  -h, --help                   this text\n"
+"  -V, --version                the version\n", f);
+}

@@ -1,0 +1,37 @@
+/* Command line: parsing into options (pure), the usage text. The checks that
+ * need the file system (paths exist, not mounted, ...) live in check.c. */
+#ifndef PYENVFS_CLI_H
+#define PYENVFS_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct pe_opts {
+	char *base;             /* as given on the command line */
+	char *mountpoint;
+	char *site;
+	char *python;           /* "X.Y" or NULL */
+	int foreground;
+	int debug;
+	int single_thread;
+	int system_site;
+	int help;
+	int version;
+	int read_only;          /* -o ro */
+	int allow_other;
+	double base_timeout;    /* seconds the kernel may cache base entries/attrs */
+	double site_timeout;    /* the same for DIR, which others may change directly */
+	char **fuse_opts;       /* mount options for libfuse, one per element */
+	size_t nfuse_opts;
+};
+
+/* Parses argv. Returns 0, or -1 with a one-line message in err. Pure. */
+int cli_parse(int argc, char **argv, struct pe_opts *o, char *err, size_t len);
+void cli_free(struct pe_opts *o);
+
+/* The options for libfuse joined with commas ("" if none); malloc'ed. */
+char *cli_fuse_optstring(const struct pe_opts *o);
+
+void cli_usage(FILE *f);
+
+#endif

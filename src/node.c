@@ -1,0 +1,131 @@
+#include "node.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct node_table {
+	pthread_mutex_t lock;
+	struct node **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+static size_t hash(dev_t dev, ino_t ino, unsigned place)
+{
+	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
+	h ^= (uint64_t)place * 0x165667B19E3779F9ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+struct node_table *node_table_new(void)
+{
+	struct node_table *t = pe_xcalloc(1, sizeof *t);
+	pthread_mutex_init(&t->lock, NULL);
+	t->nbuckets = 1024;
+	t->buckets = pe_xcalloc(t->nbuckets, sizeof *t->buckets);
+	return t;
+}
+
+void node_table_free(struct node_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct node *n = t->buckets[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			close(n->fd);
+			free(n);
+		}
+	}
+	free(t->buckets);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static void grow(struct node_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct node **b = calloc(nb, sizeof *b);
+	if (!b)
+		return;         /* longer chains, still correct */
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct node *n = t->buckets[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			size_t h = hash(n->dev, n->ino, n->place) & (nb - 1);
+			n->next = b[h];
+			b[h] = n;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+}
+
+struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
+		      int layer, int writable, int site_root)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t h = hash(st->st_dev, st->st_ino, place) & (t->nbuckets - 1);
+	struct node *n;
+	for (n = t->buckets[h]; n; n = n->next)
+		if (n->ino == st->st_ino && n->dev == st->st_dev && n->place == place)
+			break;
+	if (n) {
+		n->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		close(fd);
+		return n;
+	}
+	n = pe_xcalloc(1, sizeof *n);
+	n->kind = NODE_PASS;
+	n->fd = fd;
+	n->dev = st->st_dev;
+	n->ino = st->st_ino;
+	n->place = place;
+	n->nlookup = 1;
+	n->layer = (unsigned char)layer;
+	n->writable = (unsigned char)writable;
+	n->site_root = (unsigned char)site_root;
+	n->type = st->st_mode & S_IFMT;
+	n->next = t->buckets[h];
+	t->buckets[h] = n;
+	if (++t->count > t->nbuckets * 2)
+		grow(t);
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void node_forget(struct node_table *t, struct node *node, uint64_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	if (node->nlookup > n) {
+		node->nlookup -= n;
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	size_t h = hash(node->dev, node->ino, node->place) & (t->nbuckets - 1);
+	for (struct node **pp = &t->buckets[h]; *pp; pp = &(*pp)->next) {
+		if (*pp == node) {
+			*pp = node->next;
+			t->count--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	close(node->fd);
+	free(node);
+}
+
+size_t node_count(struct node_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}

@@ -1,0 +1,52 @@
+/* The inode table: one node per object the kernel knows, found by
+ * (device, inode, place). "place" keeps one backing directory shown at two
+ * paths of the view (DIR under site-packages and under local/.../dist-packages)
+ * as two nodes: the kernel allows one dentry per directory inode. */
+#ifndef PYENVFS_NODE_H
+#define PYENVFS_NODE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct vdir;
+
+enum node_kind {
+	NODE_VIEW,              /* a directory of the view; lives as long as the mount */
+	NODE_GEN,               /* a generated file; likewise */
+	NODE_PASS,              /* a backing object, held by an O_PATH descriptor */
+};
+
+struct node {
+	enum node_kind kind;
+	int fd;                 /* NODE_PASS: O_PATH descriptor */
+	dev_t dev;
+	ino_t ino;
+	unsigned place;
+	uint64_t nlookup;       /* NODE_PASS: the kernel's references */
+	const struct vdir *vdir;/* NODE_VIEW */
+	int gen;                /* NODE_GEN */
+	unsigned char layer;    /* NODE_PASS: enum view_layer */
+	unsigned char writable;
+	unsigned char site_root;/* DIR's top directory */
+	mode_t type;            /* NODE_PASS: S_IFMT bits */
+	struct node *next;      /* hash chain */
+};
+
+struct node_table;
+
+struct node_table *node_table_new(void);
+void node_table_free(struct node_table *t);
+
+/* The node for st at place, with one more lookup. fd (O_PATH, for st) is
+ * kept by a new node and closed if the node existed already. */
+struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
+		      int layer, int writable, int site_root);
+
+/* Drops n lookups; the node is freed (and its fd closed) at zero. */
+void node_forget(struct node_table *t, struct node *node, uint64_t n);
+
+/* Nodes currently in the table (for tests and statistics). */
+size_t node_count(struct node_table *t);
+
+#endif

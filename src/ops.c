@@ -1,0 +1,1109 @@
+#include "ops.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define PROC_PATH_MAX 64
+
+static struct pe_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct node *node_of(fuse_req_t req, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fs_of(req)->vnodes[0];
+	return (struct node *)(uintptr_t)ino;
+}
+
+static fuse_ino_t id_of(struct pe_fs *fs, struct node *n)
+{
+	return n == &fs->vnodes[0] ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static void proc_path(char buf[PROC_PATH_MAX], int fd)
+{
+	snprintf(buf, PROC_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+static double layer_timeout(const struct pe_fs *fs, int layer)
+{
+	return layer == LAYER_BASE ? fs->base_timeout : fs->site_timeout;
+}
+
+static double node_timeout(const struct pe_fs *fs, const struct node *n)
+{
+	return n->kind == NODE_PASS ? layer_timeout(fs, n->layer) : fs->base_timeout;
+}
+
+/* How long the kernel may remember that a name is absent from a directory. */
+static double negative_timeout(const struct pe_fs *fs, const struct node *p)
+{
+	if (p->kind == NODE_VIEW)
+		return view_writable_source(p->vdir) ? fs->site_timeout : fs->base_timeout;
+	return node_timeout(fs, p);
+}
+
+/* ---- attributes ---------------------------------------------------------- */
+
+static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode, ino_t ino, off_t size)
+{
+	memset(st, 0, sizeof *st);
+	st->st_mode = mode;
+	st->st_ino = ino;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = fs->owner;
+	st->st_gid = fs->group;
+	st->st_size = size;
+	st->st_blksize = 4096;
+	st->st_blocks = (size + 511) / 512;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->started;
+}
+
+/* What the view shows of a node's attributes: a read-only object has no
+ * write bits, so that tools asking access(W_OK) as a user get the truth. */
+static int node_stat(struct pe_fs *fs, struct node *n, struct stat *st)
+{
+	switch (n->kind) {
+	case NODE_VIEW:
+		synthetic_stat(fs, st, S_IFDIR | (view_writable_source(n->vdir) ? 0755 : 0555),
+			       (ino_t)((1ull << 62) | n->vdir->id), 0);
+		return 0;
+	case NODE_GEN:
+		synthetic_stat(fs, st, S_IFREG | 0444, (ino_t)((1ull << 62) | (1ull << 32) | (unsigned)n->gen),
+			       (off_t)fs->gen_len[n->gen]);
+		return 0;
+	case NODE_PASS:
+		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		if (!n->writable)
+			st->st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
+		return 0;
+	}
+	return -EIO;
+}
+
+static void fill_entry(struct pe_fs *fs, struct node *n, const struct stat *st, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = id_of(fs, n);
+	e->attr = *st;
+	e->attr_timeout = e->entry_timeout = node_timeout(fs, n);
+}
+
+/* ---- finding things ------------------------------------------------------ */
+
+/* The entry for name in the backing directory dfd, as a node at place. */
+static int entry_at(struct pe_fs *fs, int dfd, const char *name, int follow, unsigned place, int layer,
+		    int writable, int site_root, struct fuse_entry_param *e)
+{
+	int fd = openat(dfd, name, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	struct node *n = node_get(fs->nodes, fd, &st, place, layer, writable, site_root);
+	if (!n->writable)
+		st.st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
+	fill_entry(fs, n, &st, e);
+	return 0;
+}
+
+/* The directory of source i of d; *owned says whether the caller closes it. */
+static int source_fd(struct pe_fs *fs, const struct vdir *d, size_t i, int *owned)
+{
+	const struct view_source *s = &d->src[i];
+	*owned = 0;
+	if (s->layer == LAYER_BASE) {
+		int fd = fs->base_src_fd[d->id * VIEW_MAX_SOURCES + i];
+		return fd >= 0 ? fd : -ENOENT;
+	}
+	if (!*s->path)
+		return fs->layer_fd[s->layer];
+	int fd = openat(fs->layer_fd[s->layer], s->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*owned = 1;
+	return fd;
+}
+
+static int entry_of_vent(struct pe_fs *fs, const struct vent *v, struct fuse_entry_param *e)
+{
+	struct stat st;
+	struct node *n;
+	switch (v->kind) {
+	case VENT_DIR:
+		n = &fs->vnodes[v->dir->id];
+		break;
+	case VENT_GEN:
+		n = &fs->gnodes[v->gen];
+		break;
+	case VENT_ANCHOR: {
+		int dfd = v->path[0] == '/' ? AT_FDCWD : fs->layer_fd[v->layer];
+		/* Anchors follow symlinks: bin/python shows the interpreter itself. */
+		return entry_at(fs, dfd, *v->path ? v->path : ".", 1, v->place, v->layer,
+				v->writable, v->site_root, e);
+	}
+	default:
+		return -EIO;
+	}
+	node_stat(fs, n, &st);
+	fill_entry(fs, n, &st, e);
+	return 0;
+}
+
+/* Whether name exists in source i of d (without following symlinks). */
+static int source_has(struct pe_fs *fs, const struct vdir *d, size_t i, const char *name)
+{
+	if (!view_source_shows(&d->src[i], name))
+		return 0;
+	int owned, dfd = source_fd(fs, d, i, &owned);
+	if (dfd < 0)
+		return 0;
+	struct stat st;
+	int found = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (owned)
+		close(dfd);
+	return found;
+}
+
+static int do_lookup(struct pe_fs *fs, struct node *p, const char *name, struct fuse_entry_param *e)
+{
+	if (p->kind == NODE_GEN)
+		return -ENOTDIR;
+	if (p->kind == NODE_PASS) {
+		if (p->site_root && view_reserved(name))
+			return -ENOENT;
+		return entry_at(fs, p->fd, name, 0, p->place, p->layer, p->writable, 0, e);
+	}
+	const struct vdir *d = p->vdir;
+	const struct vent *v = view_entry(d, name);
+	if (v)
+		return entry_of_vent(fs, v, e);
+	if (view_hides(d, name))
+		return -ENOENT;
+	for (size_t i = 0; i < d->nsrc; i++) {
+		if (!view_source_shows(&d->src[i], name))
+			continue;
+		int owned, dfd = source_fd(fs, d, i, &owned);
+		if (dfd < 0)
+			continue;       /* that layer has no such directory (yet) */
+		int r = entry_at(fs, dfd, name, 0, view_source_place(d, i), d->src[i].layer,
+				 d->src[i].writable, 0, e);
+		if (owned)
+			close(dfd);
+		if (r != -ENOENT)
+			return r;
+	}
+	return -ENOENT;
+}
+
+static void reply_entry(fuse_req_t req, struct pe_fs *fs, struct node *p, int r, struct fuse_entry_param *e)
+{
+	if (r == -ENOENT && p) {
+		/* A negative entry: the kernel remembers the miss (Python asks for
+		 * many names that are not there). */
+		memset(e, 0, sizeof *e);
+		e->entry_timeout = negative_timeout(fs, p);
+		fuse_reply_entry(req, e);
+	} else if (r) {
+		fuse_reply_err(req, -r);
+	} else {
+		fuse_reply_entry(req, e);
+	}
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *p = node_of(req, parent);
+	struct fuse_entry_param e;
+	reply_entry(req, fs, p, do_lookup(fs, p, name, &e), &e);
+}
+
+static void forget_one(struct pe_fs *fs, struct node *n, uint64_t nlookup)
+{
+	if (n->kind == NODE_PASS)
+		node_forget(fs->nodes, n, nlookup);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	forget_one(fs_of(req), node_of(req, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *list)
+{
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs_of(req), node_of(req, list[i].ino), list[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	struct stat st;
+	int r = node_stat(fs, n, &st);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, node_timeout(fs, n));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = node_of(req, ino);
+	char buf[PATH_MAX + 1];
+	if (n->kind != NODE_PASS) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ssize_t r = readlinkat(n->fd, "", buf, sizeof buf);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else if (r >= (ssize_t)sizeof buf)
+		fuse_reply_err(req, ENAMETOOLONG);
+	else {
+		buf[r] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+/* ---- changing things ----------------------------------------------------- */
+
+/* A backing directory where a name is created, renamed or removed. */
+struct target {
+	int dfd;
+	int owned;
+	unsigned place;
+	int layer;
+};
+
+static void target_release(struct target *t)
+{
+	if (t->owned)
+		close(t->dfd);
+	t->owned = 0;
+}
+
+/* Makes path (relative to the layer root) and its parents, owned like DIR. */
+static int ensure_dir(struct pe_fs *fs, int layer, const char *path)
+{
+	cleanup_free char *p = pe_xstrdup(path);
+	for (char *s = p;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (*p) {
+				if (mkdirat(fs->layer_fd[layer], p, 0755) == 0) {
+					if (fs->daemon_is_root)
+						(void)fchownat(fs->layer_fd[layer], p, fs->owner, fs->group, 0);
+				} else if (errno != EEXIST) {
+					return -errno;
+				}
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Where a new name in p goes. */
+static int new_name_target(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
+{
+	memset(t, 0, sizeof *t);
+	if (p->kind == NODE_GEN)
+		return -ENOTDIR;
+	if (p->kind == NODE_PASS) {
+		if (!p->writable)
+			return -EROFS;
+		if (p->site_root && view_reserved(name))
+			return -EPERM;
+		*t = (struct target){ p->fd, 0, p->place, p->layer };
+		return 0;
+	}
+	const struct vdir *d = p->vdir;
+	if (view_entry(d, name))
+		return -EEXIST;
+	const struct view_source *ws = view_writable_source(d);
+	if (!ws)
+		return -EROFS;
+	if (view_hides(d, name))
+		return -EPERM;
+	size_t wi = (size_t)(ws - d->src);
+	for (size_t i = 0; i < wi; i++)
+		if (source_has(fs, d, i, name))
+			return -EEXIST;
+	int r = ensure_dir(fs, ws->layer, ws->path);
+	if (r)
+		return r;
+	int dfd = source_fd(fs, d, wi, &t->owned);
+	if (dfd < 0)
+		return dfd;
+	*t = (struct target){ dfd, t->owned, view_source_place(d, wi), ws->layer };
+	return 0;
+}
+
+/* Where the existing name in p is, if the env may change it. */
+static int existing_target(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
+{
+	memset(t, 0, sizeof *t);
+	if (p->kind == NODE_GEN)
+		return -ENOTDIR;
+	if (p->kind == NODE_PASS) {
+		if (p->site_root && view_reserved(name))
+			return -ENOENT;
+		if (!p->writable)
+			return -EROFS;
+		*t = (struct target){ p->fd, 0, p->place, p->layer };
+		return 0;
+	}
+	const struct vdir *d = p->vdir;
+	if (view_entry(d, name))
+		return -EROFS;
+	if (view_hides(d, name))
+		return -ENOENT;
+	for (size_t i = 0; i < d->nsrc; i++) {
+		if (!source_has(fs, d, i, name))
+			continue;
+		if (!d->src[i].writable)
+			return -EROFS;
+		int dfd = source_fd(fs, d, i, &t->owned);
+		if (dfd < 0)
+			return dfd;
+		*t = (struct target){ dfd, t->owned, view_source_place(d, i), d->src[i].layer };
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* The kernel checked the caller may do this; a root daemon then makes what
+ * it created the caller's, as the caller would have made it. */
+static void give_to_caller(fuse_req_t req, struct pe_fs *fs, int dfd, const char *name)
+{
+	if (!fs->daemon_is_root)
+		return;
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	if (c->uid == 0 && c->gid == 0)
+		return;
+	struct stat pst;
+	gid_t gid = c->gid;
+	if (fstatat(dfd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+		gid = (gid_t)-1;        /* a setgid directory decides the group */
+	(void)fchownat(dfd, name, c->uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+enum make_kind { MAKE_DIR, MAKE_NOD, MAKE_SYMLINK };
+
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum make_kind kind,
+		      mode_t mode, dev_t rdev, const char *link)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct target t;
+	int r = new_name_target(fs, node_of(req, parent), name, &t);
+	if (!r) {
+		if (kind == MAKE_DIR)
+			r = mkdirat(t.dfd, name, mode);
+		else if (kind == MAKE_NOD)
+			r = mknodat(t.dfd, name, mode, rdev);
+		else
+			r = symlinkat(link, t.dfd, name);
+		r = r ? -errno : 0;
+	}
+	if (!r) {
+		give_to_caller(req, fs, t.dfd, name);
+		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
+	}
+	target_release(&t);
+	reply_entry(req, fs, NULL, r, &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, MAKE_DIR, mode, 0, NULL);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	make_node(req, parent, name, MAKE_NOD, mode, rdev, NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	make_node(req, parent, name, MAKE_SYMLINK, 0, 0, link);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	struct fuse_entry_param e;
+	struct target t = { 0 };
+	int r;
+	/* A hard link to a base file would let a write through DIR reach the base. */
+	if (n->kind != NODE_PASS || !n->writable)
+		r = -EROFS;
+	else
+		r = new_name_target(fs, node_of(req, newparent), newname, &t);
+	if (!r) {
+		char pp[PROC_PATH_MAX];
+		proc_path(pp, n->fd);
+		r = linkat(AT_FDCWD, pp, t.dfd, newname, AT_SYMLINK_FOLLOW) ? -errno : 0;
+	}
+	if (!r)
+		r = entry_at(fs, t.dfd, newname, 0, t.place, t.layer, 1, 0, &e);
+	target_release(&t);
+	reply_entry(req, fs, NULL, r, &e);
+}
+
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
+{
+	struct target t;
+	int r = existing_target(fs_of(req), node_of(req, parent), name, &t);
+	if (!r)
+		r = unlinkat(t.dfd, name, flags) ? -errno : 0;
+	target_release(&t);
+	fuse_reply_err(req, -r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, AT_REMOVEDIR);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct target from, to = { 0 };
+	int r = existing_target(fs, node_of(req, parent), name, &from);
+	if (!r) {
+		r = existing_target(fs, node_of(req, newparent), newname, &to);
+		if (r == -ENOENT)
+			r = new_name_target(fs, node_of(req, newparent), newname, &to);
+	}
+	if (!r)
+		r = renameat2(from.dfd, name, to.dfd, newname, flags) ? -errno : 0;
+	target_release(&from);
+	target_release(&to);
+	fuse_reply_err(req, -r);
+}
+
+static int set_times(struct node *n, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	if (fi)
+		return futimens((int)fi->fh, tv);
+	if (S_ISLNK(n->type))
+		return utimensat(n->fd, "", tv, AT_EMPTY_PATH);
+	char pp[PROC_PATH_MAX];
+	proc_path(pp, n->fd);
+	return utimensat(AT_FDCWD, pp, tv, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	char pp[PROC_PATH_MAX];
+	int r = 0;
+
+	if (n->kind != NODE_PASS || !n->writable) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	proc_path(pp, n->fd);
+	if ((valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(n->type))
+		r = fi ? fchmod((int)fi->fh, attr->st_mode) : chmod(pp, attr->st_mode);
+	if (!r && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		r = fchownat(n->fd, "", (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+			     (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (!r && (valid & FUSE_SET_ATTR_SIZE))
+		r = fi ? ftruncate((int)fi->fh, attr->st_size) : truncate(pp, attr->st_size);
+	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		r = set_times(n, tv, fi);
+	}
+	if (r) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	struct stat st;
+	r = node_stat(fs, n, &st);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, node_timeout(fs, n));
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static int wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct target t;
+	int fd = -1;
+	int r = new_name_target(fs, node_of(req, parent), name, &t);
+	if (!r) {
+		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
+		r = fd < 0 ? -errno : 0;
+	}
+	if (!r) {
+		give_to_caller(req, fs, t.dfd, name);
+		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
+	}
+	target_release(&t);
+	if (r) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	if (fuse_reply_create(req, &e, fi))
+		close(fd);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	if (n->kind == NODE_VIEW) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (wants_write(fi->flags) && (n->kind == NODE_GEN || !n->writable)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (n->kind == NODE_GEN) {
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	char pp[PROC_PATH_MAX];
+	proc_path(pp, n->fd);
+	int fd = open(pp, (fi->flags | O_CLOEXEC) & ~(O_NOFOLLOW | O_CREAT | O_EXCL));
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	/* The base does not change under us (base_timeout covers upgrades);
+	 * DIR may be written directly by others, so its pages are not kept. */
+	fi->keep_cache = n->layer == LAYER_BASE;
+	(void)fs;
+	if (fuse_reply_open(req, fi))
+		close(fd);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	if (n->kind == NODE_GEN) {
+		size_t len = fs->gen_len[n->gen];
+		size_t start = off < 0 || (size_t)off > len ? len : (size_t)off;
+		size_t count = len - start < size ? len - start : size;
+		fuse_reply_buf(req, fs->gen[n->gen] + start, count);
+		return;
+	}
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].pos = off;
+	ssize_t r = fuse_buf_copy(&out, in, 0);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = node_of(req, ino);
+	int r = 0;
+	/* Reports a delayed write error at close(), as the backing fs would. */
+	if (n->kind == NODE_PASS && n->writable)
+		r = close(dup((int)fi->fh)) ? errno : 0;
+	fuse_reply_err(req, r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (node_of(req, ino)->kind == NODE_PASS)
+		close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int r = 0;
+	if (node_of(req, ino)->kind == NODE_PASS)
+		r = (datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh)) ? errno : 0;
+	fuse_reply_err(req, r);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct node *n = node_of(req, ino);
+	if (n->kind != NODE_PASS || !n->writable) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) ? errno : 0);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	if (node_of(req, ino)->kind != NODE_PASS) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	off_t r = lseek((int)fi->fh, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+/* Python asks isatty() of every file it opens: answer at once. */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg, struct fuse_file_info *fi,
+		     unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	(void)ino, (void)cmd, (void)arg, (void)fi, (void)flags, (void)in_buf, (void)in_bufsz, (void)out_bufsz;
+	fuse_reply_err(req, ENOTTY);
+}
+
+/* ---- directories ---------------------------------------------------------- */
+
+struct dir_handle {
+	int is_view;
+	/* a backing directory */
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;
+	int site_root;
+	/* a view directory: its merged listing */
+	char **names;
+	unsigned char *types;
+	size_t n, cap;
+};
+
+/* A small open-addressing set of names, to merge listings in O(n). */
+struct name_set {
+	const char **slot;
+	size_t cap, count;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int name_set_add(struct name_set *set, const char *name)
+{
+	if ((set->count + 1) * 2 > set->cap) {
+		size_t ncap = set->cap ? set->cap * 2 : 64;
+		const char **ns = pe_xcalloc(ncap, sizeof *ns);
+		for (size_t i = 0; i < set->cap; i++)
+			if (set->slot[i]) {
+				size_t h = name_hash(set->slot[i]) & (ncap - 1);
+				while (ns[h])
+					h = (h + 1) & (ncap - 1);
+				ns[h] = set->slot[i];
+			}
+		free(set->slot);
+		set->slot = ns;
+		set->cap = ncap;
+	}
+	size_t h = name_hash(name) & (set->cap - 1);
+	while (set->slot[h]) {
+		if (strcmp(set->slot[h], name) == 0)
+			return 0;
+		h = (h + 1) & (set->cap - 1);
+	}
+	set->slot[h] = name;
+	set->count++;
+	return 1;
+}
+
+static void listing_add(struct dir_handle *h, struct name_set *seen, const char *name, unsigned char type)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 32;
+		h->names = realloc(h->names, h->cap * sizeof *h->names);
+		h->types = realloc(h->types, h->cap);
+		if (!h->names || !h->types)
+			abort();
+	}
+	h->names[h->n] = pe_xstrdup(name);
+	if (!name_set_add(seen, h->names[h->n])) {
+		free(h->names[h->n]);
+		return;
+	}
+	h->types[h->n++] = type;
+}
+
+static int list_view_dir(struct pe_fs *fs, const struct vdir *d, struct dir_handle *h)
+{
+	struct name_set seen = { 0 };
+	listing_add(h, &seen, ".", DT_DIR);
+	listing_add(h, &seen, "..", DT_DIR);
+	for (size_t i = 0; i < d->nents; i++) {
+		const struct vent *v = &d->ents[i];
+		listing_add(h, &seen, v->name, v->kind == VENT_DIR ? DT_DIR : v->kind == VENT_GEN ? DT_REG : DT_UNKNOWN);
+	}
+	for (size_t i = 0; i < d->nsrc; i++) {
+		int owned, sfd = source_fd(fs, d, i, &owned);
+		if (sfd < 0)
+			continue;
+		int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (owned)
+			close(sfd);
+		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!dp) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		struct dirent *de;
+		while ((de = readdir(dp))) {
+			if (view_hides(d, de->d_name) || !view_source_shows(&d->src[i], de->d_name))
+				continue;
+			listing_add(h, &seen, de->d_name, de->d_type);
+		}
+		closedir(dp);
+	}
+	free(seen.slot);
+	return 0;
+}
+
+static void dir_handle_free(struct dir_handle *h)
+{
+	if (h->dp)
+		closedir(h->dp);
+	for (size_t i = 0; i < h->n; i++)
+		free(h->names[i]);
+	free(h->names);
+	free(h->types);
+	free(h);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
+	if (n->kind == NODE_GEN) {
+		free(h);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (n->kind == NODE_VIEW) {
+		h->is_view = 1;
+		list_view_dir(fs, n->vdir, h);
+	} else {
+		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || !(h->dp = fdopendir(fd))) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			free(h);
+			fuse_reply_err(req, e);
+			return;
+		}
+		h->site_root = n->site_root;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi))
+		dir_handle_free(h);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = pe_xmalloc(size);
+	size_t used = 0;
+	int err = 0;
+
+	if (h->is_view) {
+		for (size_t i = off < 0 ? 0 : (size_t)off; i < h->n; i++) {
+			struct stat st = { .st_ino = (ino_t)(i + 1), .st_mode = (mode_t)h->types[i] << 12 };
+			size_t l = fuse_add_direntry(req, buf + used, size - used, h->names[i], &st, (off_t)(i + 1));
+			if (l > size - used)
+				break;
+			used += l;
+		}
+	} else {
+		if (off != h->offset) {
+			seekdir(h->dp, off);
+			h->entry = NULL;
+			h->offset = off;
+		}
+		for (;;) {
+			if (!h->entry) {
+				errno = 0;
+				h->entry = readdir(h->dp);
+				if (!h->entry) {
+					err = errno;
+					break;
+				}
+			}
+			off_t next = h->entry->d_off;
+			if (!(h->site_root && view_reserved(h->entry->d_name))) {
+				struct stat st = { .st_ino = h->entry->d_ino, .st_mode = (mode_t)h->entry->d_type << 12 };
+				size_t l = fuse_add_direntry(req, buf + used, size - used, h->entry->d_name, &st, next);
+				if (l > size - used)
+					break;
+				used += l;
+			}
+			h->entry = NULL;
+			h->offset = next;
+		}
+	}
+	if (err && used == 0)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	int r = 0;
+	if (h->dp)
+		r = (datasync ? fdatasync(dirfd(h->dp)) : fsync(dirfd(h->dp))) ? errno : 0;
+	fuse_reply_err(req, r);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pe_fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	struct statvfs sv;
+	if (fstatvfs(n->kind == NODE_PASS ? n->fd : fs->layer_fd[LAYER_SITE], &sv))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* ---- extended attributes --------------------------------------------------- */
+
+static int xattr_node(struct node *n, char pp[PROC_PATH_MAX])
+{
+	if (n->kind != NODE_PASS || S_ISLNK(n->type))
+		return 0;
+	proc_path(pp, n->fd);
+	return 1;
+}
+
+static void reply_xattr_result(fuse_req_t req, ssize_t r, size_t size, const char *buf)
+{
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char pp[PROC_PATH_MAX];
+	if (!xattr_node(node_of(req, ino), pp)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	char *buf = size ? pe_xmalloc(size) : NULL;
+	reply_xattr_result(req, getxattr(pp, name, buf, size), size, buf);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char pp[PROC_PATH_MAX];
+	if (!xattr_node(node_of(req, ino), pp)) {
+		reply_xattr_result(req, 0, size, "");
+		return;
+	}
+	char *buf = size ? pe_xmalloc(size) : NULL;
+	reply_xattr_result(req, listxattr(pp, buf, size), size, buf);
+	free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	struct node *n = node_of(req, ino);
+	char pp[PROC_PATH_MAX];
+	if (n->kind != NODE_PASS || !n->writable)
+		fuse_reply_err(req, EROFS);
+	else if (!xattr_node(n, pp))
+		fuse_reply_err(req, EPERM);
+	else
+		fuse_reply_err(req, setxattr(pp, name, value, size, flags) ? errno : 0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct node *n = node_of(req, ino);
+	char pp[PROC_PATH_MAX];
+	if (n->kind != NODE_PASS || !n->writable)
+		fuse_reply_err(req, EROFS);
+	else if (!xattr_node(n, pp))
+		fuse_reply_err(req, EPERM);
+	else
+		fuse_reply_err(req, removexattr(pp, name) ? errno : 0);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Symlinks never change in place (a new one is a new inode). */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* Python's own data is never written back lazily: DIR must hold what a
+	 * write wrote when it returns. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const struct fuse_lowlevel_ops pe_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+	.ioctl = op_ioctl,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+};
+
+int fs_init(struct pe_fs *fs)
+{
+	fs->nodes = node_table_new();
+	fs->vnodes = pe_xcalloc(fs->view.ndirs, sizeof *fs->vnodes);
+	fs->base_src_fd = pe_xmalloc(fs->view.ndirs * VIEW_MAX_SOURCES * sizeof *fs->base_src_fd);
+	for (size_t i = 0; i < fs->view.ndirs; i++) {
+		const struct vdir *d = fs->view.dirs[i];
+		fs->vnodes[i] = (struct node){ .kind = NODE_VIEW, .fd = -1, .vdir = d };
+		for (size_t j = 0; j < VIEW_MAX_SOURCES; j++) {
+			int *fd = &fs->base_src_fd[i * VIEW_MAX_SOURCES + j];
+			*fd = -1;
+			if (j < d->nsrc && d->src[j].layer == LAYER_BASE)
+				*fd = openat(fs->layer_fd[LAYER_BASE], *d->src[j].path ? d->src[j].path : ".",
+					     O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+	}
+	for (int g = 0; g < GEN_COUNT; g++)
+		fs->gnodes[g] = (struct node){ .kind = NODE_GEN, .fd = -1, .gen = g };
+	return 0;
+}
+
+void fs_destroy(struct pe_fs *fs)
+{
+	node_table_free(fs->nodes);
+	if (fs->base_src_fd)
+		for (size_t i = 0; i < fs->view.ndirs * VIEW_MAX_SOURCES; i++)
+			if (fs->base_src_fd[i] >= 0)
+				close(fs->base_src_fd[i]);
+	free(fs->base_src_fd);
+	free(fs->vnodes);
+	for (int g = 0; g < GEN_COUNT; g++)
+		free(fs->gen[g]);
+	for (int l = 0; l < LAYER_COUNT; l++)
+		if (fs->layer_fd[l] > 0)
+			close(fs->layer_fd[l]);
+	view_free(&fs->view);
+}

@@ -1,0 +1,37 @@
+/* The FUSE operations: a thin layer over the view and the node table. Only
+ * this file replies to the kernel; every request is replied to exactly once. */
+#ifndef PYENVFS_OPS_H
+#define PYENVFS_OPS_H
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "node.h"
+#include "view.h"
+
+struct pe_fs {
+	struct view view;
+	struct node_table *nodes;
+	struct node *vnodes;            /* one per view directory, by vdir id; [0] is the root */
+	struct node gnodes[GEN_COUNT];  /* one per generated file */
+	char *gen[GEN_COUNT];
+	size_t gen_len[GEN_COUNT];
+	int layer_fd[LAYER_COUNT];      /* O_PATH roots: BASE, DIR, DIR/.pyenvfs/upper */
+	int *base_src_fd;               /* base sources, opened once: [vdir id * VIEW_MAX_SOURCES + i] */
+	double base_timeout;
+	double site_timeout;
+	uid_t owner;                    /* of the view's own directories: DIR's owner */
+	gid_t group;
+	struct timespec started;
+	int daemon_is_root;
+};
+
+/* Opens the base sources and makes the view's nodes. 0 or -errno. */
+int fs_init(struct pe_fs *fs);
+void fs_destroy(struct pe_fs *fs);
+
+extern const struct fuse_lowlevel_ops pe_ops;
+
+#endif

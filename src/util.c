@@ -1,0 +1,166 @@
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void pe_freep(void *pp)
+{
+	free(*(void **)pp);
+}
+
+static void out_of_memory(void)
+{
+	fputs("pyenvfs: out of memory\n", stderr);
+	abort();
+}
+
+void *pe_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *pe_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *pe_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *pe_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		out_of_memory();
+	va_end(ap);
+	return s;
+}
+
+int pe_err(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	if (!buf || !len)
+		return -1;
+	n = snprintf(buf, len, "pyenvfs: ");
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One line, always: a path with a newline must not split the message. */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = '?';
+	return -1;
+}
+
+char *path_normalize(const char *abs)
+{
+	size_t n = strlen(abs);
+	char *out = pe_xmalloc(n + 2);
+	size_t o = 0;                    /* out[0..o) holds "/a/b" without a trailing slash */
+	const char *p = abs;
+
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;             /* and the slash before it */
+		} else if (!(len == 1 && p[0] == '.')) {
+			out[o++] = '/';
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	return out;
+}
+
+int path_is_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (n == 1 && dir[0] == '/')
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+char *path_join(const char *a, const char *b)
+{
+	if (!b || !*b)
+		return pe_xstrdup(a);
+	if (!*a)
+		return pe_xstrdup(b);
+	size_t la = strlen(a);
+	return pe_xasprintf("%s%s%s", a, a[la - 1] == '/' ? "" : "/", b);
+}
+
+char *path_nearest_existing(const char *abs)
+{
+	char *p = path_normalize(abs);
+	struct stat st;
+	for (;;) {
+		if (lstat(p, &st) == 0 || errno == ENOTCONN)
+			return p;
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			p[1] = '\0';
+			return p;
+		}
+		*slash = '\0';
+	}
+}
+
+char *path_resolve_nearest(const char *path)
+{
+	cleanup_free char *abs = NULL;
+	if (path[0] == '/') {
+		abs = path_normalize(path);
+	} else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd))
+			return NULL;
+		cleanup_free char *j = path_join(cwd, path);
+		abs = path_normalize(j);
+	}
+	cleanup_free char *near = path_nearest_existing(abs);
+	char *real = realpath(near, NULL);
+	if (!real)
+		return NULL;
+	const char *rest = abs + strlen(near);
+	while (*rest == '/')
+		rest++;
+	char *joined = path_join(real, rest);
+	free(real);
+	char *out = path_normalize(joined);
+	free(joined);
+	return out;
+}

@@ -1,0 +1,40 @@
+/* Small helpers shared by the set-up code and the core: paths, buffers. */
+#ifndef PYENVFS_UTIL_H
+#define PYENVFS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define PE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Frees the pointed-to pointer when it goes out of scope (set-up paths only). */
+#define cleanup_free __attribute__((cleanup(pe_freep)))
+void pe_freep(void *pp);
+
+void *pe_xmalloc(size_t n);
+void *pe_xcalloc(size_t n, size_t size);
+char *pe_xstrdup(const char *s);
+char *pe_xasprintf(const char *fmt, ...) PE_PRINTF(1, 2);
+
+/* Writes "pyenvfs: <message>" into buf (one line, no newline). Always returns -1. */
+int pe_err(char *buf, size_t len, const char *fmt, ...) PE_PRINTF(3, 4);
+
+/* Lexically normalises an absolute path: collapses "//", "/./" and "/../",
+ * drops a trailing slash. Pure; the result is malloc'ed. */
+char *path_normalize(const char *abs);
+
+/* 1 if path equals dir or lies below it (both normalised, absolute). Pure. */
+int path_is_within(const char *path, const char *dir);
+
+/* Joins a and b with one slash; b == "" gives a copy of a. */
+char *path_join(const char *a, const char *b);
+
+/* The canonical absolute form of a path that may not exist yet: realpath()
+ * of its nearest existing ancestor, then the rest lexically. NULL on error
+ * (errno set), e.g. ENOTCONN for a stale mount on the way. */
+char *path_resolve_nearest(const char *path);
+
+/* The first existing ancestor of an absolute path (the path itself if it exists). */
+char *path_nearest_existing(const char *abs);
+
+#endif
