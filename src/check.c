@@ -16,6 +16,9 @@ int check_fuse(char *err, size_t len)
 		return pe_err(err, len, "/dev/fuse is missing: load the fuse module (modprobe fuse), or pass the device into this container");
 	if (access("/dev/fuse", R_OK | W_OK))
 		return pe_err(err, len, "/dev/fuse is not readable and writable for you: as root, 'chmod 0666 /dev/fuse' (Debian's default)");
+	/* Files are opened through /proc/self/fd from their O_PATH descriptors. */
+	if (access("/proc/self/fd", X_OK))
+		return pe_err(err, len, "/proc is not mounted: pyenvfs needs it (mount -t proc proc /proc)");
 	return 0;
 }
 
@@ -120,7 +123,10 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 			goto fail;
 		}
 		if (access(p->site, W_OK | X_OK)) {
-			pe_err(err, len, "DIR '%s' is not writable by you", p->site);
+			if (errno == EROFS)
+				pe_err(err, len, "DIR '%s' is on a read-only file system: the env's packages need a writable directory", p->site);
+			else
+				pe_err(err, len, "DIR '%s' is not writable by you", p->site);
 			goto fail;
 		}
 	} else {
@@ -130,7 +136,8 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 			goto fail;
 		}
 		if (access(near, W_OK | X_OK)) {
-			pe_err(err, len, "cannot create DIR '%s': '%s' is not writable by you", p->site, near);
+			pe_err(err, len, "cannot create DIR '%s': '%s' %s", p->site, near,
+			       errno == EROFS ? "is on a read-only file system" : "is not writable by you");
 			goto fail;
 		}
 	}
