@@ -177,6 +177,15 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (!add_anchor(v, path, LAYER_BASE, in->exe, 0))
 			return conflict("the interpreter", path, err, len);
 	}
+	static const struct { const char *name; enum gen_file gen; } activators[] = {
+		{ "activate", GEN_ACTIVATE }, { "activate.fish", GEN_ACTIVATE_FISH }, { "activate.csh", GEN_ACTIVATE_CSH },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct vdir *d = mkdirs(v, scripts, rw);
+		if (find_entry(d, activators[i].name))
+			return conflict("an activation script", scripts, err, len);
+		add_entry(d, activators[i].name, VENT_GEN)->gen = activators[i].gen;
+	}
 	if (in->config) {
 		cleanup_free char *a = pe_xasprintf("%s/python%s-config", scripts, l->xy);
 		cleanup_free char *b = pe_xasprintf("%s/python%d-config", scripts, l->major);

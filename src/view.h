@@ -29,7 +29,7 @@ enum view_layer {
 
 #define VIEW_MAX_SOURCES 3
 
-enum gen_file { GEN_PYVENV_CFG = 0, GEN_COUNT };
+enum gen_file { GEN_PYVENV_CFG = 0, GEN_ACTIVATE, GEN_ACTIVATE_FISH, GEN_ACTIVATE_CSH, GEN_COUNT };
 
 struct view_source {
 	enum view_layer layer;
