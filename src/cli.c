@@ -50,7 +50,7 @@ static int parse_seconds(const char *val, double *out)
 	char *end;
 	errno = 0;
 	double d = strtod(val, &end);
-	if (errno || end == val || *end || d < 0 || d > 1e9)
+	if (errno || end == val || *end || !(d >= 0 && d <= 1e9))   /* refuses NaN too */
 		return -1;
 	*out = d;
 	return 0;

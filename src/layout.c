@@ -77,9 +77,20 @@ static int safe_relpath(const char *p)
 	return 1;
 }
 
+static int parse_lines(const char *text, struct layout *l, char *err, size_t len);
+
 int layout_parse(const char *text, struct layout *l, char *err, size_t len)
 {
 	memset(l, 0, sizeof *l);
+	if (parse_lines(text, l, err, len)) {
+		layout_free(l);         /* nothing half-made is left to the caller */
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_lines(const char *text, struct layout *l, char *err, size_t len)
+{
 	const char *p = text;
 	while (*p) {
 		const char *nl = strchr(p, '\n');

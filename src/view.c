@@ -132,10 +132,12 @@ static struct vdir *parent_of(struct view *v, const char *path, const char **nam
 }
 
 static struct vent *add_anchor(struct view *v, const char *path, enum view_layer layer,
-			       const char *target, int writable)
+			       const char *target, int writable, int dirs_writable)
 {
 	const char *name;
-	struct vdir *d = parent_of(v, path, &name, writable);
+	/* The directories on the way are the env's (include/ holds include/site/
+	 * beside the base's headers), whatever the anchor itself is. */
+	struct vdir *d = parent_of(v, path, &name, dirs_writable);
 	if (!d || find_entry(d, name))
 		return NULL;
 	struct vent *e = add_entry(d, name, VENT_ANCHOR);
@@ -174,7 +176,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 	const char *const exe_names[] = { "python", exe_x, exe_xy };
 	for (size_t i = 0; i < 3; i++) {
 		cleanup_free char *path = pe_xasprintf("%s/%s", scripts, exe_names[i]);
-		if (!add_anchor(v, path, LAYER_BASE, in->exe, 0))
+		if (!add_anchor(v, path, LAYER_BASE, in->exe, 0, rw))
 			return conflict("the interpreter", path, err, len);
 	}
 	static const struct { const char *name; enum gen_file gen; } activators[] = {
@@ -189,7 +191,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 	if (in->config) {
 		cleanup_free char *a = pe_xasprintf("%s/python%s-config", scripts, l->xy);
 		cleanup_free char *b = pe_xasprintf("%s/python%d-config", scripts, l->major);
-		if (!add_anchor(v, a, LAYER_BASE, in->config, 0) || !add_anchor(v, b, LAYER_BASE, in->config, 0))
+		if (!add_anchor(v, a, LAYER_BASE, in->config, 0, rw) || !add_anchor(v, b, LAYER_BASE, in->config, 0, rw))
 			return conflict("python-config", a, err, len);
 	}
 
@@ -204,7 +206,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 			abort();
 	}
 	for (size_t i = 0; i < l->ninclude; i++)
-		if (!add_anchor(v, l->include[i], LAYER_BASE, l->include[i], 0))
+		if (!add_anchor(v, l->include[i], LAYER_BASE, l->include[i], 0, rw))
 			return conflict("the headers", l->include[i], err, len);
 
 	/* DIR at every site path; with --system-site-packages over the base's
@@ -222,7 +224,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 			if (add_hidden(d, VIEW_RESERVED))
 				abort();
 		} else {
-			struct vent *e = add_anchor(v, l->site[i], LAYER_SITE, "", rw);
+			struct vent *e = add_anchor(v, l->site[i], LAYER_SITE, "", rw, rw);
 			if (!e)
 				return conflict("site-packages", l->site[i], err, len);
 			e->site_root = 1;
@@ -231,7 +233,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 	for (size_t i = 0; i < l->nsyssite; i++) {
 		const char *slash = strrchr(l->syssite[i], '/');
 		if (in->system_site) {
-			if (!add_anchor(v, l->syssite[i], LAYER_BASE, l->syssite[i], 0))
+			if (!add_anchor(v, l->syssite[i], LAYER_BASE, l->syssite[i], 0, rw))
 				return conflict("a system site directory", l->syssite[i], err, len);
 		} else if (slash) {
 			/* Only where the view shows the base's parent directory. */

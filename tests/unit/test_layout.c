@@ -1,0 +1,449 @@
+/* Unit tests for layout: parsing what the probe prints (layout_parse), and
+ * layout_find_versions / layout_query on small trees where available. */
+#include "unit.h"
+#include "layout.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What the probe prints, verbatim, on these machines. */
+static const char debian311[] =
+	"version=3.11.2\n"
+	"stdlib=lib/python3.11\n"
+	"stdlib=lib/python3.11\n"
+	"include=include/python3.11\n"
+	"include=include/python3.11\n"
+	"site=lib/python3.11/site-packages\n"
+	"site=lib/python3.11/site-packages\n"
+	"scripts=bin\n"
+	"stdlib=lib/python3.11\n"
+	"stdlib=lib/python3.11\n"
+	"include=include/python3.11\n"
+	"include=include/python3.11\n"
+	"site=local/lib/python3.11/dist-packages\n"
+	"site=local/lib/python3.11/dist-packages\n"
+	"scripts=local/bin\n"
+	"syssite=local/lib/python3.11/dist-packages\n"
+	"syssite=lib/python3/dist-packages\n"
+	"syssite=lib/python3.11/dist-packages\n"
+	"libdir=lib/x86_64-linux-gnu\n";
+
+static const char pyenv36[] =
+	"version=3.6.15\n"
+	"stdlib=lib/python3.6\n"
+	"stdlib=lib/python3.6\n"
+	"include=include/python3.6m\n"
+	"include=include/python3.6m\n"
+	"site=lib/python3.6/site-packages\n"
+	"site=lib/python3.6/site-packages\n"
+	"scripts=bin\n"
+	"syssite=lib/python3.6/site-packages\n"
+	"libdir=lib\n";
+
+static const char pyenv27[] =
+	"version=2.7.18\n"
+	"stdlib=lib/python2.7\n"
+	"stdlib=lib/python2.7\n"
+	"include=include/python2.7\n"
+	"include=include/python2.7\n"
+	"site=lib/python2.7/site-packages\n"
+	"site=lib/python2.7/site-packages\n"
+	"scripts=bin\n"
+	"libdir=lib\n";
+
+static const char pyenv313[] =
+	"version=3.13.0\n"
+	"stdlib=lib/python3.13\n"
+	"stdlib=lib/python3.13\n"
+	"include=include/python3.13\n"
+	"include=include/python3.13\n"
+	"site=lib/python3.13/site-packages\n"
+	"site=lib/python3.13/site-packages\n"
+	"scripts=bin\n"
+	"stdlib=lib/python3.13\n"
+	"stdlib=lib/python3.13\n"
+	"include=include/python3.13\n"
+	"include=include/python3.13\n"
+	"site=lib/python3.13/site-packages\n"
+	"site=lib/python3.13/site-packages\n"
+	"scripts=bin\n"
+	"syssite=lib/python3.13/site-packages\n"
+	"libdir=lib\n";
+
+/* A minimal valid answer, to which the error tests add or remove one line. */
+#define MIN_STDLIB "stdlib=lib/python3.12\n"
+#define MIN_SITE "site=lib/python3.12/site-packages\n"
+#define MIN_SCRIPTS "scripts=bin\n"
+#define MIN_VERSION "version=3.12.1\n"
+
+static int is_zeroed(const struct layout *l)
+{
+	static const struct layout zero;
+	return memcmp(l, &zero, sizeof zero) == 0;
+}
+
+/* Nothing in the layout may leave the prefix. */
+static int all_safe(char *const *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *p = arr[i];
+		if (!p || !*p || p[0] == '/' || strstr(p, "..") || strstr(p, "//") ||
+		    strstr(p, "/./") || strncmp(p, "./", 2) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int layout_all_safe(const struct layout *l)
+{
+	return all_safe(l->stdlib, l->nstdlib) && all_safe(l->include, l->ninclude) &&
+	       all_safe(l->site, l->nsite) && all_safe(l->syssite, l->nsyssite) &&
+	       all_safe(l->scripts, l->nscripts) && (!l->libdir || all_safe(&l->libdir, 1));
+}
+
+static void test_debian(void)
+{
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(debian311, &l, err, sizeof err) == 0);
+	CHECK_STR(l.version, "3.11.2");
+	CHECK_STR(l.xy, "3.11");
+	CHECK(l.major == 3);
+	/* Deduplicated: every stdlib/include line was printed four times. */
+	CHECK(l.nstdlib == 1);
+	CHECK_STR(l.stdlib[0], "lib/python3.11");
+	CHECK(l.ninclude == 1);
+	CHECK_STR(l.include[0], "include/python3.11");
+	/* The venv scheme first, then Debian's posix_local. */
+	CHECK(l.nsite == 2);
+	CHECK_STR(l.site[0], "lib/python3.11/site-packages");
+	CHECK_STR(l.site[1], "local/lib/python3.11/dist-packages");
+	CHECK(l.nscripts == 2);
+	CHECK_STR(l.scripts[0], "bin");
+	CHECK_STR(l.scripts[1], "local/bin");
+	/* local/lib/python3.11/dist-packages is a site path (DIR), so it is no
+	 * base site dir; the other two stay, in order. */
+	CHECK(l.nsyssite == 2);
+	CHECK_STR(l.syssite[0], "lib/python3/dist-packages");
+	CHECK_STR(l.syssite[1], "lib/python3.11/dist-packages");
+	for (size_t i = 0; i < l.nsyssite; i++)
+		for (size_t j = 0; j < l.nsite; j++)
+			CHECK(strcmp(l.syssite[i], l.site[j]) != 0);
+	CHECK_STR(l.libdir, "lib/x86_64-linux-gnu");
+	CHECK(layout_all_safe(&l));
+	layout_free(&l);
+	CHECK(is_zeroed(&l));
+}
+
+static void test_pyenv36(void)
+{
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(pyenv36, &l, err, sizeof err) == 0);
+	CHECK_STR(l.version, "3.6.15");
+	CHECK_STR(l.xy, "3.6");
+	CHECK(l.major == 3);
+	CHECK(l.nstdlib == 1);
+	CHECK_STR(l.stdlib[0], "lib/python3.6");
+	CHECK(l.ninclude == 1);
+	CHECK_STR(l.include[0], "include/python3.6m");   /* the ABI flag stays */
+	CHECK(l.nsite == 1);
+	CHECK_STR(l.site[0], "lib/python3.6/site-packages");
+	CHECK(l.nscripts == 1);
+	CHECK_STR(l.scripts[0], "bin");
+	CHECK(l.nsyssite == 0);       /* its only site dir is the site path */
+	CHECK_STR(l.libdir, "lib");
+	layout_free(&l);
+}
+
+static void test_py27(void)
+{
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(pyenv27, &l, err, sizeof err) == 0);
+	CHECK_STR(l.version, "2.7.18");
+	CHECK_STR(l.xy, "2.7");
+	CHECK(l.major == 2);
+	CHECK(l.nstdlib == 1);
+	CHECK_STR(l.stdlib[0], "lib/python2.7");
+	CHECK(l.ninclude == 1);
+	CHECK_STR(l.include[0], "include/python2.7");
+	CHECK(l.nsite == 1);
+	CHECK_STR(l.site[0], "lib/python2.7/site-packages");
+	CHECK(l.nscripts == 1);
+	CHECK(l.nsyssite == 0);
+	CHECK_STR(l.libdir, "lib");
+	layout_free(&l);
+
+	/* 3.13: venv and posix_prefix schemes agree; its one site dir is the site path. */
+	CHECK(layout_parse(pyenv313, &l, err, sizeof err) == 0);
+	CHECK_STR(l.xy, "3.13");
+	CHECK(l.nstdlib == 1 && l.ninclude == 1 && l.nsite == 1 && l.nscripts == 1);
+	CHECK(l.nsyssite == 0);
+	layout_free(&l);
+}
+
+static void test_unsafe_paths_ignored(void)
+{
+	static const char text[] =
+		"version=3.11.2\n"
+		"stdlib=/usr/lib/python3.11\n"
+		"stdlib=lib/../../etc\n"
+		"stdlib=lib/./python3.11\n"
+		"stdlib=lib//python3.11\n"
+		"stdlib=lib/python3.11\n"
+		"include=/usr/include/python3.11\n"
+		"include=..\n"
+		"include=include/python3.11\n"
+		"site=../site-packages\n"
+		"site=/home/u/.local/lib/python3.11/site-packages\n"
+		"site=lib/python3.11/site-packages/..\n"
+		"site=\n"
+		"site=lib/python3.11/site-packages\n"
+		"scripts=/usr/bin\n"
+		"scripts=bin/..\n"
+		"scripts=bin\n"
+		"syssite=/usr/lib/python3/dist-packages\n"
+		"syssite=lib/../lib/python3/dist-packages\n"
+		"libdir=/usr/lib/x86_64-linux-gnu\n"
+		"libdir=../lib\n"
+		"libdir=lib\n"
+		"no equals sign here\n"
+		"unknown=lib/whatever\n"
+		"=lib\n";
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(text, &l, err, sizeof err) == 0);
+	CHECK(layout_all_safe(&l));
+	CHECK(l.nstdlib == 1);
+	CHECK_STR(l.stdlib[0], "lib/python3.11");
+	CHECK(l.ninclude == 1);
+	CHECK_STR(l.include[0], "include/python3.11");
+	CHECK(l.nsite == 1);
+	CHECK_STR(l.site[0], "lib/python3.11/site-packages");
+	CHECK(l.nscripts == 1);
+	CHECK_STR(l.scripts[0], "bin");
+	CHECK(l.nsyssite == 0);
+	CHECK_STR(l.libdir, "lib");       /* the first safe one */
+	layout_free(&l);
+
+	/* Only unsafe site paths: the site path is missing. */
+	static const char nosite[] = MIN_VERSION MIN_STDLIB MIN_SCRIPTS
+		"site=/usr/lib/python3/dist-packages\nsite=../x\n";
+	CHECK(layout_parse(nosite, &l, err, sizeof err) == -1);
+	CHECK_ERRMSG(err);
+	layout_free(&l);
+
+	/* A libdir outside the prefix: none. */
+	static const char noabslib[] = MIN_VERSION MIN_STDLIB MIN_SITE MIN_SCRIPTS
+		"libdir=/usr/lib64\n";
+	CHECK(layout_parse(noabslib, &l, err, sizeof err) == 0);
+	CHECK(l.libdir == NULL);
+	layout_free(&l);
+
+	/* No newline at the end: the last line still counts. */
+	static const char nonl[] = MIN_VERSION MIN_STDLIB MIN_SITE "scripts=bin";
+	CHECK(layout_parse(nonl, &l, err, sizeof err) == 0);
+	CHECK(l.nscripts == 1);
+	CHECK_STR(l.scripts[0], "bin");
+	layout_free(&l);
+}
+
+static void expect_error(const char *text, const char *needle, int line)
+{
+	struct layout l;
+	char err[512] = "";
+	int r = layout_parse(text, &l, err, sizeof err);
+	int ok = r == -1 && strncmp(err, "pyenvfs: ", 9) == 0 && !strchr(err, '\n') &&
+		 (!needle || strstr(err, needle));
+	if (ok) {
+		unit_passed++;
+	} else {
+		unit_failed++;
+		fprintf(stderr, "%s:%d: FAILED: layout_parse of\n%s\nreturned %d, err \"%s\" (want -1 and \"%s\")\n",
+			__FILE__, line, text, r, err, needle ? needle : "");
+	}
+	layout_free(&l);          /* whatever it holds; valgrind checks nothing leaks */
+	CHECK(is_zeroed(&l));
+}
+#define EXPECT_ERROR(text, needle) expect_error(text, needle, __LINE__)
+
+static void test_errors(void)
+{
+	EXPECT_ERROR("", "version");
+	EXPECT_ERROR(MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=3.x.1\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "3.x.1");
+	EXPECT_ERROR("version=3.11\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=abc\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=1.0.0\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=3.100.0\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	EXPECT_ERROR("version=3.-1.0\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+	/* A bad version after good paths: an error, and nothing leaks. */
+	EXPECT_ERROR(MIN_STDLIB MIN_SITE MIN_SCRIPTS "version=x\n", "version");
+	/* Each of stdlib, site and scripts is required. */
+	EXPECT_ERROR(MIN_VERSION MIN_SITE MIN_SCRIPTS, "standard library");
+	EXPECT_ERROR(MIN_VERSION MIN_STDLIB MIN_SCRIPTS, "site-packages");
+	EXPECT_ERROR(MIN_VERSION MIN_STDLIB MIN_SITE, "scripts");
+	/* A newline-free message even for a version with odd bytes in it. */
+	EXPECT_ERROR("version=3.1\r\n" MIN_STDLIB MIN_SITE MIN_SCRIPTS, "version");
+
+	/* LAYOUT_MAX distinct paths are fine, duplicates do not count ... */
+	char text[4096];
+	size_t n = (size_t)snprintf(text, sizeof text, MIN_VERSION MIN_STDLIB MIN_SCRIPTS);
+	for (int i = 0; i < LAYOUT_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "site=lib/s%d\nsite=lib/s%d\n", i, i);
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(text, &l, err, sizeof err) == 0);
+	CHECK(l.nsite == LAYOUT_MAX);
+	CHECK_STR(l.site[LAYOUT_MAX - 1], "lib/s7");
+	layout_free(&l);
+	/* ... one more is an error that names the key. */
+	snprintf(text + n, sizeof text - n, "site=lib/s%d\n", LAYOUT_MAX);
+	EXPECT_ERROR(text, "'site'");
+
+	const char *const keys[] = { "stdlib", "include", "syssite", "scripts" };
+	for (size_t k = 0; k < 4; k++) {
+		n = (size_t)snprintf(text, sizeof text, MIN_VERSION MIN_STDLIB MIN_SITE MIN_SCRIPTS);
+		for (int i = 0; i <= LAYOUT_MAX; i++)
+			n += (size_t)snprintf(text + n, sizeof text - n, "%s=x/p%d\n", keys[k], i);
+		EXPECT_ERROR(text, keys[k]);
+	}
+}
+
+static void test_reuse(void)
+{
+	struct layout l;
+	char err[512] = "";
+	CHECK(layout_parse(debian311, &l, err, sizeof err) == 0);
+	layout_free(&l);
+	CHECK(is_zeroed(&l));
+	layout_free(&l);                  /* freeing a freed layout is harmless */
+	CHECK(is_zeroed(&l));
+	/* The same struct takes another answer, with nothing of the first left. */
+	CHECK(layout_parse(pyenv36, &l, err, sizeof err) == 0);
+	CHECK_STR(l.xy, "3.6");
+	CHECK(l.nsite == 1 && l.nscripts == 1 && l.nsyssite == 0);
+	CHECK_STR(l.libdir, "lib");
+	layout_free(&l);
+	/* And after a failed parse too. */
+	CHECK(layout_parse(MIN_VERSION MIN_STDLIB, &l, err, sizeof err) == -1);
+	layout_free(&l);
+	CHECK(layout_parse(pyenv27, &l, err, sizeof err) == 0);
+	CHECK_STR(l.xy, "2.7");
+	layout_free(&l);
+}
+
+/* A small fake prefix in a temporary directory. */
+static void touch(const char *root, const char *rel, mode_t mode)
+{
+	char *p = pe_xasprintf("%s/%s", root, rel);
+	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	chmod(p, mode);
+	free(p);
+}
+
+static void mkd(const char *root, const char *rel)
+{
+	char *p = pe_xasprintf("%s/%s", root, rel);
+	CHECK(mkdir(p, 0755) == 0);
+	free(p);
+}
+
+static void test_find_versions(void)
+{
+	char tmpl[] = "/tmp/pyenvfs-unit-XXXXXX";
+	char *root = mkdtemp(tmpl);
+	CHECK(root != NULL);
+	if (!root)
+		return;
+	mkd(root, "bin");
+	mkd(root, "lib");
+	/* Complete: 3.9, 3.10, 3.11 (sorted numerically, not as strings). */
+	const char *const good[] = { "3.11", "3.9", "3.10" };
+	for (size_t i = 0; i < 3; i++) {
+		char *d = pe_xasprintf("lib/python%s", good[i]);
+		char *os = pe_xasprintf("lib/python%s/os.py", good[i]);
+		char *exe = pe_xasprintf("bin/python%s", good[i]);
+		mkd(root, d);
+		touch(root, os, 0644);
+		touch(root, exe, 0755);
+		free(d);
+		free(os);
+		free(exe);
+	}
+	/* Incomplete or odd ones that do not count. */
+	mkd(root, "lib/python3.8");                 /* no os.py, no interpreter */
+	mkd(root, "lib/python3.7");
+	touch(root, "lib/python3.7/os.py", 0644);   /* no interpreter */
+	mkd(root, "lib/python3.12");
+	touch(root, "lib/python3.12/os.py", 0644);
+	touch(root, "bin/python3.12", 0644);        /* not executable */
+	mkd(root, "lib/python3.11a");
+	touch(root, "lib/python3.11a/os.py", 0644);
+	touch(root, "bin/python3.11a", 0755);
+	mkd(root, "lib/python3");
+
+	int fd = open(root, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	char vers[8][16];
+	int n = layout_find_versions(fd, vers, 8);
+	CHECK(n == 3);
+	if (n == 3) {
+		CHECK_STR(vers[0], "3.9");
+		CHECK_STR(vers[1], "3.10");
+		CHECK_STR(vers[2], "3.11");
+	}
+	CHECK(layout_find_versions(fd, vers, 1) == 1);
+	close(fd);
+
+	char *cmd = pe_xasprintf("rm -rf '%s'", root);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+
+	/* A base without lib/: none. */
+	fd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(layout_find_versions(fd, vers, 8) == 0);
+	close(fd);
+}
+
+/* The real probe against Debian's Python, where it is installed. */
+static void test_query(void)
+{
+	struct layout l;
+	char err[512] = "";
+	if (access("/usr/bin/python3.11", X_OK) == 0) {
+		CHECK(layout_query("/usr", "3.11", &l, err, sizeof err) == 0);
+		CHECK_STR(l.xy, "3.11");
+		CHECK(l.nstdlib >= 1 && l.nsite >= 1 && l.nscripts >= 1);
+		CHECK(layout_all_safe(&l));
+		layout_free(&l);
+	}
+	memset(&l, 0, sizeof l);
+	CHECK(layout_query("/nonexistent-pyenvfs-base", "3.11", &l, err, sizeof err) == -1);
+	CHECK_ERRMSG(err);
+	CHECK(strstr(err, "/nonexistent-pyenvfs-base/bin/python3.11") != NULL);
+	layout_free(&l);
+	CHECK(strstr(layout_probe_py, "getsitepackages") != NULL);
+}
+
+int main(void)
+{
+	test_debian();
+	test_pyenv36();
+	test_py27();
+	test_unsafe_paths_ignored();
+	test_errors();
+	test_reuse();
+	test_find_versions();
+	test_query();
+	return UNIT_DONE();
+}
