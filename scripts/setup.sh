@@ -25,6 +25,8 @@ PACKAGES=(
     libfuse3-dev fuse3
     python3 python3-dev python3-venv python3-pip python3-pytest
     python3-setuptools python3-wheel
+    # the shells the activation scripts are tested under
+    fish tcsh zsh
 )
 
 say() { printf '[setup] %s\n' "$*"; }
