@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,17 +205,20 @@ int layout_find_versions(int basefd, char vers[][16], int max)
 	return n;
 }
 
-int layout_query(const char *base, const char *xy, struct layout *l, char *err, size_t len)
+char *layout_probe(const char *base, const char *xy, char *err, size_t len)
 {
 	cleanup_free char *exe = pe_xasprintf("%s/bin/python%s", base, xy);
 	int out[2];
-	if (pipe2(out, O_CLOEXEC))
-		return pe_err(err, len, "pipe: %s", strerror(errno));
+	if (pipe2(out, O_CLOEXEC)) {
+		pe_err(err, len, "pipe: %s", strerror(errno));
+		return NULL;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(out[0]);
 		close(out[1]);
-		return pe_err(err, len, "fork: %s", strerror(errno));
+		pe_err(err, len, "fork: %s", strerror(errno));
+		return NULL;
 	}
 	if (pid == 0) {
 		dup2(out[1], STDOUT_FILENO);
@@ -232,7 +236,7 @@ int layout_query(const char *base, const char *xy, struct layout *l, char *err, 
 	}
 	close(out[1]);
 	size_t cap = 8192, n = 0;
-	cleanup_free char *buf = pe_xmalloc(cap);
+	char *buf = pe_xmalloc(cap);
 	for (;;) {
 		if (n + 1 >= cap) {
 			char *nb = realloc(buf, cap *= 2);
@@ -252,14 +256,98 @@ int layout_query(const char *base, const char *xy, struct layout *l, char *err, 
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return pe_err(err, len, "%s does not run (it could not report its layout)", exe);
-	if (layout_parse(buf, l, err, len))
-		return -1;
-	if (strcmp(l->xy, xy) != 0) {
-		pe_err(err, len, "%s reports version %s, not %s", exe, l->xy, xy);
-		layout_free(l);
-		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		free(buf);
+		pe_err(err, len, "%s does not run (it could not report its layout)", exe);
+		return NULL;
 	}
-	return 0;
+	return buf;
+}
+
+char *layout_cache_key(const char *base, const char *xy)
+{
+	/* What the probe's answer depends on. */
+	const char *const parts[] = { "bin/python%s", "lib/python%s/sysconfig.py", "lib/python%s/site.py" };
+	cleanup_free char *key = pe_xasprintf("pyenvfs-layout-1 %s %s", PYENVFS_VERSION, base);
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_free char *rel = pe_xasprintf(parts[i], xy);
+		cleanup_free char *path = path_join(base, rel);
+		struct stat st;
+		if (stat(path, &st))
+			return NULL;
+		char *next = pe_xasprintf("%s|%s:%llu:%llu:%lld:%lld.%09ld", key, rel,
+					  (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+					  (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		free(key);
+		key = next;
+	}
+	char *out = key;
+	key = NULL;
+	return out;
+}
+
+static char *cache_file(const char *dir, const char *key)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return pe_xasprintf("%s/layout-%016llx", dir, (unsigned long long)h);
+}
+
+char *layout_cache_load(const char *dir, const char *key)
+{
+	cleanup_free char *file = cache_file(dir, key);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	char *buf = NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_size < 65536) {
+		buf = pe_xmalloc((size_t)st.st_size + 1);
+		ssize_t n = read(fd, buf, (size_t)st.st_size);
+		size_t klen = strlen(key);
+		/* The first line is the whole key: a hash collision is a miss. */
+		if (n != st.st_size || (size_t)n <= klen || memcmp(buf, key, klen) || buf[klen] != '\n') {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			memmove(buf, buf + klen + 1, (size_t)n - klen);
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+void layout_cache_store(const char *dir, const char *key, const char *text)
+{
+	cleanup_free char *parent = pe_xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		(void)mkdir(parent, 0700);      /* ~/.cache, if missing */
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return;
+	cleanup_free char *file = cache_file(dir, key);
+	cleanup_free char *tmp = pe_xasprintf("%s.%d.tmp", file, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	size_t klen = strlen(key), tlen = strlen(text);
+	int ok = write(fd, key, klen) == (ssize_t)klen && write(fd, "\n", 1) == 1 &&
+		 write(fd, text, tlen) == (ssize_t)tlen;
+	if (close(fd) || !ok || rename(tmp, file))
+		unlink(tmp);
+}
+
+char *layout_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	if (xdg && xdg[0] == '/')
+		return pe_xasprintf("%s/pyenvfs", xdg);
+	const char *home = getenv("HOME");
+	if (home && home[0] == '/' && strcmp(home, "/") != 0)
+		return pe_xasprintf("%s/.cache/pyenvfs", home);
+	return NULL;
 }

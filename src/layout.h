@@ -34,8 +34,19 @@ void layout_free(struct layout *l);
  * (lib/pythonX.Y/os.py) are both in base, sorted. Returns the count (<= max). */
 int layout_find_versions(int basefd, char vers[][16], int max);
 
-/* Runs base/bin/pythonX.Y (isolated, writing nothing) and parses its answer. */
-int layout_query(const char *base, const char *xy, struct layout *l, char *err, size_t len);
+/* Runs base/bin/pythonX.Y (isolated, writing nothing): its answer, malloc'ed,
+ * or NULL with err. */
+char *layout_probe(const char *base, const char *xy, char *err, size_t len);
+
+/* The answer changes only with the interpreter and its sysconfig/site modules:
+ * a key naming them as they are now (paths, inodes, sizes, mtimes), or NULL. */
+char *layout_cache_key(const char *base, const char *xy);
+/* The cached answer for key in dir, or NULL. */
+char *layout_cache_load(const char *dir, const char *key);
+/* Stores it (atomically; errors are ignored: the cache is only a shortcut). */
+void layout_cache_store(const char *dir, const char *key, const char *text);
+/* $XDG_CACHE_HOME/pyenvfs or $HOME/.cache/pyenvfs, or NULL. */
+char *layout_cache_dir(void);
 
 /* The Python program layout_query runs (exposed for the tests). */
 extern const char layout_probe_py[];

@@ -97,6 +97,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char *exe_path = NULL, *config_path = NULL, *exe = NULL, *config = NULL;
 	char *user_opts = NULL, *fsname = NULL, *mount_opts = NULL, *upper = NULL;
+	char *cache_dir = NULL, *cache_key = NULL, *probe = NULL;
+	int probe_fresh = 0;
 
 	memset(&fs, 0, sizeof fs);
 	for (int i = 0; i < LAYER_COUNT; i++)
@@ -115,10 +117,26 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (check_fuse(err, sizeof err) || check_paths(&o, &p, err, sizeof err) ||
-	    check_python(p.base, o.python, xy, err, sizeof err) ||
-	    layout_query(p.base, xy, &lay, err, sizeof err)) {
+	    check_python(p.base, o.python, xy, err, sizeof err)) {
 		fail(err);
 		goto out_opts;
+	}
+	/* Asking the interpreter is most of a mount's time: its answer is cached,
+	 * keyed on the interpreter's identity, and stored once the mount is up. */
+	cache_dir = layout_cache_dir();
+	cache_key = layout_cache_key(p.base, xy);
+	probe = cache_dir && cache_key ? layout_cache_load(cache_dir, cache_key) : NULL;
+	probe_fresh = !probe;
+	if (!probe)
+		probe = layout_probe(p.base, xy, err, sizeof err);
+	if (!probe || layout_parse(probe, &lay, err, sizeof err)) {
+		fail(err);
+		goto out_layout;
+	}
+	if (strcmp(lay.xy, xy) != 0) {
+		pe_err(err, sizeof err, "%s/bin/python%s reports version %s", p.base, xy, lay.xy);
+		fail(err);
+		goto out_layout;
 	}
 
 	exe_path = pe_xasprintf("%s/bin/python%s", p.base, xy);
@@ -186,6 +204,8 @@ int main(int argc, char **argv)
 		goto out_made;
 	}
 	forget_made(&made);
+	if (probe_fresh && cache_dir && cache_key)
+		layout_cache_store(cache_dir, cache_key, probe);
 	fuse_daemonize(o.foreground);
 	/* The kernel applied the caller's umask already. */
 	umask(0);
@@ -216,6 +236,9 @@ out_layout:
 	free(fsname);
 	free(mount_opts);
 	free(upper);
+	free(cache_dir);
+	free(cache_key);
+	free(probe);
 out_opts:
 	check_paths_free(&p);
 	cli_free(&o);

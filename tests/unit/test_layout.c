@@ -416,23 +416,79 @@ static void test_find_versions(void)
 }
 
 /* The real probe against Debian's Python, where it is installed. */
-static void test_query(void)
+static void test_probe(void)
 {
 	struct layout l;
 	char err[512] = "";
 	if (access("/usr/bin/python3.11", X_OK) == 0) {
-		CHECK(layout_query("/usr", "3.11", &l, err, sizeof err) == 0);
-		CHECK_STR(l.xy, "3.11");
-		CHECK(l.nstdlib >= 1 && l.nsite >= 1 && l.nscripts >= 1);
-		CHECK(layout_all_safe(&l));
-		layout_free(&l);
+		char *text = layout_probe("/usr", "3.11", err, sizeof err);
+		CHECK(text != NULL);
+		CHECK(text && layout_parse(text, &l, err, sizeof err) == 0);
+		if (text) {
+			CHECK_STR(l.xy, "3.11");
+			CHECK(l.nstdlib >= 1 && l.nsite >= 1 && l.nscripts >= 1);
+			CHECK(layout_all_safe(&l));
+			layout_free(&l);
+		}
+		free(text);
 	}
-	memset(&l, 0, sizeof l);
-	CHECK(layout_query("/nonexistent-pyenvfs-base", "3.11", &l, err, sizeof err) == -1);
+	CHECK(layout_probe("/nonexistent-pyenvfs-base", "3.11", err, sizeof err) == NULL);
 	CHECK_ERRMSG(err);
 	CHECK(strstr(err, "/nonexistent-pyenvfs-base/bin/python3.11") != NULL);
-	layout_free(&l);
 	CHECK(strstr(layout_probe_py, "getsitepackages") != NULL);
+}
+
+/* The cache: a key follows the interpreter's files; a stored answer comes
+ * back only for the same key. Runs on a fake prefix in a temporary dir. */
+static void test_cache(void)
+{
+	char tmpl[] = "/tmp/pyenvfs-unit-cache-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	char *base = pe_xasprintf("%s/base", dir), *cache = pe_xasprintf("%s/cache/pyenvfs", dir);
+	char *paths[] = { pe_xasprintf("%s/bin", base), pe_xasprintf("%s/lib", base), pe_xasprintf("%s/lib/python3.9", base) };
+	mkdir(base, 0755);
+	for (int i = 0; i < 3; i++)
+		mkdir(paths[i], 0755);
+	char *files[] = { pe_xasprintf("%s/bin/python3.9", base), pe_xasprintf("%s/lib/python3.9/sysconfig.py", base),
+			  pe_xasprintf("%s/lib/python3.9/site.py", base) };
+	CHECK(layout_cache_key(base, "3.9") == NULL);   /* missing files: no key */
+	for (int i = 0; i < 3; i++) {
+		FILE *f = fopen(files[i], "w");
+		if (f) {
+			fputs("x", f);
+			fclose(f);
+		}
+	}
+	char *key = layout_cache_key(base, "3.9");
+	CHECK(key != NULL);
+	CHECK(layout_cache_load(cache, key) == NULL);   /* nothing stored yet */
+	layout_cache_store(cache, key, "version=3.9.1\n");
+	char *got = layout_cache_load(cache, key);
+	CHECK(got && strcmp(got, "version=3.9.1\n") == 0);
+	free(got);
+	/* The interpreter changes (a new size): a new key, and a miss. */
+	FILE *f = fopen(files[0], "a");
+	if (f) {
+		fputs("more", f);
+		fclose(f);
+	}
+	char *key2 = layout_cache_key(base, "3.9");
+	CHECK(key2 && strcmp(key, key2) != 0);
+	CHECK(key2 && layout_cache_load(cache, key2) == NULL);
+	free(key);
+	free(key2);
+	char *cmd = pe_xasprintf("rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	for (int i = 0; i < 3; i++) {
+		free(paths[i]);
+		free(files[i]);
+	}
+	free(base);
+	free(cache);
 }
 
 int main(void)
@@ -444,6 +500,7 @@ int main(void)
 	test_errors();
 	test_reuse();
 	test_find_versions();
-	test_query();
+	test_probe();
+	test_cache();
 	return UNIT_DONE();
 }
