@@ -16,9 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* libfuse's own messages, in our one-line form. */
+static int debug_log;
+
+/* libfuse's own messages, in our one-line form; with -d, its trace as it is. */
 static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap)
 {
+	if (debug_log && level > FUSE_LOG_ERR) {
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
 	if (level > FUSE_LOG_ERR)
 		return;
 	char msg[1024];
@@ -166,6 +172,7 @@ int main(int argc, char **argv)
 	fuse_opt_add_arg(&args, mount_opts);
 	if (o.debug)
 		fuse_opt_add_arg(&args, "-d");
+	debug_log = o.debug;
 	fuse_set_log_func(log_to_stderr);
 	se = fuse_session_new(&args, &pe_ops, sizeof pe_ops, &fs);
 	if (!se)

@@ -618,6 +618,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n->kind == NODE_GEN) {
 		fi->fh = 0;
 		fi->keep_cache = 1;
+		fi->noflush = 1;
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -632,6 +633,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The base does not change under us (base_timeout covers upgrades);
 	 * DIR may be written directly by others, so its pages are not kept. */
 	fi->keep_cache = n->layer == LAYER_BASE;
+	/* Nothing to flush from a file that cannot be written: spare the request. */
+	fi->noflush = !n->writable;
 	(void)fs;
 	if (fuse_reply_open(req, fi))
 		close(fd);
@@ -869,6 +872,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->site_root = n->site_root;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	/* A listing made only of the base (and the view's own entries) does not
+	 * change while mounted: the kernel may keep it. */
+	if (n->kind == NODE_VIEW ? !view_writable_source(n->vdir) : n->layer == LAYER_BASE) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	if (fuse_reply_open(req, fi))
 		dir_handle_free(h);
 }
