@@ -182,7 +182,12 @@ int main(int argc, char **argv)
 	upper = path_join(p.site, VIEW_UPPER_IN_SITE);
 	r = make_dirs(upper, &made);
 	if (r) {
-		pe_err(err, sizeof err, "cannot create '%s': %s", upper, strerror(-r));
+		struct stat dst;
+		/* Name what the user asked for when that is what failed. */
+		if (stat(p.site, &dst))
+			pe_err(err, sizeof err, "cannot create DIR '%s': %s", p.site, strerror(-r));
+		else
+			pe_err(err, sizeof err, "cannot create '%s' in DIR: %s", upper, strerror(-r));
 		fail(err);
 		goto out_session;
 	}

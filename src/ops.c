@@ -141,6 +141,8 @@ static int source_fd(struct pe_fs *fs, const struct vdir *d, size_t i, int *owne
 	return fd;
 }
 
+static int ensure_dir(struct pe_fs *fs, int layer, const char *path);
+
 static int entry_of_vent(struct pe_fs *fs, const struct vent *v, struct fuse_entry_param *e)
 {
 	struct stat st;
@@ -155,8 +157,12 @@ static int entry_of_vent(struct pe_fs *fs, const struct vent *v, struct fuse_ent
 	case VENT_ANCHOR: {
 		int dfd = v->path[0] == '/' ? AT_FDCWD : fs->layer_fd[v->layer];
 		/* Anchors follow symlinks: bin/python shows the interpreter itself. */
-		return entry_at(fs, dfd, *v->path ? v->path : ".", 1, v->place, v->layer,
-				v->writable, v->site_root, e);
+		int r = entry_at(fs, dfd, *v->path ? v->path : ".", 1, v->place, v->layer,
+				 v->writable, v->site_root, e);
+		/* The env's own directory is always there: made again if removed. */
+		if (r == -ENOENT && v->layer == LAYER_UPPER && v->writable && ensure_dir(fs, LAYER_UPPER, v->path) == 0)
+			r = entry_at(fs, dfd, v->path, 1, v->place, v->layer, v->writable, 0, e);
+		return r;
 	}
 	default:
 		return -EIO;
@@ -294,6 +300,7 @@ struct target {
 	int owned;
 	unsigned place;
 	int layer;
+	const char *name;       /* the name in dfd: a view name, or an anchor's backing name */
 };
 
 static void target_release(struct target *t)
@@ -338,7 +345,7 @@ static int new_name_target(struct pe_fs *fs, struct node *p, const char *name, s
 			return -EROFS;
 		if (p->site_root && view_reserved(name))
 			return -EPERM;
-		*t = (struct target){ p->fd, 0, p->place, p->layer };
+		*t = (struct target){ p->fd, 0, p->place, p->layer, name };
 		return 0;
 	}
 	const struct vdir *d = p->vdir;
@@ -359,7 +366,33 @@ static int new_name_target(struct pe_fs *fs, struct node *p, const char *name, s
 	int dfd = source_fd(fs, d, wi, &t->owned);
 	if (dfd < 0)
 		return dfd;
-	*t = (struct target){ dfd, t->owned, view_source_place(d, wi), ws->layer };
+	*t = (struct target){ dfd, t->owned, view_source_place(d, wi), ws->layer, name };
+	return 0;
+}
+
+/* An anchor into the env's own area (Debian's local/bin) is the env's: it
+ * may be renamed or removed like any directory of DIR. Everything else fixed
+ * in the view is not. */
+static int anchor_target(struct pe_fs *fs, const struct vent *v, struct target *t)
+{
+	if (v->kind != VENT_ANCHOR || v->layer != LAYER_UPPER || !v->writable || !*v->path)
+		return -EROFS;
+	const char *slash = strrchr(v->path, '/');
+	t->layer = LAYER_UPPER;
+	t->place = v->place;
+	if (!slash) {
+		t->dfd = fs->layer_fd[LAYER_UPPER];
+		t->name = v->path;
+		return 0;
+	}
+	cleanup_free char *dir = strndup(v->path, (size_t)(slash - v->path));
+	if (!dir)
+		return -ENOMEM;
+	t->dfd = openat(fs->layer_fd[LAYER_UPPER], dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->dfd < 0)
+		return -errno;
+	t->owned = 1;
+	t->name = slash + 1;
 	return 0;
 }
 
@@ -374,12 +407,13 @@ static int existing_target(struct pe_fs *fs, struct node *p, const char *name, s
 			return -ENOENT;
 		if (!p->writable)
 			return -EROFS;
-		*t = (struct target){ p->fd, 0, p->place, p->layer };
+		*t = (struct target){ p->fd, 0, p->place, p->layer, name };
 		return 0;
 	}
 	const struct vdir *d = p->vdir;
-	if (view_entry(d, name))
-		return -EROFS;
+	const struct vent *v = view_entry(d, name);
+	if (v)
+		return anchor_target(fs, v, t);
 	if (view_hides(d, name))
 		return -ENOENT;
 	for (size_t i = 0; i < d->nsrc; i++) {
@@ -390,7 +424,7 @@ static int existing_target(struct pe_fs *fs, struct node *p, const char *name, s
 		int dfd = source_fd(fs, d, i, &t->owned);
 		if (dfd < 0)
 			return dfd;
-		*t = (struct target){ dfd, t->owned, view_source_place(d, i), d->src[i].layer };
+		*t = (struct target){ dfd, t->owned, view_source_place(d, i), d->src[i].layer, name };
 		return 0;
 	}
 	return -ENOENT;
@@ -481,7 +515,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	struct target t;
 	int r = existing_target(fs_of(req), node_of(req, parent), name, &t);
 	if (!r)
-		r = unlinkat(t.dfd, name, flags) ? -errno : 0;
+		r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
 	target_release(&t);
 	fuse_reply_err(req, -r);
 }
@@ -508,7 +542,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			r = new_name_target(fs, node_of(req, newparent), newname, &to);
 	}
 	if (!r)
-		r = renameat2(from.dfd, name, to.dfd, newname, flags) ? -errno : 0;
+		r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
 	target_release(&from);
 	target_release(&to);
 	fuse_reply_err(req, -r);
@@ -655,7 +689,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = (int)fi->fh;
 	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fuse_reply_data(req, &buf, 0);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
@@ -1036,8 +1070,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
-		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* No SPLICE_MOVE: moving page-cache pages makes the kernel warn
+	 * ("trying to steal weird page") and gains little. */
+	conn->want &= ~FUSE_CAP_SPLICE_MOVE;
 	/* Python's own data is never written back lazily: DIR must hold what a
 	 * write wrote when it returns. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

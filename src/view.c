@@ -165,12 +165,16 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 	/* Scripts: every scheme's scripts dir shows the same upper directory, so
 	 * that PATH=M/bin finds what pip put in local/bin (Debian) too. */
 	const char *scripts = l->scripts[0];
-	for (size_t i = 0; i < l->nscripts; i++) {
-		struct vdir *d = mkdirs(v, l->scripts[i], rw);
-		if (!d)
+	struct vdir *bin = mkdirs(v, scripts, rw);
+	if (!bin)
+		return conflict("the scripts directory", scripts, err, len);
+	set_source(&bin->src[0], LAYER_UPPER, scripts, NULL, rw);
+	/* The other schemes' script dirs (Debian's local/bin) are that same
+	 * directory of the env's own, anchored: pip may move or remove all of
+	 * it when it uninstalls the last script. */
+	for (size_t i = 1; i < l->nscripts; i++)
+		if (!add_anchor(v, l->scripts[i], LAYER_UPPER, scripts, rw, rw))
 			return conflict("a scripts directory", l->scripts[i], err, len);
-		set_source(&d->src[0], LAYER_UPPER, scripts, NULL, rw);
-	}
 	cleanup_free char *exe_x = pe_xasprintf("python%d", l->major);
 	cleanup_free char *exe_xy = pe_xasprintf("python%s", l->xy);
 	const char *const exe_names[] = { "python", exe_x, exe_xy };
@@ -205,9 +209,17 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (add_hidden(d, "EXTERNALLY-MANAGED"))
 			abort();
 	}
-	for (size_t i = 0; i < l->ninclude; i++)
-		if (!add_anchor(v, l->include[i], LAYER_BASE, l->include[i], 0, rw))
+	/* The headers: the base's, and beside them the env's own (the prefix
+	 * scheme installs a package's headers to include/pythonX.Y/<dist>). The
+	 * base's come first: the env cannot shadow Python.h. */
+	for (size_t i = 0; i < l->ninclude; i++) {
+		struct vdir *d = mkdirs(v, l->include[i], rw);
+		if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
 			return conflict("the headers", l->include[i], err, len);
+		set_source(&d->src[1], LAYER_UPPER, l->include[i], NULL, rw);
+		set_source(&d->src[0], LAYER_BASE, l->include[i], NULL, 0);
+		d->nsrc = 2;
+	}
 
 	/* DIR at every site path; with --system-site-packages over the base's
 	 * own directory at that path, which it shadows name by name. */
