@@ -1,0 +1,106 @@
+"""Signals to the daemon, auto_unmount, and a stale mount after a crash.
+
+Every daemon here is a `-f` child started with Popen, so its PID is ours;
+nothing else is ever signalled.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import (EXIT_TIMEOUT, FUSERMOUNT, force_unmount, mount_count, mounted, read_log,
+                      run, run_pyenvfs)
+from helpers_env import assert_refusal, popen_daemon, stop_own, wait_for_mount_of, wait_unmounted
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_signal_unmounts_cleanly(any_base, tmp_path, sig):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    site = tmp_path / "site"
+    log = tmp_path / "daemon.log"
+    proc = popen_daemon([any_base.prefix, mnt, "--site", site, "-f"], log, restore_signals=True)
+    try:
+        wait_for_mount_of(proc, mnt, log)
+        assert os.path.isfile(str(mnt / "pyvenv.cfg"))
+        proc.send_signal(getattr(signal, sig))
+        try:
+            rc = proc.wait(timeout=EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail("daemon still running %.0f s after %s; output:\n%s"
+                        % (EXIT_TIMEOUT, sig, read_log(log)))
+        assert rc == 0, "exit status %d after %s; output:\n%s" % (rc, sig, read_log(log))
+        assert mount_count(mnt) == 0, "%s still mounted after %s" % (mnt, sig)
+        assert os.listdir(str(mnt)) == [], "mount point not empty after unmount"
+        bad = [l for l in read_log(log).splitlines() if "error" in l.lower()]
+        assert not bad, "errors on stderr after %s: %s" % (sig, bad)
+        # The site dir stays: the env's state.
+        assert os.path.isdir(str(site))
+    finally:
+        force_unmount(mnt)
+        stop_own(proc)
+
+
+def test_auto_unmount_after_sigkill(any_base, tmp_path):
+    """-o auto_unmount: SIGKILL of the daemon, and the mount goes away by itself."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    site = tmp_path / "site"
+    log = tmp_path / "daemon.log"
+    proc = popen_daemon([any_base.prefix, mnt, "--site", site, "-f", "-o", "auto_unmount"], log)
+    try:
+        wait_for_mount_of(proc, mnt, log)
+        assert os.path.isfile(str(mnt / "pyvenv.cfg"))
+        proc.kill()
+        proc.wait(timeout=EXIT_TIMEOUT)
+        assert wait_unmounted(mnt, timeout=10), \
+            "%s still mounted 10 s after SIGKILL with auto_unmount" % mnt
+        os.stat(str(mnt))   # a plain directory again, not ENOTCONN
+    finally:
+        force_unmount(mnt)
+        stop_own(proc)
+
+
+def test_stale_mount_refused_then_cleared(any_base, tmp_path):
+    """SIGKILL without auto_unmount leaves a stale mount (ENOTCONN).  A new
+    pyenvfs there exits 1 with one line naming it 'stale' and how to clear it
+    (fusermount3 -u), creates nothing; after fusermount3 -u a new mount works."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    site = tmp_path / "site"
+    site2 = tmp_path / "site2"
+    log = tmp_path / "daemon.log"
+    proc = popen_daemon([any_base.prefix, mnt, "--site", site, "-f"], log)
+    try:
+        wait_for_mount_of(proc, mnt, log)
+        proc.kill()
+        proc.wait(timeout=EXIT_TIMEOUT)
+        with pytest.raises(OSError) as ei:
+            os.listdir(str(mnt))
+        assert ei.value.errno == errno.ENOTCONN, ei.value
+        assert mount_count(mnt) == 1
+
+        assert not site2.exists()
+        r = run_pyenvfs([any_base.prefix, mnt, "--site", site2], timeout=20)
+        line = assert_refusal(r, mnt)
+        assert "stale" in line, line
+        assert "fusermount3 -u" in line, line
+        assert not os.path.lexists(str(site2)), "site dir created despite the refusal"
+        assert mount_count(mnt) == 1, "mount stacked on the stale one"
+
+        r = run([FUSERMOUNT, "-u", str(mnt)])
+        assert r.returncode == 0, r.stderr
+        assert mount_count(mnt) == 0
+        with mounted(any_base.prefix, mnt, site2) as m:
+            assert os.path.isfile(m.path("pyvenv.cfg"))
+            r = run([m.path("bin", "python" + any_base.xy), "-c", "import sys; print(sys.prefix)"],
+                    cwd="/")
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.strip() == m.mnt
+        assert os.path.isdir(str(site2))
+    finally:
+        force_unmount(mnt)
+        stop_own(proc)
