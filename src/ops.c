@@ -1,4 +1,5 @@
 #include "ops.h"
+#include "stats.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -235,6 +236,7 @@ static void reply_entry(fuse_req_t req, struct pe_fs *fs, struct node *p, int r,
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_count(STAT_LOOKUP);
 	struct pe_fs *fs = fs_of(req);
 	struct node *p = node_of(req, parent);
 	struct fuse_entry_param e;
@@ -249,12 +251,14 @@ static void forget_one(struct pe_fs *fs, struct node *n, uint64_t nlookup)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	stats_count(STAT_FORGET);
 	forget_one(fs_of(req), node_of(req, ino), nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *list)
 {
+	stats_count(STAT_FORGET);
 	for (size_t i = 0; i < count; i++)
 		forget_one(fs_of(req), node_of(req, list[i].ino), list[i].nlookup);
 	fuse_reply_none(req);
@@ -262,6 +266,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_GETATTR);
 	(void)fi;
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
@@ -275,6 +280,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	stats_count(STAT_READLINK);
 	struct node *n = node_of(req, ino);
 	char buf[PATH_MAX + 1];
 	if (n->kind != NODE_PASS) {
@@ -474,21 +480,25 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	stats_count(STAT_MKDIR);
 	make_node(req, parent, name, MAKE_DIR, mode, 0, NULL);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	stats_count(STAT_MKNOD);
 	make_node(req, parent, name, MAKE_NOD, mode, rdev, NULL);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	stats_count(STAT_SYMLINK);
 	make_node(req, parent, name, MAKE_SYMLINK, 0, 0, link);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	stats_count(STAT_LINK);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	struct fuse_entry_param e;
@@ -522,17 +532,20 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_count(STAT_UNLINK);
 	remove_name(req, parent, name, 0);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_count(STAT_RMDIR);
 	remove_name(req, parent, name, AT_REMOVEDIR);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
+	stats_count(STAT_RENAME);
 	struct pe_fs *fs = fs_of(req);
 	struct target from, to = { 0 };
 	int r = existing_target(fs, node_of(req, parent), name, &from);
@@ -561,6 +574,7 @@ static int set_times(struct node *n, const struct timespec tv[2], struct fuse_fi
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
 {
+	stats_count(STAT_SETATTR);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	char pp[PROC_PATH_MAX];
@@ -612,6 +626,7 @@ static int wants_write(int flags)
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
+	stats_count(STAT_CREATE);
 	struct pe_fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	struct target t;
@@ -639,6 +654,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_OPEN);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_VIEW) {
@@ -676,6 +692,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	stats_count(STAT_READ);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_GEN) {
@@ -694,6 +711,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
+	stats_count(STAT_WRITE);
 	(void)ino;
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -708,6 +726,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_FLUSH);
 	struct node *n = node_of(req, ino);
 	int r = 0;
 	/* Reports a delayed write error at close(), as the backing fs would. */
@@ -718,6 +737,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_RELEASE);
 	if (node_of(req, ino)->kind == NODE_PASS)
 		close((int)fi->fh);
 	fuse_reply_err(req, 0);
@@ -725,6 +745,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	stats_count(STAT_FSYNC);
 	int r = 0;
 	if (node_of(req, ino)->kind == NODE_PASS)
 		r = (datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh)) ? errno : 0;
@@ -733,6 +754,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
+	stats_count(STAT_FALLOCATE);
 	struct node *n = node_of(req, ino);
 	if (n->kind != NODE_PASS || !n->writable) {
 		fuse_reply_err(req, EROFS);
@@ -743,6 +765,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
+	stats_count(STAT_LSEEK);
 	if (node_of(req, ino)->kind != NODE_PASS) {
 		fuse_reply_err(req, ENOSYS);
 		return;
@@ -758,6 +781,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg, struct fuse_file_info *fi,
 		     unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
+	stats_count(STAT_IOCTL);
 	(void)ino, (void)cmd, (void)arg, (void)fi, (void)flags, (void)in_buf, (void)in_bufsz, (void)out_bufsz;
 	fuse_reply_err(req, ENOTTY);
 }
@@ -882,6 +906,7 @@ static void dir_handle_free(struct dir_handle *h)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_OPENDIR);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
@@ -918,6 +943,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	stats_count(STAT_READDIR);
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	char *buf = pe_xmalloc(size);
@@ -968,6 +994,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_count(STAT_RELEASEDIR);
 	(void)ino;
 	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
@@ -975,6 +1002,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	stats_count(STAT_FSYNCDIR);
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	int r = 0;
@@ -985,6 +1013,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	stats_count(STAT_STATFS);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
 	struct statvfs sv;
@@ -1016,7 +1045,19 @@ static void reply_xattr_result(fuse_req_t req, ssize_t r, size_t size, const cha
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	stats_count(STAT_GETXATTR);
 	char pp[PROC_PATH_MAX];
+	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
+		char text[2048];
+		size_t n = stats_format(text, sizeof text);
+		if (size == 0)
+			fuse_reply_xattr(req, n);
+		else if (size < n)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, text, n);
+		return;
+	}
 	if (!xattr_node(node_of(req, ino), pp)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -1028,6 +1069,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	stats_count(STAT_LISTXATTR);
 	char pp[PROC_PATH_MAX];
 	if (!xattr_node(node_of(req, ino), pp)) {
 		reply_xattr_result(req, 0, size, "");
@@ -1040,6 +1082,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
+	stats_count(STAT_SETXATTR);
 	struct node *n = node_of(req, ino);
 	char pp[PROC_PATH_MAX];
 	if (n->kind != NODE_PASS || !n->writable)
@@ -1052,6 +1095,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	stats_count(STAT_REMOVEXATTR);
 	struct node *n = node_of(req, ino);
 	char pp[PROC_PATH_MAX];
 	if (n->kind != NODE_PASS || !n->writable)
