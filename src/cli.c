@@ -129,7 +129,18 @@ static const char *long_value(int argc, char **argv, int *i, const char *name)
 	return NULL;
 }
 
+static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_t len);
+
 int cli_parse(int argc, char **argv, struct pe_opts *o, char *err, size_t len)
+{
+	if (parse_args(argc, argv, o, err, len)) {
+		cli_free(o);            /* nothing half-made is left to the caller */
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_t len)
 {
 	const char *positional[2] = { NULL, NULL };
 	int npos = 0, only_positional = 0;
