@@ -120,6 +120,32 @@ else
     fi
 fi
 
+# --- the same integration tests against an ASan/UBSan build -------------------
+# A sanitizer report in the daemon's stderr fails the test that caused it (the
+# mount fixture fails on any line with "error"); UBSan halts at its first report.
+# PYENVFS_SKIP_SANITIZE=1 skips this step.
+if [[ -n "${PYENVFS_SKIP_SANITIZE:-}" ]]; then
+    record "integration (ASan/UBSan)" SKIP "PYENVFS_SKIP_SANITIZE set"
+elif [[ -e "$RUNNER" ]]; then
+    ASAN_BUILD="$BUILD_DIR-asan"
+    say "sanitizers: build $ASAN_BUILD (-DPYENVFS_SANITIZE=ON)"
+    if cmake -S "$ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DPYENVFS_SANITIZE=ON >/dev/null \
+       && cmake --build "$ASAN_BUILD" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null; then
+        PYENVFS="$ASAN_BUILD/pyenvfs" \
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+            "${cmd[@]}" "$@" </dev/null
+        rc=$?
+        if ((rc == 0)); then
+            record "integration (ASan/UBSan)" PASS
+        else
+            record "integration (ASan/UBSan)" FAIL "exited $rc"
+        fi
+    else
+        record "integration (ASan/UBSan)" FAIL "sanitizer build failed"
+    fi
+fi
+
 # --- nothing may stay mounted -------------------------------------------------
 MOUNTS_AFTER="$(pyenvfs_mounts)"
 LEFT="$(comm -13 <(printf '%s\n' "$MOUNTS_BEFORE" | sed '/^$/d') \
