@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 int check_fuse(char *err, size_t len)
@@ -57,8 +58,9 @@ static int is_mounted(const char *dir)
 
 static int stale_message(const char *what, const char *path, char *err, size_t len)
 {
-	return pe_err(err, len, "%s '%s' is a stale mount (Transport endpoint is not connected): clear it with 'fusermount3 -u %s' (or 'umount -l %s' as root), then mount again",
-		      what, path, path, path);
+	cleanup_free char *q = pe_quote_sh(path);
+	return pe_err(err, len, "%s '%s' is a stale mount (Transport endpoint is not connected): clear it with: fusermount3 -u %s (or as root: umount -l %s), then mount again",
+		      what, path, q, q);
 }
 
 int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
@@ -79,7 +81,10 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 		if (e == ENOTCONN)
 			return stale_message("MOUNTPOINT", o->mountpoint, err, len);
 		if (e == ENOENT)
-			return pe_err(err, len, "MOUNTPOINT '%s' does not exist: create it first (mkdir -p '%s')", o->mountpoint, o->mountpoint);
+		{
+			cleanup_free char *q = pe_quote_sh(o->mountpoint);
+			return pe_err(err, len, "MOUNTPOINT '%s' does not exist: create it first (mkdir -p %s)", o->mountpoint, q);
+		}
 		return pe_err(err, len, "MOUNTPOINT '%s': %s", o->mountpoint, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -96,7 +101,15 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 		return pe_err(err, len, "cannot resolve the paths given: %s", strerror(e));
 	}
 	if (is_mounted(p->mountpoint)) {
-		pe_err(err, len, "MOUNTPOINT '%s' is already mounted: unmount it first (fusermount3 -u '%s')", p->mountpoint, p->mountpoint);
+		/* stat() may be answered from the kernel's cache; statfs always
+		 * reaches the file system, and a dead daemon's says ENOTCONN. */
+		struct statfs sfs;
+		if (statfs(p->mountpoint, &sfs) && errno == ENOTCONN) {
+			stale_message("MOUNTPOINT", p->mountpoint, err, len);
+		} else {
+			cleanup_free char *q = pe_quote_sh(p->mountpoint);
+			pe_err(err, len, "MOUNTPOINT '%s' is already mounted: unmount it first (fusermount3 -u %s)", p->mountpoint, q);
+		}
 		goto fail;
 	}
 	/* A daemon that serves a path through its own mount waits on itself. */

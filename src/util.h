@@ -34,6 +34,9 @@ char *path_join(const char *a, const char *b);
  * (errno set), e.g. ENOTCONN for a stale mount on the way. */
 char *path_resolve_nearest(const char *path);
 
+/* s as one word for sh (and csh): in single quotes, ' written as '\''. */
+char *pe_quote_sh(const char *s);
+
 /* The first existing ancestor of an absolute path (the path itself if it exists). */
 char *path_nearest_existing(const char *abs);
 

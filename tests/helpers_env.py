@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import (CMD_TIMEOUT, EXIT_TIMEOUT, MOUNT_TIMEOUT, PYENVFS, force_unmount,
+from conftest import (CMD_TIMEOUT, MOUNT_TIMEOUT, PYENVFS, force_unmount,
                       fuse_mounts_under, mount_count, nonempty_lines, read_log, run)
 
 # The PATH mount(8) gives its helpers (and a sane one for shells in tests: no
@@ -113,10 +113,14 @@ def popen_daemon(args, log_path, **kw):
                                 stdout=logf, stderr=logf, cwd="/", **kw)
 
 
-def wait_for_mount_of(proc, mnt, log_path, timeout=MOUNT_TIMEOUT):
+def wait_for_mount_of(proc, mnt, log_path, timeout=MOUNT_TIMEOUT, prior=0, touch=True):
+    """Wait until proc has mounted at mnt: more than `prior` mounts stacked
+    there (a stale mount, whose attributes the kernel may still have cached,
+    does not count).  touch=False: look only at /proc/self/mountinfo, never
+    at mnt itself (so that the kernel caches nothing of the new mount)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if mount_count(mnt) > 0 and os.path.ismount(str(mnt)):
+        if mount_count(mnt) > prior and (not touch or os.path.ismount(str(mnt))):
             return
         if proc.poll() is not None:
             pytest.fail("daemon exited with status %d before mounting %s; output:\n%s"
@@ -400,3 +404,38 @@ def expand_command(line, spec, env):
         out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
                           lambda mm: env.get(mm.group(1), ""), w))
     return out
+
+
+def snapshot(root):
+    """{relative path: (type, mode, uid, size)} under root, not descending into mounts."""
+    root = str(root)
+    snap = {}
+    for dp, dns, fns in os.walk(root):
+        keep = []
+        for d in dns:
+            p = os.path.join(dp, d)
+            st = os.lstat(p)
+            snap[os.path.relpath(p, root)] = ("d", stat.S_IMODE(st.st_mode), st.st_uid, 0)
+            if mount_count(p) == 0:
+                keep.append(d)
+        dns[:] = keep
+        for f in fns:
+            p = os.path.join(dp, f)
+            st = os.lstat(p)
+            kind = "l" if stat.S_ISLNK(st.st_mode) else "f"
+            snap[os.path.relpath(p, root)] = (kind, stat.S_IMODE(st.st_mode), st.st_uid,
+                                              st.st_size)
+    return snap
+
+
+def suggested_arg(line, command):
+    """The first shell word after `command` in a message, as sh would read it
+    (None if the command is not in the message or the rest does not parse)."""
+    i = line.find(command)
+    if i < 0:
+        return None
+    lex = shlex.shlex(line[i + len(command):], posix=True, punctuation_chars=True)
+    try:
+        return lex.get_token()
+    except ValueError:
+        return None

@@ -9,7 +9,6 @@ same -c line) that prints @@KEY=value lines, compared here.
 
 import contextlib
 import os
-import subprocess
 
 import pytest
 
@@ -273,10 +272,12 @@ def test_activate_resolves_into_env(shell, env, tmp_path):
     assert v["A_PIP"] == env.bin("pip"), ctx
 
 
-def test_prompt_pythonhome_and_deactivate(shell, env, tmp_path):
-    """Prompt prefix "(NAME) "; an exported PYTHONHOME is unset while active;
-    deactivate restores PATH, prompt and PYTHONHOME exactly and removes itself."""
-    body = shell.setup(pythonhome=OLD_PYTHONHOME)
+@pytest.mark.parametrize("old_home", [OLD_PYTHONHOME, ""], ids=["pythonhome", "empty"])
+def test_prompt_pythonhome_and_deactivate(shell, env, tmp_path, old_home):
+    """Prompt prefix "(NAME) "; an exported PYTHONHOME (even an empty one) is
+    unset while active; deactivate restores PATH, prompt and PYTHONHOME exactly
+    and removes itself."""
+    body = shell.setup(pythonhome=old_home)
     body += shell.dump("B", commands=False)
     body += shell.activate()
     body += shell.dump("D", commands=False)
@@ -286,7 +287,7 @@ def test_prompt_pythonhome_and_deactivate(shell, env, tmp_path):
     r, v = sh_run(shell, tmp_path, body, env_vars(env))
     ctx = show(v, r)
     assert v["B_PROMPT"] == START_PROMPT, ctx
-    assert v["B_PH"] == OLD_PYTHONHOME, ctx
+    assert v["B_PH"] == old_home, ctx
     # while active
     assert v["D_PROMPT"] == "(%s) %s" % (env.name, START_PROMPT), ctx
     assert v["D_PH"] == UNSET, "PYTHONHOME still set while active: " + ctx
@@ -295,7 +296,7 @@ def test_prompt_pythonhome_and_deactivate(shell, env, tmp_path):
     # after deactivate
     assert v["F_PATH"] == v["B_PATH"] == START_PATH, ctx
     assert v["F_PROMPT"] == v["B_PROMPT"], ctx
-    assert v["F_PH"] == OLD_PYTHONHOME, ctx
+    assert v["F_PH"] == old_home, ctx
     assert v["F_VE"] == UNSET and v["F_VEP"] == UNSET, ctx
     assert v["F_DEACT"] == "no", "deactivate still defined after deactivating: " + ctx
 
@@ -416,3 +417,23 @@ def test_pip_runs_from_env(envs, tmp_path):
     assert v["PIP"].startswith("pip "), show(v, r)
     assert " from %s/lib/python%s/site-packages/pip " % (env.mnt, env.base.xy) in v["PIP"], \
         show(v, r)
+
+
+def test_nounset_shell(shell, env, tmp_path):
+    """sh-compatible activate and deactivate work under `set -u` (scripts and
+    shells that treat unset variables as errors), PS1 and PYTHONHOME unset."""
+    if shell.kind != "sh":
+        pytest.skip("set -u is for sh-compatible shells")
+    body = shell.setup(prompt=None, pythonhome=None) + "set -u\n"
+    body += shell.dump("B", commands=False)
+    body += shell.activate()
+    body += shell.dump("D", commands=False)
+    body += shell.deactivate()
+    body += shell.dump("F", commands=False)
+    body += END
+    r, v = sh_run(shell, tmp_path, body, env_vars(env))
+    ctx = show(v, r)
+    assert v["D_VE"] == env.mnt, ctx
+    assert v["F_PATH"] == START_PATH, ctx
+    assert v["F_PROMPT"] == UNSET and v["F_PH"] == UNSET, ctx
+    assert v["F_DEACT"] == "no", ctx

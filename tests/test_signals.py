@@ -13,7 +13,8 @@ import pytest
 
 from conftest import (EXIT_TIMEOUT, FUSERMOUNT, force_unmount, mount_count, mounted, read_log,
                       run, run_pyenvfs)
-from helpers_env import assert_refusal, popen_daemon, stop_own, wait_for_mount_of, wait_unmounted
+from helpers_env import (assert_refusal, popen_daemon, stop_own, suggested_arg, wait_for_mount_of,
+                         wait_unmounted)
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
@@ -64,32 +65,62 @@ def test_auto_unmount_after_sigkill(any_base, tmp_path):
         stop_own(proc)
 
 
+def _crash_daemon(base, mnt, site, log, uncache_root=False):
+    """Mount at mnt with a -f daemon, run the env's Python, SIGKILL the daemon.
+
+    uncache_root: list M last before the kill; reading the directory makes
+    the kernel drop M's cached attributes (atime), so that stat(M) afterwards
+    fails with ENOTCONN instead of answering from the cache."""
+    proc = popen_daemon([base.prefix, mnt, "--site", site, "-f"], log)
+    try:
+        wait_for_mount_of(proc, mnt, log)
+        r = run([os.path.join(str(mnt), "bin", "python" + base.xy), "-c", "pass"], cwd="/")
+        assert r.returncode == 0, r.stderr
+        if uncache_root:
+            os.listdir(str(mnt))
+    finally:
+        proc.kill()
+        proc.wait(timeout=EXIT_TIMEOUT)
+
+
+def _enotconn(mnt):
+    """What a person sees first: `ls M` fails with ENOTCONN."""
+    with pytest.raises(OSError) as ei:
+        os.listdir(str(mnt))
+    assert ei.value.errno == errno.ENOTCONN, ei.value
+
+
+def _require_uncached(mnt):
+    try:
+        os.stat(str(mnt))
+    except OSError as e:
+        assert e.errno == errno.ENOTCONN, e
+        return
+    pytest.skip("this kernel still answers stat(M) from its cache after the crash")
+
+
+def _refuse_again(base, mnt, site2):
+    assert not os.path.lexists(str(site2))
+    r = run_pyenvfs([base.prefix, mnt, "--site", site2], timeout=20)
+    line = assert_refusal(r, mnt)
+    assert not os.path.lexists(str(site2)), "site dir created despite the refusal"
+    assert mount_count(mnt) == 1, "mount stacked on the stale one"
+    return line, line.replace(str(mnt), "<M>")    # the path may hold any word
+
+
 def test_stale_mount_refused_then_cleared(any_base, tmp_path):
     """SIGKILL without auto_unmount leaves a stale mount (ENOTCONN).  A new
-    pyenvfs there exits 1 with one line naming it 'stale' and how to clear it
+    pyenvfs there exits 1 with one line naming M and how to clear it
     (fusermount3 -u), creates nothing; after fusermount3 -u a new mount works."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    site = tmp_path / "site"
     site2 = tmp_path / "site2"
-    log = tmp_path / "daemon.log"
-    proc = popen_daemon([any_base.prefix, mnt, "--site", site, "-f"], log)
     try:
-        wait_for_mount_of(proc, mnt, log)
-        proc.kill()
-        proc.wait(timeout=EXIT_TIMEOUT)
-        with pytest.raises(OSError) as ei:
-            os.listdir(str(mnt))
-        assert ei.value.errno == errno.ENOTCONN, ei.value
+        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log")
+        _enotconn(mnt)
         assert mount_count(mnt) == 1
-
-        assert not site2.exists()
-        r = run_pyenvfs([any_base.prefix, mnt, "--site", site2], timeout=20)
-        line = assert_refusal(r, mnt)
-        assert "stale" in line, line
-        assert "fusermount3 -u" in line, line
-        assert not os.path.lexists(str(site2)), "site dir created despite the refusal"
-        assert mount_count(mnt) == 1, "mount stacked on the stale one"
+        line, words = _refuse_again(any_base, mnt, site2)
+        assert "fusermount3 -u" in words, line
 
         r = run([FUSERMOUNT, "-u", str(mnt)])
         assert r.returncode == 0, r.stderr
@@ -103,4 +134,49 @@ def test_stale_mount_refused_then_cleared(any_base, tmp_path):
         assert os.path.isdir(str(site2))
     finally:
         force_unmount(mnt)
-        stop_own(proc)
+
+
+def test_stale_mount_message_says_stale(any_base, tmp_path):
+    """The usual crash (the env was in use): the message says 'stale'."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log")
+        _enotconn(mnt)
+        line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
+        assert "stale" in words, line
+        assert "fusermount3 -u" in words, line
+    finally:
+        force_unmount(mnt)
+
+
+def test_stale_mount_message_root_uncached(any_base, tmp_path):
+    """When stat(M) itself fails with ENOTCONN, the message says 'stale' and
+    how to clear it."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log",
+                      uncache_root=True)
+        _require_uncached(mnt)
+        line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
+        assert "stale" in words, line
+        assert "fusermount3 -u" in words, line
+    finally:
+        force_unmount(mnt)
+
+
+def test_stale_message_command_is_usable(any_base, tmp_path):
+    """The command the stale-mount message suggests, read by sh, names the
+    mount point even when its path holds a space."""
+    mnt = tmp_path / "my env"
+    mnt.mkdir()
+    try:
+        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log",
+                      uncache_root=True)
+        _require_uncached(mnt)
+        line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
+        assert "stale" in words, line
+        assert suggested_arg(line, "fusermount3 -u ") == str(mnt), line
+    finally:
+        force_unmount(mnt)
