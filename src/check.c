@@ -56,6 +56,38 @@ static int is_mounted(const char *dir)
 	return found;
 }
 
+/* The topmost directory on path's way that is a dead mount (ENOTCONN): the
+ * one to unmount. */
+static char *stale_point(const char *path)
+{
+	char *p = path_resolve_nearest(path);
+	if (!p) {
+		char cwd[4096];
+		p = path[0] == '/' ? path_normalize(path)
+				   : (getcwd(cwd, sizeof cwd) ? path_normalize(cwd) : pe_xstrdup(path));
+		if (path[0] != '/' && p[0] == '/') {
+			char *j = path_join(p, path);
+			free(p);
+			p = path_normalize(j);
+			free(j);
+		}
+	}
+	char *found = NULL;
+	struct stat st;
+	for (;;) {
+		if (lstat(p, &st) && errno == ENOTCONN) {
+			free(found);
+			found = pe_xstrdup(p);
+		}
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+	free(p);
+	return found ? found : pe_xstrdup(path);
+}
+
 static int stale_message(const char *what, const char *path, char *err, size_t len)
 {
 	cleanup_free char *q = pe_quote_sh(path);
@@ -96,8 +128,14 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 	if (!p->base || !p->mountpoint || !p->site) {
 		int e = errno;
 		check_paths_free(p);
-		if (e == ENOTCONN)
-			return stale_message("DIR", o->site, err, len);
+		if (e == ENOTCONN) {
+			cleanup_free char *dead = stale_point(o->site);
+			if (strcmp(dead, o->site) == 0)
+				return stale_message("DIR", dead, err, len);
+			cleanup_free char *q = pe_quote_sh(dead);
+			return pe_err(err, len, "DIR '%s' is under a stale mount (Transport endpoint is not connected): clear it with: fusermount3 -u %s",
+				      o->site, q);
+		}
 		return pe_err(err, len, "cannot resolve the paths given: %s", strerror(e));
 	}
 	if (is_mounted(p->mountpoint)) {

@@ -180,3 +180,29 @@ def test_stale_message_command_is_usable(any_base, tmp_path):
         assert suggested_arg(line, "fusermount3 -u ") == str(mnt), line
     finally:
         force_unmount(mnt)
+
+
+def test_dir_under_a_stale_mount_names_the_mount(any_base, tmp_path):
+    """DIR below a dead mount: the message names the stale mount point (the
+    one to unmount), not DIR, and its suggested command clears it."""
+    dead = tmp_path / "dead env"
+    dead.mkdir()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        _crash_daemon(any_base, dead, tmp_path / "site", tmp_path / "daemon.log",
+                      uncache_root=True)
+        _require_uncached(dead)
+        site = os.path.join(str(dead), "lib", "x")
+        r = run_pyenvfs([any_base.prefix, mnt, "--site", site], timeout=20)
+        line = assert_refusal(r, site)
+        words = line.replace(str(dead), "<DEAD>")
+        assert "stale" in words, line
+        assert suggested_arg(line, "fusermount3 -u ") == str(dead), line
+        assert mount_count(mnt) == 0
+        r = run(["fusermount3", "-u", suggested_arg(line, "fusermount3 -u ")])
+        assert r.returncode == 0, r.stderr
+        assert mount_count(dead) == 0
+    finally:
+        force_unmount(dead)
+        force_unmount(mnt)
