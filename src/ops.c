@@ -680,9 +680,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	/* The base does not change under us (base_timeout covers upgrades);
-	 * DIR may be written directly by others, so its pages are not kept. */
-	fi->keep_cache = n->layer == LAYER_BASE;
+	/* Pages are kept across opens. What is written through the mount updates
+	 * them; a change made directly in DIR (or an upgraded base) is noticed
+	 * when the kernel next asks for the attributes, within the timeout
+	 * (auto_inval_data compares mtime and size). */
+	fi->keep_cache = 1;
 	/* Nothing to flush from a file that cannot be written: spare the request. */
 	fi->noflush = !n->writable;
 	(void)fs;
@@ -931,9 +933,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->site_root = n->site_root;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	/* A listing made only of the base (and the view's own entries) does not
-	 * change while mounted: the kernel may keep it. */
-	if (n->kind == NODE_VIEW ? !view_writable_source(n->vdir) : n->layer == LAYER_BASE) {
+	/* The kernel may keep a listing: it checks the directory's mtime when its
+	 * attributes are refreshed (within the timeout) and drops a stale one. A
+	 * view directory with a writable source has no mtime of its own to
+	 * follow: its listing is made again at every open. */
+	if (n->kind == NODE_PASS || !view_writable_source(n->vdir)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -1120,6 +1124,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Python's own data is never written back lazily: DIR must hold what a
 	 * write wrote when it returns. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Kept pages and listings rely on it: a changed mtime or size seen on an
+	 * attribute refresh drops them. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const struct fuse_lowlevel_ops pe_ops = {

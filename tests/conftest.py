@@ -315,3 +315,15 @@ def make_user_site(home, xy):
     p = os.path.join(str(home), ".local", "lib", "python" + xy, "site-packages")
     os.makedirs(p, exist_ok=True)
     return p
+
+
+@pytest.fixture
+def work():
+    """A temporary directory every user can reach (for tests that run as
+    other users): pytest's own is private to root."""
+    from helpers_env import remove_tree, world_tmpdir
+    d = world_tmpdir()
+    try:
+        yield d
+    finally:
+        remove_tree(d)

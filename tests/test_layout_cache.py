@@ -10,8 +10,7 @@ came up.
 import glob
 import os
 
-from conftest import (PYENVFS, force_unmount, mounted, run, run_pyenvfs,  # noqa: F401
-                      MARKER_FILE, make_site_with_marker)
+from conftest import MARKER_FILE, force_unmount, make_site_with_marker, run_pyenvfs
 
 
 def cache_files(cache_home):

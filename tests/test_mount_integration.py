@@ -19,8 +19,8 @@ import pythons
 from conftest import (EXIT_TIMEOUT, MARKER_FILE, PYENVFS, force_unmount, make_site_with_marker,
                       mount_count, read_log, run)
 from helpers_env import (MOUNT_PATH, expand_command, is_root, mountinfo_entry, parse_unit,
-                         remove_tree, stop_own, temp_symlink, unit_environment, unit_values,
-                         wait_for_mount_of, wait_unmounted, world_tmpdir)
+                         stop_own, temp_symlink, unit_environment, unit_values, wait_for_mount_of,
+                         wait_unmounted)
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="mount(8) of a FUSE file system needs root")
 
@@ -46,14 +46,6 @@ def on_mount_path():
     with temp_symlink(SBIN_LINK, os.path.realpath(PYENVFS)):
         yield
 
-
-@pytest.fixture
-def work():
-    d = world_tmpdir()
-    try:
-        yield d
-    finally:
-        remove_tree(d)
 
 
 def py_prefix(mnt, xy, **kw):

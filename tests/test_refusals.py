@@ -14,8 +14,8 @@ import secrets
 import pytest
 
 from conftest import PYENVFS, force_unmount, fuse_mounts_under, mount_count, mounted, run, run_pyenvfs
-from helpers_env import (assert_refusal, dev_fuse_mode, is_root, remove_tree, run_as, snapshot,
-                         suggested_arg, throwaway_users, world_tmpdir)
+from helpers_env import (assert_refusal, dev_fuse_mode, is_root, run_as, snapshot, suggested_arg,
+                         throwaway_users)
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,6 @@ def user():
     with throwaway_users(1) as users:
         yield users[0]
 
-
-@pytest.fixture
-def work():
-    d = world_tmpdir()
-    try:
-        yield d
-    finally:
-        remove_tree(d)
 
 
 def _p(*parts):

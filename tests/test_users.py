@@ -17,7 +17,7 @@ import pytest
 from conftest import (FUSERMOUNT, PYENVFS, force_unmount, mount_count, mounted,
                       make_site_with_marker, MARKER_FILE)
 from helpers_env import (dev_fuse_mode, fuse_conf_user_allow_other, is_root, mountinfo_entry,
-                         remove_tree, run_as, throwaway_users, wait_unmounted, world_tmpdir)
+                         run_as, throwaway_users, wait_unmounted)
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="needs root (throwaway users)")
 
@@ -33,14 +33,6 @@ def fuse_open():
     with dev_fuse_mode(0o666):
         yield
 
-
-@pytest.fixture
-def work():
-    d = world_tmpdir()
-    try:
-        yield d
-    finally:
-        remove_tree(d)
 
 
 class UserEnv:
