@@ -83,6 +83,8 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 		set_str(&o->python, opt + 7);
 	} else if (strcmp(opt, "system_site_packages") == 0) {
 		o->system_site = 1;
+	} else if (strcmp(opt, "no_open") == 0) {
+		o->no_open = 1;
 	} else if (strncmp(opt, "base_timeout=", 13) == 0) {
 		if (parse_seconds(opt + 13, &o->base_timeout))
 			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
@@ -249,6 +251,10 @@ void cli_usage(FILE *f)
 "                               attributes (default 3600; lower it if BASE is\n"
 "                               upgraded in place while mounted)\n"
 "  -o site_timeout=SECS         the same for DIR (default 1)\n"
+"  -o no_open                   faster start-ups: the kernel opens files itself\n"
+"                               (no request per file opened); the cost: as root,\n"
+"                               opening a base file for writing succeeds and the\n"
+"                               write fails with EROFS (see docs/USAGE.md)\n"
 "  -f                           stay in the foreground\n"
 "  -d, --debug                  foreground, and log every FUSE request\n"
 "  -s                           single-threaded\n"

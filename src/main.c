@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -206,9 +207,17 @@ int main(int argc, char **argv)
 	fs.daemon_is_root = geteuid() == 0;
 	fs.base_timeout = o.base_timeout;
 	fs.site_timeout = o.site_timeout;
+	fs.want_no_open = o.no_open;
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 	fs_init(&fs);
+	/* A descriptor per node the kernel knows (two with -o no_open). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 
+	fs.se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out_made;
 	if (fuse_session_mount(se, p.mountpoint)) {

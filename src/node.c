@@ -39,6 +39,8 @@ void node_table_free(struct node_table *t)
 		for (; n; n = next) {
 			next = n->next;
 			close(n->fd);
+			if (n->io_fd >= 0)
+				close(n->io_fd);
 			free(n);
 		}
 	}
@@ -93,6 +95,7 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	n->writable = (unsigned char)writable;
 	n->site_root = (unsigned char)site_root;
 	n->type = st->st_mode & S_IFMT;
+	n->io_fd = -1;
 	n->next = t->buckets[h];
 	t->buckets[h] = n;
 	if (++t->count > t->nbuckets * 2)
@@ -119,6 +122,8 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 	}
 	pthread_mutex_unlock(&t->lock);
 	close(node->fd);
+	if (node->io_fd >= 0)
+		close(node->io_fd);
 	free(node);
 }
 

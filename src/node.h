@@ -30,6 +30,7 @@ struct node {
 	unsigned char writable;
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
+	int io_fd;              /* NODE_PASS: opened on first use by requests without a handle (-o no_open), or -1 */
 	struct node *next;      /* hash chain */
 };
 

@@ -44,7 +44,12 @@ static double layer_timeout(const struct pe_fs *fs, int layer)
 
 static double node_timeout(const struct pe_fs *fs, const struct node *n)
 {
-	return n->kind == NODE_PASS ? layer_timeout(fs, n->layer) : fs->base_timeout;
+	if (n->kind == NODE_PASS)
+		return layer_timeout(fs, n->layer);
+	/* A view directory that takes the env's files changes with DIR. */
+	if (n->kind == NODE_VIEW && view_writable_source(n->vdir))
+		return fs->site_timeout;
+	return fs->base_timeout;
 }
 
 /* How long the kernel may remember that a name is absent from a directory. */
@@ -76,10 +81,18 @@ static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode,
 static int node_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 {
 	switch (n->kind) {
-	case NODE_VIEW:
-		synthetic_stat(fs, st, S_IFDIR | (view_writable_source(n->vdir) ? 0755 : 0555),
-			       (ino_t)((1ull << 62) | n->vdir->id), 0);
+	case NODE_VIEW: {
+		const struct view_source *ws = view_writable_source(n->vdir);
+		synthetic_stat(fs, st, S_IFDIR | (ws ? 0755 : 0555), (ino_t)((1ull << 62) | n->vdir->id), 0);
+		/* Its listing changes with the env's own directory behind it: that
+		 * directory's times tell the kernel when a kept listing is stale. */
+		struct stat up;
+		if (ws && fstatat(fs->layer_fd[ws->layer], *ws->path ? ws->path : ".", &up, 0) == 0) {
+			st->st_mtim = up.st_mtim;
+			st->st_ctim = up.st_ctim;
+		}
 		return 0;
+	}
 	case NODE_GEN:
 		synthetic_stat(fs, st, S_IFREG | 0444, (ino_t)((1ull << 62) | (1ull << 32) | (unsigned)n->gen),
 			       (off_t)fs->gen_len[n->gen]);
@@ -584,6 +597,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (fi && !fi->fh)
+		fi = NULL;              /* opened by the kernel itself: work by path */
 	proc_path(pp, n->fd);
 	if ((valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(n->type))
 		r = fi ? fchmod((int)fi->fh, attr->st_mode) : chmod(pp, attr->st_mode);
@@ -618,6 +633,31 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 }
 
 /* ---- files ---------------------------------------------------------------- */
+
+/* The descriptor for a request on an open file: its handle, or (when the
+ * kernel opened the file itself: no handle) the node's own, opened on first
+ * use, for writing where the node may be written. */
+static int io_fd(struct node *n, struct fuse_file_info *fi)
+{
+	if (fi && fi->fh)
+		return (int)fi->fh;
+	int fd = __atomic_load_n(&n->io_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0 || n->kind != NODE_PASS)
+		return fd;
+	char pp[PROC_PATH_MAX];
+	proc_path(pp, n->fd);
+	fd = n->writable ? open(pp, O_RDWR | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = open(pp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int none = -1;
+	if (!__atomic_compare_exchange_n(&n->io_fd, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);              /* another thread was first */
+		return none;
+	}
+	return fd;
+}
 
 static int wants_write(int flags)
 {
@@ -665,6 +705,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);    /* "done; open the others yourself" */
+		return;
+	}
 	if (n->kind == NODE_GEN) {
 		fi->fh = 0;
 		fi->keep_cache = 1;
@@ -704,20 +748,74 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, fs->gen[n->gen] + start, count);
 		return;
 	}
+	int fd = io_fd(n, fi);
+	if (fd < 0) {
+		fuse_reply_err(req, errno ? errno : EBADF);
+		return;
+	}
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, 0);
+}
+
+/* A refused write through a shared mapping of a read-only file leaves the
+ * written page in the kernel's cache: readers through the mount would see
+ * what the base never got. The kernel is told to drop the inode's pages, from
+ * a thread of its own and after the reply (the kernel holds the pages while it
+ * waits for it). */
+static void *inval_worker(void *arg)
+{
+	struct pe_fs *fs = arg;
+	pthread_mutex_lock(&fs->inval_lock);
+	for (;;) {
+		while (!fs->ninval)
+			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
+		fuse_ino_t ino = fs->inval[--fs->ninval];
+		pthread_mutex_unlock(&fs->inval_lock);
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		pthread_mutex_lock(&fs->inval_lock);
+	}
+	return NULL;
+}
+
+static void drop_cached_pages_later(struct pe_fs *fs, fuse_ino_t ino)
+{
+	if (!fs->se)
+		return;
+	pthread_mutex_lock(&fs->inval_lock);
+	if (!fs->inval_thread_started) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, inval_worker, fs) == 0) {
+			pthread_detach(t);
+			fs->inval_thread_started = 1;
+		}
+	}
+	if (fs->ninval < sizeof fs->inval / sizeof fs->inval[0])
+		fs->inval[fs->ninval++] = ino;
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
 	stats_count(STAT_WRITE);
-	(void)ino;
+	struct node *n = node_of(req, ino);
+	if (!fi->fh && (n->kind != NODE_PASS || !n->writable)) {
+		struct pe_fs *fs = fs_of(req);  /* req is gone once replied to */
+		fuse_reply_err(req, EROFS);     /* opened by the kernel: refused here */
+		drop_cached_pages_later(fs, ino);
+		return;
+	}
+	int fd = io_fd(n, fi);
+	if (fd < 0) {
+		fuse_reply_err(req, errno ? errno : EBADF);
+		return;
+	}
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	ssize_t r = fuse_buf_copy(&out, in, 0);
 	if (r < 0)
@@ -731,8 +829,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	stats_count(STAT_FLUSH);
 	struct node *n = node_of(req, ino);
 	int r = 0;
+	if (fs_of(req)->no_open) {
+		fuse_reply_err(req, ENOSYS);    /* no flush without handles: the kernel stops asking */
+		return;
+	}
 	/* Reports a delayed write error at close(), as the backing fs would. */
-	if (n->kind == NODE_PASS && n->writable)
+	if (n->kind == NODE_PASS && n->writable && fi->fh)
 		r = close(dup((int)fi->fh)) ? errno : 0;
 	fuse_reply_err(req, r);
 }
@@ -740,7 +842,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_count(STAT_RELEASE);
-	if (node_of(req, ino)->kind == NODE_PASS)
+	if (node_of(req, ino)->kind == NODE_PASS && fi->fh)
 		close((int)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -749,8 +851,11 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
 	stats_count(STAT_FSYNC);
 	int r = 0;
-	if (node_of(req, ino)->kind == NODE_PASS)
-		r = (datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh)) ? errno : 0;
+	struct node *n = node_of(req, ino);
+	if (n->kind == NODE_PASS) {
+		int fd = io_fd(n, fi);
+		r = fd < 0 ? EBADF : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
+	}
 	fuse_reply_err(req, r);
 }
 
@@ -762,7 +867,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) ? errno : 0);
+	int fd = io_fd(n, fi);
+	fuse_reply_err(req, fd < 0 ? EBADF : fallocate(fd, mode, off, len) ? errno : 0);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
@@ -772,7 +878,8 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	off_t r = lseek((int)fi->fh, off, whence);
+	int fd = io_fd(node_of(req, ino), fi);
+	off_t r = fd < 0 ? -1 : lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -906,11 +1013,37 @@ static void dir_handle_free(struct dir_handle *h)
 	free(h);
 }
 
+/* A listing for one readdir request when the kernel opens directories itself. */
+static struct dir_handle *dir_handle_for(struct pe_fs *fs, struct node *n)
+{
+	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
+	if (n->kind == NODE_VIEW) {
+		h->is_view = 1;
+		list_view_dir(fs, n->vdir, h);
+		return h;
+	}
+	int fd = n->kind == NODE_PASS ? openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd < 0 || !(h->dp = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		free(h);
+		return NULL;
+	}
+	h->site_root = n->site_root;
+	return h;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_count(STAT_OPENDIR);
 	struct pe_fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
+	/* "Success, and no more opendir/releasedir": the kernel still keeps the
+	 * listings, checked against the directory's mtime. */
+	if (fs->no_opendir && n->kind != NODE_GEN) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
 	if (n->kind == NODE_GEN) {
 		free(h);
@@ -948,8 +1081,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	stats_count(STAT_READDIR);
-	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct dir_handle *own = NULL;
+	if (!h && !(h = own = dir_handle_for(fs_of(req), node_of(req, ino)))) {
+		fuse_reply_err(req, errno ? errno : EIO);
+		return;
+	}
 	char *buf = pe_xmalloc(size);
 	size_t used = 0;
 	int err = 0;
@@ -994,24 +1131,33 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	else
 		fuse_reply_buf(req, buf, used);
 	free(buf);
+	if (own)
+		dir_handle_free(own);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_count(STAT_RELEASEDIR);
 	(void)ino;
-	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	if (fi->fh)
+		dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	stats_count(STAT_FSYNCDIR);
-	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct node *n = node_of(req, ino);
 	int r = 0;
-	if (h->dp)
+	if (h && h->dp) {
 		r = (datasync ? fdatasync(dirfd(h->dp)) : fsync(dirfd(h->dp))) ? errno : 0;
+	} else if (!h && n->kind == NODE_PASS) {
+		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = fd < 0 ? errno : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+	}
 	fuse_reply_err(req, r);
 }
 
@@ -1112,7 +1258,18 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct pe_fs *fs = userdata;
+	if (fs->want_no_open && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		/* With atomic O_TRUNC the kernel leaves truncation to OPEN, which
+		 * no longer comes: without it, O_TRUNC arrives as a SETATTR. */
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+		fs->no_open = 1;
+	}
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = 1;
+	}
 	/* Symlinks never change in place (a new one is a new inode). */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -1169,6 +1326,8 @@ const struct fuse_lowlevel_ops pe_ops = {
 int fs_init(struct pe_fs *fs)
 {
 	fs->nodes = node_table_new();
+	pthread_mutex_init(&fs->inval_lock, NULL);
+	pthread_cond_init(&fs->inval_cond, NULL);
 	fs->vnodes = pe_xcalloc(fs->view.ndirs, sizeof *fs->vnodes);
 	fs->base_src_fd = pe_xmalloc(fs->view.ndirs * VIEW_MAX_SOURCES * sizeof *fs->base_src_fd);
 	for (size_t i = 0; i < fs->view.ndirs; i++) {

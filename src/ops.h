@@ -5,6 +5,7 @@
 
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -26,6 +27,15 @@ struct pe_fs {
 	gid_t group;
 	struct timespec started;
 	int daemon_is_root;
+	int no_opendir;                 /* the kernel opens directories itself */
+	int want_no_open;               /* -o no_open */
+	int no_open;                    /* ... and the kernel can: files too */
+	struct fuse_session *se;        /* for notifications to the kernel */
+	pthread_mutex_t inval_lock;     /* inodes whose cached pages must go */
+	pthread_cond_t inval_cond;
+	fuse_ino_t inval[64];
+	size_t ninval;
+	int inval_thread_started;
 };
 
 /* Opens the base sources and makes the view's nodes. 0 or -errno. */

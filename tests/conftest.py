@@ -178,6 +178,9 @@ def mounted(prefix, mnt, site, extra_args=(), base=None, check_clean=True, argv=
     log_path = os.path.join(os.path.dirname(os.path.abspath(mnt)),
                             os.path.basename(mnt) + ".pyenvfs.log")
     if argv is None:
+        # PYENVFS_TEST_EXTRA_ARGS: options for every mount of a run (to run the
+        # whole suite with, say, -o no_open).
+        extra_args = list(extra_args) + os.environ.get("PYENVFS_TEST_EXTRA_ARGS", "").split()
         args = [PYENVFS, str(prefix), mnt, "--site", site, "-f"] + [str(a) for a in extra_args]
     else:
         args = [PYENVFS] + [str(a) for a in argv]

@@ -121,3 +121,22 @@ def test_a_base_upgraded_in_place_is_seen_within_base_timeout(tmp_path):
         os.rename(tmp, target)
         assert poll(lambda: read(seen) == b"# upgraded\n" + before, timeout + 5)
     shutil.rmtree(base)
+
+
+def test_direct_changes_behind_a_view_directory_are_seen(any_base, tmp_path):
+    """M/bin shows the base's interpreter and the env's own scripts: a script
+    put straight into DIR's area for them shows in M/bin's listing, and goes
+    when removed, within site_timeout."""
+    site = tmp_path / "site"
+    timeout = 0.5
+    with mounted(any_base.prefix, mnt(tmp_path), site, base=any_base,
+                 extra_args=["-o", "site_timeout=%g" % timeout]) as m:
+        binm = os.path.join(m.mnt, "bin")
+        assert "direct-tool" not in os.listdir(binm)
+        upper_bin = site / ".pyenvfs" / "upper" / "bin"
+        upper_bin.mkdir(parents=True, exist_ok=True)
+        (upper_bin / "direct-tool").write_bytes(b"#!/bin/sh\necho hi\n")
+        assert poll(lambda: "direct-tool" in os.listdir(binm), timeout + 5)
+        assert "python3" in os.listdir(binm)
+        (upper_bin / "direct-tool").unlink()
+        assert poll(lambda: "direct-tool" not in os.listdir(binm), timeout + 5)

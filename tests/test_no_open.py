@@ -1,0 +1,164 @@
+"""-o no_open: the kernel opens files itself, no request per file opened.
+
+Everything an env is for still works (both modes, pip install and uninstall
+with a console script, writes into DIR); the base is still never written: a
+write to a base file fails with EROFS at the write (its open, as root, now
+succeeds: the documented cost), a truncating open fails, a shared writable
+mapping cannot reach it; and the requests a warm start-up costs drop to the
+isatty ioctls.
+"""
+
+import errno
+import mmap
+import os
+import time
+
+import pytest
+
+import pkgs
+import pythons
+from conftest import mounted, run
+
+
+def usr_or_pyenv():
+    b = pythons.find("usr-3.11") or pythons.find("pyenv-3.12") or pythons.find("pyenv-3.11")
+    if b is None:
+        pytest.skip("no Python 3 base")
+    return b
+
+
+@pytest.fixture
+def env(tmp_path):
+    b = usr_or_pyenv()
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    with mounted(b.prefix, mnt, tmp_path / "site", extra_args=["-o", "no_open"], base=b) as m:
+        yield b, m
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def stats(mnt):
+    out = run(["getfattr", "--only-values", "-n", "user.pyenvfs.stats", mnt]).stdout
+    return dict((k, int(v)) for k, v in (line.split() for line in out.splitlines()))
+
+
+IMPORTS = "import json, email, decimal, http.client, sqlite3, ssl, asyncio"
+
+
+def test_python_runs_in_both_modes_without_open_requests(env, tmp_path):
+    b, m = env
+    py = os.path.join(m.mnt, "bin", "python3")
+    clean = pkgs.pip_env(tmp_path)
+    for e in (clean, dict(clean, PYTHONHOME=m.mnt)):
+        for _ in range(2):      # warm
+            r = run([py, "-c", IMPORTS + "; import sys; print(sys.prefix)"], env=e)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.strip() == m.mnt
+        if run(["getfattr", "--version"]).returncode != 0:
+            continue
+        before = stats(m.mnt)
+        assert run([py, "-c", IMPORTS], env=e).returncode == 0
+        after = stats(m.mnt)
+        for op in ("open", "release", "flush"):
+            assert after.get(op, 0) == before.get(op, 0), (op, before, after)
+
+
+def test_writes_into_dir(env):
+    b, m = env
+    sp = os.path.join(m.mnt, "lib", "python" + b.xy, "site-packages")
+    p = os.path.join(sp, "w.txt")
+    with open(p, "wb") as f:
+        f.write(b"one\n")
+    with open(p, "ab") as f:
+        f.write(b"two\n")
+    with open(os.path.join(m.site, "w.txt"), "rb") as f:
+        assert f.read() == b"one\ntwo\n"
+    with open(p, "r+b") as f:
+        f.seek(0)
+        f.write(b"ONE")
+        f.flush()
+        os.fsync(f.fileno())
+    with open(os.path.join(m.site, "w.txt"), "rb") as f:
+        assert f.read() == b"ONE\ntwo\n"
+    with open(p, "wb") as f:       # O_TRUNC reaches DIR (no stale tail)
+        f.write(b"ONE")
+    with open(os.path.join(m.site, "w.txt"), "rb") as f:
+        assert f.read() == b"ONE"
+    with open(p, "ab") as f:
+        f.write(b"\ntwo\n")
+    os.truncate(p, 3)
+    assert os.path.getsize(os.path.join(m.site, "w.txt")) == 3
+    with open(p, "r+b") as f:      # a shared writable mapping reaches DIR
+        mm = mmap.mmap(f.fileno(), 3)
+        mm[0:3] = b"abc"
+        mm.flush()
+        mm.close()
+    with open(os.path.join(m.site, "w.txt"), "rb") as f:
+        assert f.read() == b"abc"
+    os.unlink(p)
+    assert not os.path.exists(os.path.join(m.site, "w.txt"))
+
+
+def test_the_base_is_not_written(env):
+    b, m = env
+    target = os.path.join(m.mnt, "lib", "python" + b.xy, "textwrap.py")
+    real = os.path.join(b.prefix, "lib", "python" + b.xy, "textwrap.py")
+    with open(real, "rb") as f:
+        original = f.read()
+    # The first open the daemon sees (a read: allowed) tells the kernel to
+    # open files itself from then on.
+    with open(target, "rb") as f:
+        assert f.read() == original
+    # The cost: as root, an open for writing now succeeds; the write fails.
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as ei:
+            os.write(fd, b"x")
+        assert ei.value.errno == errno.EROFS
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as ei:
+        open(target, "wb")                  # O_TRUNC: refused
+    assert ei.value.errno == errno.EROFS
+    # A shared writable mapping: msync reports EROFS, and readers through
+    # the mount do not keep seeing the refused change (the daemon has the
+    # kernel drop the page).
+    with open(target, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), 16)
+        mm[0:1] = b"#"
+        with pytest.raises(OSError) as ei:
+            mm.flush()
+        assert ei.value.errno == errno.EROFS
+        mm.close()
+    deadline = time.monotonic() + 5
+    while read(target) != original and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert read(target) == original
+    with open(real, "rb") as f:
+        assert f.read() == original
+
+
+def test_pip_install_and_uninstall(env, tmp_path):
+    b, m = env
+    py = os.path.join(m.mnt, "bin", "python3")
+    e = pkgs.pip_env(tmp_path, m.mnt)
+    if b.kind == "usr":
+        whl = pkgs.debian_pip_wheel()
+        if whl is None:
+            pytest.skip("no pip wheel in /usr/share/python-wheels")
+        pip = [py, os.path.join(whl, "pip")]
+    else:
+        pkgs.run_checked([py, "-m", "ensurepip"], e)
+        pip = [py, "-m", "pip"]
+    whl = pkgs.demo_wheel(str(tmp_path))
+    pkgs.run_checked(pip + ["install", "--no-index", whl], e)
+    script = os.path.join(m.mnt, "bin", pkgs.DEMO_SCRIPT)
+    r = pkgs.run_checked([script], e)
+    assert pkgs.DEMO_OUTPUT in r.stdout
+    pkgs.run_checked(pip + ["uninstall", "-y", pkgs.DEMO_NAME], e)
+    assert not os.path.exists(script)
+    assert not pkgs.find_in(m.site, pkgs.DEMO_NAME)
