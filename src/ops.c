@@ -52,13 +52,6 @@ static double node_timeout(const struct pe_fs *fs, const struct node *n)
 	return fs->base_timeout;
 }
 
-/* How long the kernel may remember that a name is absent from a directory. */
-static double negative_timeout(const struct pe_fs *fs, const struct node *p)
-{
-	if (p->kind == NODE_VIEW)
-		return view_writable_source(p->vdir) ? fs->site_timeout : fs->base_timeout;
-	return node_timeout(fs, p);
-}
 
 /* ---- attributes ---------------------------------------------------------- */
 
@@ -238,7 +231,7 @@ static void reply_entry(fuse_req_t req, struct pe_fs *fs, struct node *p, int r,
 		/* A negative entry: the kernel remembers the miss (Python asks for
 		 * many names that are not there). */
 		memset(e, 0, sizeof *e);
-		e->entry_timeout = negative_timeout(fs, p);
+		e->entry_timeout = node_timeout(fs, p);   /* as long as the directory's own */
 		fuse_reply_entry(req, e);
 	} else if (r) {
 		fuse_reply_err(req, -r);
@@ -731,7 +724,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	/* Nothing to flush from a file that cannot be written: spare the request. */
 	fi->noflush = !n->writable;
-	(void)fs;
 	if (fuse_reply_open(req, fi))
 		close(fd);
 }

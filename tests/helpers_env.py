@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from conftest import _stop as conftest_stop  # noqa: E402
 from conftest import (CMD_TIMEOUT, MOUNT_TIMEOUT, PYENVFS, force_unmount,
                       fuse_mounts_under, mount_count, nonempty_lines, read_log, run)
 
@@ -131,17 +132,8 @@ def wait_for_mount_of(proc, mnt, log_path, timeout=MOUNT_TIMEOUT, prior=0, touch
 
 def stop_own(proc):
     """SIGTERM, then SIGKILL, the one process we started (if still running)."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+    if proc is not None:
+        conftest_stop(proc)
 
 
 # ---------------------------------------------------------------------------
