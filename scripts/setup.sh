@@ -27,6 +27,8 @@ PACKAGES=(
     python3-setuptools python3-wheel
     # the shells the activation scripts are tested under
     fish tcsh zsh
+    # libFuzzer, for tests/fuzz
+    clang libclang-rt-14-dev
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -91,6 +91,14 @@ else
     fi
 fi
 
+# --- fuzzing: a short run of the view/layout and cli fuzz targets ------------
+say "fuzz: tests/fuzz/run.sh ${PYENVFS_FUZZ_SECONDS:-15} (per target)"
+if PYENVFS_FUZZ_REQUIRED=1 bash "$ROOT/tests/fuzz/run.sh" "${PYENVFS_FUZZ_SECONDS:-15}" all </dev/null; then
+    record "fuzz (libFuzzer)" PASS "${PYENVFS_FUZZ_SECONDS:-15}s per target"
+else
+    record "fuzz (libFuzzer)" FAIL "tests/fuzz/run.sh failed"
+fi
+
 # --- integration tests (tests/run -> pytest) ---------------------------------
 RUNNER="$ROOT/tests/run"
 if [[ ! -e "$RUNNER" ]]; then

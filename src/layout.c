@@ -46,7 +46,7 @@ const char layout_probe_py[] =
 "    pass\n"
 "cv = sysconfig.get_config_var\n"
 "prefix, libdir = cv('prefix') or sys.prefix, cv('LIBDIR')\n"
-"if libdir and libdir.startswith(prefix.rstrip('/') + '/'): out('libdir', libdir[len(prefix.rstrip('/')) + 1:])\n";
+"if libdir and libdir.startswith(prefix.rstrip('/') + '/'): out('libdir', libdir[len(prefix.rstrip('/')) + 1:].rstrip('/'))\n";
 
 static int add_unique(char **arr, size_t *n, const char *v)
 {
@@ -59,23 +59,22 @@ static int add_unique(char **arr, size_t *n, const char *v)
 	return 0;
 }
 
-/* A relative path from the interpreter must stay inside the prefix. */
+/* A path from the interpreter must name a directory strictly inside the
+ * prefix, in canonical form: "a/b", no "", "." or ".." component (so no
+ * leading, trailing or doubled slash either). */
 static int safe_relpath(const char *p)
 {
-	if (!*p || p[0] == '/')
+	if (!*p)
 		return 0;
-	if (strcmp(p, ".") == 0)
-		return 1;
-	for (const char *c = p; *c;) {
+	for (const char *c = p;;) {
 		const char *e = strchr(c, '/');
 		size_t n = e ? (size_t)(e - c) : strlen(c);
 		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
 			return 0;
-		c += n;
-		if (*c == '/')
-			c++;
+		if (!e)
+			return 1;
+		c = e + 1;
 	}
-	return 1;
 }
 
 static int parse_lines(const char *text, struct layout *l, char *err, size_t len);

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	struct view_input vin = { &lay, exe ? exe : exe_path, config, o.system_site, o.read_only };
 	if (view_build(&vin, &fs.view, err, sizeof err)) {
 		fail(err);
-		goto out_layout;
+		goto out_view;          /* frees what was built */
 	}
 	struct gen_input gin = { p.base, p.mountpoint, lay.version, o.system_site };
 	for (int g = 0; g < GEN_COUNT; g++) {

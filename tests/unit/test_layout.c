@@ -231,6 +231,31 @@ static void expect_error(const char *text, const char *needle, int line)
 }
 #define EXPECT_ERROR(text, needle) expect_error(text, needle, __LINE__)
 
+/* Found by the fuzzer: a trailing slash or a lone "." made non-canonical
+ * view paths ("l//pkgconfig", an anchor named ""). Such paths are ignored. */
+static void test_noncanonical_paths_ignored(void)
+{
+	static const char text[] =
+		"version=3.1.2\n"
+		"site=s/\n"
+		"site=.\n"
+		"site=lib/python3.1/site-packages\n"
+		"scripts=b/\n"
+		"scripts=bin\n"
+		"stdlib=l/\n"
+		"stdlib=./lib\n"
+		"stdlib=lib/python3.1\n"
+		"libdir=l/\n";
+	struct layout l;
+	char err[256];
+	CHECK(layout_parse(text, &l, err, sizeof err) == 0);
+	CHECK(l.nsite == 1 && strcmp(l.site[0], "lib/python3.1/site-packages") == 0);
+	CHECK(l.nscripts == 1 && strcmp(l.scripts[0], "bin") == 0);
+	CHECK(l.nstdlib == 1 && strcmp(l.stdlib[0], "lib/python3.1") == 0);
+	CHECK(l.libdir == NULL);
+	layout_free(&l);
+}
+
 static void test_errors(void)
 {
 	EXPECT_ERROR("", "version");
@@ -456,6 +481,7 @@ int main(void)
 	test_pyenv36();
 	test_py27();
 	test_unsafe_paths_ignored();
+	test_noncanonical_paths_ignored();
 	test_errors();
 	test_reuse();
 	test_find_versions();
