@@ -104,6 +104,16 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	return n;
 }
 
+struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
+{
+	pthread_mutex_lock(&t->lock);
+	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
+	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
+		n = n->next;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 void node_forget(struct node_table *t, struct node *node, uint64_t n)
 {
 	pthread_mutex_lock(&t->lock);

@@ -44,6 +44,9 @@ void node_table_free(struct node_table *t);
 struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
 		      int layer, int writable, int site_root);
 
+/* The node for (dev, ino, place) if the kernel knows it, without a lookup. */
+struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned place);
+
 /* Drops n lookups; the node is freed (and its fd closed) at zero. */
 void node_forget(struct node_table *t, struct node *node, uint64_t n);
 

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #define PROC_PATH_MAX 64
+/* The place of a non-directory: one per layer, apart from every view place. */
+#define NONDIR_PLACE(layer) (0x80000000u | (unsigned)(layer))
 
 static struct pe_fs *fs_of(fuse_req_t req)
 {
@@ -123,6 +125,11 @@ static int entry_at(struct pe_fs *fs, int dfd, const char *name, int follow, uns
 		close(fd);
 		return r;
 	}
+	/* Only a directory needs a node per place it shows at (one dentry per
+	 * directory inode); a file seen through two paths is one node, so that
+	 * the kernel keeps one page cache for it. */
+	if (!S_ISDIR(st.st_mode))
+		place = NONDIR_PLACE(layer);
 	struct node *n = node_get(fs->nodes, fd, &st, place, layer, writable, site_root);
 	if (!n->writable)
 		st.st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
@@ -149,6 +156,8 @@ static int source_fd(struct pe_fs *fs, const struct vdir *d, size_t i, int *owne
 }
 
 static int ensure_dir(struct pe_fs *fs, int layer, const char *path);
+static void names_changed(struct pe_fs *fs, int dfd, const char *name, fuse_ino_t acting);
+static void dir_changed(struct pe_fs *fs, struct node *n);
 
 static int entry_of_vent(struct pe_fs *fs, const struct vent *v, struct fuse_entry_param *e)
 {
@@ -478,6 +487,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 	}
 	if (!r) {
 		give_to_caller(req, fs, t.dfd, name);
+		names_changed(fs, t.dfd, name, parent);
 		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
 	}
 	target_release(&t);
@@ -520,18 +530,23 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		proc_path(pp, n->fd);
 		r = linkat(AT_FDCWD, pp, t.dfd, newname, AT_SYMLINK_FOLLOW) ? -errno : 0;
 	}
-	if (!r)
+	if (!r) {
+		names_changed(fs, t.dfd, newname, newparent);
 		r = entry_at(fs, t.dfd, newname, 0, t.place, t.layer, 1, 0, &e);
+	}
 	target_release(&t);
 	reply_entry(req, fs, NULL, r, &e);
 }
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
+	struct pe_fs *fs = fs_of(req);
 	struct target t;
-	int r = existing_target(fs_of(req), node_of(req, parent), name, &t);
+	int r = existing_target(fs, node_of(req, parent), name, &t);
 	if (!r)
 		r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+	if (!r)
+		names_changed(fs, t.dfd, t.name, parent);
 	target_release(&t);
 	fuse_reply_err(req, -r);
 }
@@ -562,6 +577,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	if (!r)
 		r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
+	if (!r) {
+		names_changed(fs, from.dfd, from.name, parent);
+		names_changed(fs, to.dfd, to.name, newparent);
+	}
 	target_release(&from);
 	target_release(&to);
 	fuse_reply_err(req, -r);
@@ -617,6 +636,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		fuse_reply_err(req, errno);
 		return;
 	}
+	dir_changed(fs, n);
 	struct stat st;
 	r = node_stat(fs, n, &st);
 	if (r)
@@ -671,6 +691,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (!r) {
 		give_to_caller(req, fs, t.dfd, name);
+		names_changed(fs, t.dfd, name, parent);
 		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
 	}
 	target_release(&t);
@@ -764,15 +785,21 @@ static void *inval_worker(void *arg)
 	for (;;) {
 		while (!fs->ninval)
 			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
-		fuse_ino_t ino = fs->inval[--fs->ninval];
+		struct inval it = fs->inval[--fs->ninval];
 		pthread_mutex_unlock(&fs->inval_lock);
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		if (it.name)
+			fuse_lowlevel_notify_inval_entry(fs->se, it.ino, it.name, strlen(it.name));
+		else
+			fuse_lowlevel_notify_inval_inode(fs->se, it.ino, 0, 0);
+		free(it.name);
 		pthread_mutex_lock(&fs->inval_lock);
 	}
 	return NULL;
 }
 
-static void drop_cached_pages_later(struct pe_fs *fs, fuse_ino_t ino)
+/* Queues what the kernel must forget (an entry, or with name NULL an inode's
+ * pages); sent by a thread of its own once the current request is replied to. */
+static void inval_later(struct pe_fs *fs, fuse_ino_t ino, const char *name)
 {
 	if (!fs->se)
 		return;
@@ -784,10 +811,58 @@ static void drop_cached_pages_later(struct pe_fs *fs, fuse_ino_t ino)
 			fs->inval_thread_started = 1;
 		}
 	}
+	/* A full queue drops the item: the timeouts still bound what is stale. */
 	if (fs->ninval < sizeof fs->inval / sizeof fs->inval[0])
-		fs->inval[fs->ninval++] = ino;
+		fs->inval[fs->ninval++] = (struct inval){ ino, name ? pe_xstrdup(name) : NULL };
 	pthread_cond_signal(&fs->inval_cond);
 	pthread_mutex_unlock(&fs->inval_lock);
+}
+
+static void drop_cached_pages_later(struct pe_fs *fs, fuse_ino_t ino)
+{
+	inval_later(fs, ino, NULL);
+}
+
+/* A directory's attributes changed through n: its nodes at DIR's other
+ * places must forget them (files have one node, wherever they show). */
+static void dir_changed(struct pe_fs *fs, struct node *n)
+{
+	if (n->kind != NODE_PASS || !S_ISDIR(n->type))
+		return;
+	for (size_t i = 0; i < fs->nalias_places; i++) {
+		struct node *other = node_find(fs->nodes, n->dev, n->ino, fs->alias_places[i]);
+		if (other && other != n)
+			inval_later(fs, id_of(fs, other), NULL);
+	}
+}
+
+/* A name changed in the backing directory dfd. Every other node showing that
+ * directory (DIR under site-packages and Debian's local/.../dist-packages; the
+ * env's scripts under bin and local/bin) must forget what it knew of the name,
+ * or it would be seen only after site_timeout. */
+static void names_changed(struct pe_fs *fs, int dfd, const char *name, fuse_ino_t acting)
+{
+	struct stat d;
+	if (!fs->nalias_places || fstat(dfd, &d))
+		return;
+	for (size_t i = 0; i < fs->nalias_places; i++) {
+		struct node *n = node_find(fs->nodes, d.st_dev, d.st_ino, fs->alias_places[i]);
+		if (n && id_of(fs, n) != acting) {
+			inval_later(fs, id_of(fs, n), name);    /* the name */
+			inval_later(fs, id_of(fs, n), NULL);    /* the directory's listing and times */
+		}
+	}
+	/* The view's directories that show the env's own directories. */
+	for (size_t i = 0; i < fs->view.ndirs; i++) {
+		const struct view_source *ws = view_writable_source(fs->view.dirs[i]);
+		struct stat s;
+		if (ws && ws->layer == LAYER_UPPER &&
+		    fstatat(fs->layer_fd[LAYER_UPPER], *ws->path ? ws->path : ".", &s, 0) == 0 &&
+		    s.st_dev == d.st_dev && s.st_ino == d.st_ino && id_of(fs, &fs->vnodes[i]) != acting) {
+			inval_later(fs, id_of(fs, &fs->vnodes[i]), name);
+			inval_later(fs, id_of(fs, &fs->vnodes[i]), NULL);
+		}
+	}
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
@@ -1231,8 +1306,12 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		fuse_reply_err(req, EROFS);
 	else if (!xattr_node(n, pp))
 		fuse_reply_err(req, EPERM);
-	else
-		fuse_reply_err(req, setxattr(pp, name, value, size, flags) ? errno : 0);
+	else {
+		int r = setxattr(pp, name, value, size, flags) ? errno : 0;
+		if (!r)
+			dir_changed(fs_of(req), n);
+		fuse_reply_err(req, r);
+	}
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -1244,8 +1323,12 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EROFS);
 	else if (!xattr_node(n, pp))
 		fuse_reply_err(req, EPERM);
-	else
-		fuse_reply_err(req, removexattr(pp, name) ? errno : 0);
+	else {
+		int r = removexattr(pp, name) ? errno : 0;
+		if (!r)
+			dir_changed(fs_of(req), n);
+		fuse_reply_err(req, r);
+	}
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -1335,6 +1418,17 @@ int fs_init(struct pe_fs *fs)
 	}
 	for (int g = 0; g < GEN_COUNT; g++)
 		fs->gnodes[g] = (struct node){ .kind = NODE_GEN, .fd = -1, .gen = g };
+	/* Where a directory of DIR or of the env's own area may show. */
+	fs->alias_places = pe_xcalloc(fs->view.nplaces + fs->view.ndirs * VIEW_MAX_SOURCES + 1, sizeof *fs->alias_places);
+	for (size_t i = 0; i < fs->view.ndirs; i++) {
+		const struct vdir *d = fs->view.dirs[i];
+		for (size_t j = 0; j < d->nents; j++)
+			if (d->ents[j].kind == VENT_ANCHOR && d->ents[j].layer != LAYER_BASE)
+				fs->alias_places[fs->nalias_places++] = d->ents[j].place;
+		for (size_t j = 0; j < d->nsrc; j++)
+			if (d->src[j].layer != LAYER_BASE)
+				fs->alias_places[fs->nalias_places++] = view_source_place(d, j);
+	}
 	return 0;
 }
 
@@ -1347,6 +1441,7 @@ void fs_destroy(struct pe_fs *fs)
 				close(fs->base_src_fd[i]);
 	free(fs->base_src_fd);
 	free(fs->vnodes);
+	free(fs->alias_places);
 	for (int g = 0; g < GEN_COUNT; g++)
 		free(fs->gen[g]);
 	for (int l = 0; l < LAYER_COUNT; l++)

@@ -31,11 +31,13 @@ struct pe_fs {
 	int want_no_open;               /* -o no_open */
 	int no_open;                    /* ... and the kernel can: files too */
 	struct fuse_session *se;        /* for notifications to the kernel */
-	pthread_mutex_t inval_lock;     /* inodes whose cached pages must go */
+	pthread_mutex_t inval_lock;     /* what the kernel must forget, sent after the reply */
 	pthread_cond_t inval_cond;
-	fuse_ino_t inval[64];
+	struct inval { fuse_ino_t ino; char *name; } inval[256];   /* name NULL: the inode's pages */
 	size_t ninval;
 	int inval_thread_started;
+	unsigned *alias_places;         /* places where DIR's or the env's directories show */
+	size_t nalias_places;
 };
 
 /* Opens the base sources and makes the view's nodes. 0 or -errno. */
