@@ -42,7 +42,7 @@ def read(path):
 
 
 def stats(mnt):
-    out = run(["getfattr", "--only-values", "-n", "user.pyenvfs.stats", mnt]).stdout
+    out = os.getxattr(mnt, "user.pyenvfs.stats").decode()
     return dict((k, int(v)) for k, v in (line.split() for line in out.splitlines()))
 
 
@@ -58,8 +58,6 @@ def test_python_runs_in_both_modes_without_open_requests(env, tmp_path):
             r = run([py, "-c", IMPORTS + "; import sys; print(sys.prefix)"], env=e)
             assert r.returncode == 0, r.stderr
             assert r.stdout.strip() == m.mnt
-        if run(["getfattr", "--version"]).returncode != 0:
-            continue
         before = stats(m.mnt)
         assert run([py, "-c", IMPORTS], env=e).returncode == 0
         after = stats(m.mnt)
