@@ -200,3 +200,19 @@ def pyenv_base(xy):
         if b.kind == "pyenv" and b.xy == xy:
             return b
     return None
+
+
+def preferred_base():
+    """Debian's /usr Python if present, else a prefix holding a single Python 3
+    (None if there is none): the base for tests that need just one."""
+    b = find("usr-3.11") or next((x for x in discover().values() if x.kind == "usr"), None)
+    if b is None:
+        singles = [x for x in discover().values()
+                   if len(versions_in(x.prefix)) == 1 and x.major == 3]
+        b = sorted(singles, key=lambda x: x.id)[0] if singles else None
+    return b
+
+
+def python_args(b):
+    """--python X.Y when b's prefix holds several Pythons."""
+    return ["--python", b.xy] if len(versions_in(b.prefix)) > 1 else []

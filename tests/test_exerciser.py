@@ -32,20 +32,6 @@ def _n_ops():
     return int(os.environ.get("PYENVFS_EXERCISER_OPS") or DEFAULT_OPS)
 
 
-def pick_base():
-    b = pythons.find("usr-3.11") or next(
-        (x for x in pythons.discover().values() if x.kind == "usr"), None)
-    if b is None:
-        singles = [x for x in pythons.discover().values()
-                   if len(pythons.versions_in(x.prefix)) == 1 and x.major == 3]
-        b = sorted(singles, key=lambda x: x.id)[0] if singles else None
-    return b
-
-
-def extra_for(b):
-    return ["--python", b.xy] if len(pythons.versions_in(b.prefix)) > 1 else []
-
-
 class Dirs:
     """Fresh (A through the mount, B native, A's backing dir in DIR) triples."""
 
@@ -91,7 +77,7 @@ def exercise(m, b, tmp_path, seeds, n_ops, label, alias=False):
 
 @pytest.fixture
 def base():
-    b = pick_base()
+    b = pythons.preferred_base()
     if b is None:
         pytest.skip("no Python 3 base found")
     return b
@@ -99,14 +85,14 @@ def base():
 
 def test_exerciser_default(base, tmp_path):
     (tmp_path / "mnt").mkdir()
-    with mounted(base.prefix, tmp_path / "mnt", tmp_path / "site", extra_for(base), base=base) as m:
+    with mounted(base.prefix, tmp_path / "mnt", tmp_path / "site", pythons.python_args(base), base=base) as m:
         exercise(m, base, tmp_path, _seeds(), _n_ops(), "default")
 
 
 def test_exerciser_no_open(base, tmp_path):
     (tmp_path / "mnt").mkdir()
     with mounted(base.prefix, tmp_path / "mnt", tmp_path / "site",
-                 extra_for(base) + ["-o", "no_open"], base=base) as m:
+                 pythons.python_args(base) + ["-o", "no_open"], base=base) as m:
         exercise(m, base, tmp_path, _seeds()[:1], _n_ops(), "no_open")
 
 
@@ -120,5 +106,5 @@ def test_exerciser_alias_view_coherent(base, tmp_path):
     # A long site_timeout: without the daemon's invalidation the other path
     # would stay stale for an hour, and this test would fail.
     with mounted(base.prefix, tmp_path / "mnt", tmp_path / "site",
-                 extra_for(base) + ["-o", "site_timeout=3600"], base=base) as m:
+                 pythons.python_args(base) + ["-o", "site_timeout=3600"], base=base) as m:
         exercise(m, base, tmp_path, _seeds()[:1], _n_ops(), "alias", alias=True)

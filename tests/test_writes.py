@@ -28,20 +28,6 @@ from conftest import CMD_TIMEOUT, isolated_env, mounted, run
 RESERVED = ".pyenvfs"
 
 
-def _pick_base():
-    b = pythons.find("usr-3.11") or next(
-        (x for x in pythons.discover().values() if x.kind == "usr"), None)
-    if b is None:
-        singles = [x for x in pythons.discover().values()
-                   if len(pythons.versions_in(x.prefix)) == 1 and x.major == 3]
-        b = sorted(singles, key=lambda x: x.id)[0] if singles else None
-    return b
-
-
-def _extra(b):
-    return ["--python", b.xy] if len(pythons.versions_in(b.prefix)) > 1 else []
-
-
 class W:
     """A mounted env: M, DIR and the site paths that show DIR."""
 
@@ -61,12 +47,12 @@ class W:
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory):
-    b = _pick_base()
+    b = pythons.preferred_base()
     if b is None:
         pytest.skip("no Python 3 base found")
     d = tmp_path_factory.mktemp("writes-" + b.id)
     (d / "mnt").mkdir()
-    with mounted(b.prefix, d / "mnt", d / "site", _extra(b), base=b) as m:
+    with mounted(b.prefix, d / "mnt", d / "site", pythons.python_args(b), base=b) as m:
         yield W(m, b)
 
 
@@ -587,7 +573,7 @@ def _drop_to_nobody():
 def test_ownership_allow_other():
     if os.geteuid() != 0:
         pytest.skip("needs root to switch users")
-    b = _pick_base()
+    b = pythons.preferred_base()
     if b is None:
         pytest.skip("no base")
     # the mount point must be reachable by uid 65534: not under pytest's 0700 temp dir
@@ -596,7 +582,7 @@ def test_ownership_allow_other():
         os.chmod(top, 0o755)
         mnt, site = os.path.join(top, "mnt"), os.path.join(top, "site")
         os.mkdir(mnt)
-        with mounted(b.prefix, mnt, site, _extra(b) + ["-o", "allow_other"], base=b) as m:
+        with mounted(b.prefix, mnt, site, pythons.python_args(b) + ["-o", "allow_other"], base=b) as m:
             sp = os.path.join(m.mnt, b.stdlib_rel, "site-packages")
             shared = os.path.join(sp, "shared")
             os.mkdir(shared)
@@ -655,7 +641,7 @@ def _pip_wheel_for(b):
 
 
 def test_remount_and_delete_dir(tmp_path):
-    b = _pick_base()
+    b = pythons.preferred_base()
     if b is None:
         pytest.skip("no base")
     pipwhl = _pip_wheel_for(b)
@@ -669,14 +655,14 @@ def test_remount_and_delete_dir(tmp_path):
     env = pkgs.pip_env(work, str(mnt))
     py = os.path.join(str(mnt), "bin", "python3")
     listing_parent = sorted(os.listdir(str(tmp_path)))
-    with mounted(b.prefix, mnt, site, _extra(b), base=b):
+    with mounted(b.prefix, mnt, site, pythons.python_args(b), base=b):
         pkgs.run_checked([py, os.path.join(pipwhl, "pip"), "install", "--no-index", wheel], env)
         r = pkgs.run_checked(["sh", "-c", pkgs.DEMO_SCRIPT], env)
         assert r.stdout.strip() == pkgs.DEMO_OUTPUT
     assert os.listdir(str(mnt)) == []
     assert os.path.isfile(os.path.join(str(site), pkgs.DEMO_NAME, "__init__.py"))
     # the same DIR at the same M: all back
-    with mounted(b.prefix, mnt, site, _extra(b), base=b) as m:
+    with mounted(b.prefix, mnt, site, pythons.python_args(b), base=b) as m:
         r = pkgs.run_checked(["sh", "-c", pkgs.DEMO_SCRIPT], env)
         assert r.stdout.strip() == pkgs.DEMO_OUTPUT
         r = pkgs.run_checked([py, "-c", "import %s as d; print(d.VALUE)" % pkgs.DEMO_NAME], env)
@@ -693,7 +679,7 @@ def test_remount_and_delete_dir(tmp_path):
               "local/" + pkgs.DEMO_DATA_REL):
         assert not os.path.lexists(os.path.join(b.prefix, p)), p
     # and a fresh mount over a new DIR shows none of it
-    with mounted(b.prefix, mnt, site, _extra(b), base=b) as m:
+    with mounted(b.prefix, mnt, site, pythons.python_args(b), base=b) as m:
         assert not os.path.lexists(os.path.join(m.mnt, "bin", pkgs.DEMO_SCRIPT))
         assert not os.path.lexists(os.path.join(m.mnt, pkgs.DEMO_DATA_REL))
         assert os.listdir(os.path.join(m.mnt, b.stdlib_rel, "site-packages")) == []
@@ -721,7 +707,7 @@ def sysenv(tmp_path_factory):
     site = d / "site"
     site.mkdir()
     (site / (SHADOWED + ".py")).write_text("FROM = 'DIR'\n")
-    with mounted(b.prefix, d / "mnt", site, _extra(b) + ["--system-site-packages"],
+    with mounted(b.prefix, d / "mnt", site, pythons.python_args(b) + ["--system-site-packages"],
                  base=b) as m:
         yield W(m, b), d
 
