@@ -268,11 +268,8 @@ char *layout_cache_key(const char *base, const char *xy)
 	/* What the probe's answer depends on. */
 	const char *const parts[] = { "bin/python%s", "lib/python%s/sysconfig.py", "lib/python%s/site.py" };
 	/* ... and on the question asked: a changed probe is a new key. */
-	uint64_t probe = 1469598103934665603ull;
-	for (const char *p = layout_probe_py; *p; p++)
-		probe = (probe ^ (unsigned char)*p) * 1099511628211ull;
 	cleanup_free char *key = pe_xasprintf("pyenvfs-layout-1 %s probe-%016llx %s", PYENVFS_VERSION,
-					      (unsigned long long)probe, base);
+					      (unsigned long long)pe_hash(layout_probe_py), base);
 	for (size_t i = 0; i < 3; i++) {
 		cleanup_free char *rel = pe_xasprintf(parts[i], xy);
 		cleanup_free char *path = path_join(base, rel);
@@ -292,10 +289,7 @@ char *layout_cache_key(const char *base, const char *xy)
 
 static char *cache_file(const char *dir, const char *key)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return pe_xasprintf("%s/layout-%016llx", dir, (unsigned long long)h);
+	return pe_xasprintf("%s/layout-%016llx", dir, (unsigned long long)pe_hash(key));
 }
 
 char *layout_cache_load(const char *dir, const char *key)

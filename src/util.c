@@ -184,3 +184,11 @@ char *pe_quote_sh(const char *s)
 	*o = '\0';
 	return q;
 }
+
+uint64_t pe_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define PE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -33,6 +34,9 @@ char *path_join(const char *a, const char *b);
  * of its nearest existing ancestor, then the rest lexically. NULL on error
  * (errno set), e.g. ENOTCONN for a stale mount on the way. */
 char *path_resolve_nearest(const char *path);
+
+/* A 64-bit FNV-1a hash of a string (for hash tables and cache file names). */
+uint64_t pe_hash(const char *s);
 
 /* s as one word for sh (and csh): in single quotes, ' written as '\''. */
 char *pe_quote_sh(const char *s);

@@ -65,47 +65,29 @@ static struct vent *find_entry(const struct vdir *d, const char *name)
 	return NULL;
 }
 
-/* The vdir at path, made (with its parents) if missing; NULL if an anchor or
- * a generated file already stands on the way. */
-static struct vdir *mkdirs(struct view *v, const char *path, int writable)
+/* The vdir at path. With create, missing ones (and their parents) are made,
+ * and NULL means an anchor or a generated file stands on the way; without,
+ * NULL means there is no such vdir. */
+static struct vdir *walk(struct view *v, const char *path, int create, int writable)
 {
 	struct vdir *d = v->dirs[0];
 	const char *p = path;
-	if (strcmp(path, ".") == 0)
+	if (create && strcmp(path, ".") == 0)
 		return d;
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		cleanup_free char *name = strndup(p, n);
-		cleanup_free char *sub = strndup(path, (size_t)(p - path) + n);
-		if (!name || !sub)
-			abort();
-		struct vent *ent = find_entry(d, name);
-		if (!ent) {
-			ent = add_entry(d, name, VENT_DIR);
-			ent->dir = new_dir(v, sub, writable);
-		} else if (ent->kind != VENT_DIR) {
-			return NULL;
-		}
-		d = ent->dir;
-		p += n;
-		while (*p == '/')
-			p++;
-	}
-	return d;
-}
-
-static const struct vdir *find_dir(const struct view *v, const char *path)
-{
-	const struct vdir *d = v->dirs[0];
-	const char *p = path;
 	while (*p) {
 		const char *e = strchr(p, '/');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		cleanup_free char *name = strndup(p, n);
 		if (!name)
 			abort();
-		const struct vent *ent = find_entry(d, name);
+		struct vent *ent = find_entry(d, name);
+		if (!ent && create) {
+			cleanup_free char *sub = strndup(path, (size_t)(p - path) + n);
+			if (!sub)
+				abort();
+			ent = add_entry(d, name, VENT_DIR);
+			ent->dir = new_dir(v, sub, writable);
+		}
 		if (!ent || ent->kind != VENT_DIR)
 			return NULL;
 		d = ent->dir;
@@ -114,6 +96,16 @@ static const struct vdir *find_dir(const struct view *v, const char *path)
 			p++;
 	}
 	return d;
+}
+
+static struct vdir *mkdirs(struct view *v, const char *path, int writable)
+{
+	return walk(v, path, 1, writable);
+}
+
+static const struct vdir *find_dir(const struct view *v, const char *path)
+{
+	return walk((struct view *)v, path, 0, 0);   /* without create, nothing changes */
 }
 
 /* Splits "a/b/c" into a made parent vdir and the last name. */

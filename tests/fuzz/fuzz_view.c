@@ -430,15 +430,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #define MAX_ARGS 64
 
+/* The oracle, said another way than cli.c says it: digits, one dot,
+ * digits, at most 8 characters in all. */
 static int valid_version(const char *v)
 {
-	const char *dot = strchr(v, '.');
-	if (!dot || dot == v || !dot[1] || strlen(v) > 8)
+	static const char digits[] = "0123456789";
+	size_t major = strspn(v, digits);
+	if (major == 0 || v[major] != '.')
 		return 0;
-	for (const char *p = v; *p; p++)
-		if (p != dot && (*p < '0' || *p > '9'))
-			return 0;
-	return 1;
+	size_t minor = strspn(v + major + 1, digits);
+	return minor > 0 && v[major + 1 + minor] == '\0' && major + 1 + minor <= 8;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
