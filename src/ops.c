@@ -71,8 +71,15 @@ static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode,
 	st->st_atim = st->st_mtim = st->st_ctim = fs->started;
 }
 
-/* What the view shows of a node's attributes: a read-only object has no
- * write bits, so that tools asking access(W_OK) as a user get the truth. */
+/* A read-only object is shown without write bits, so that tools asking
+ * access(W_OK) as a user get the truth. */
+static void show_mode(const struct node *n, struct stat *st)
+{
+	if (!n->writable)
+		st->st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
+}
+
+/* What the view shows of a node's attributes. */
 static int node_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 {
 	switch (n->kind) {
@@ -95,8 +102,7 @@ static int node_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 	case NODE_PASS:
 		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 			return -errno;
-		if (!n->writable)
-			st->st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
+		show_mode(n, st);
 		return 0;
 	}
 	return -EIO;
@@ -131,8 +137,7 @@ static int entry_at(struct pe_fs *fs, int dfd, const char *name, int follow, uns
 	if (!S_ISDIR(st.st_mode))
 		place = NONDIR_PLACE(layer);
 	struct node *n = node_get(fs->nodes, fd, &st, place, layer, writable, site_root);
-	if (!n->writable)
-		st.st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
+	show_mode(n, &st);
 	fill_entry(fs, n, &st, e);
 	return 0;
 }
@@ -381,10 +386,14 @@ static int new_name_target(struct pe_fs *fs, struct node *p, const char *name, s
 	for (size_t i = 0; i < wi; i++)
 		if (source_has(fs, d, i, name))
 			return -EEXIST;
-	int r = ensure_dir(fs, ws->layer, ws->path);
-	if (r)
-		return r;
 	int dfd = source_fd(fs, d, wi, &t->owned);
+	if (dfd == -ENOENT) {
+		/* The env's directory behind this one is made on first use. */
+		int r = ensure_dir(fs, ws->layer, ws->path);
+		if (r)
+			return r;
+		dfd = source_fd(fs, d, wi, &t->owned);
+	}
 	if (dfd < 0)
 		return dfd;
 	*t = (struct target){ dfd, t->owned, view_source_place(d, wi), ws->layer, name };
@@ -852,12 +861,12 @@ static void names_changed(struct pe_fs *fs, int dfd, const char *name, fuse_ino_
 			inval_later(fs, id_of(fs, n), NULL);    /* the directory's listing and times */
 		}
 	}
-	/* The view's directories that show the env's own directories. */
-	for (size_t i = 0; i < fs->view.ndirs; i++) {
+	/* The view's directories whose env directory also shows elsewhere. */
+	for (size_t k = 0; k < fs->nalias_vdirs; k++) {
+		size_t i = fs->alias_vdirs[k];
 		const struct view_source *ws = view_writable_source(fs->view.dirs[i]);
 		struct stat s;
-		if (ws && ws->layer == LAYER_UPPER &&
-		    fstatat(fs->layer_fd[LAYER_UPPER], *ws->path ? ws->path : ".", &s, 0) == 0 &&
+		if (fstatat(fs->layer_fd[LAYER_UPPER], ws->path, &s, 0) == 0 &&
 		    s.st_dev == d.st_dev && s.st_ino == d.st_ino && id_of(fs, &fs->vnodes[i]) != acting) {
 			inval_later(fs, id_of(fs, &fs->vnodes[i]), name);
 			inval_later(fs, id_of(fs, &fs->vnodes[i]), NULL);
@@ -983,14 +992,6 @@ struct name_set {
 	size_t cap, count;
 };
 
-static size_t name_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 static int name_set_add(struct name_set *set, const char *name)
 {
 	if ((set->count + 1) * 2 > set->cap) {
@@ -998,7 +999,7 @@ static int name_set_add(struct name_set *set, const char *name)
 		const char **ns = pe_xcalloc(ncap, sizeof *ns);
 		for (size_t i = 0; i < set->cap; i++)
 			if (set->slot[i]) {
-				size_t h = name_hash(set->slot[i]) & (ncap - 1);
+				size_t h = (size_t)pe_hash(set->slot[i]) & (ncap - 1);
 				while (ns[h])
 					h = (h + 1) & (ncap - 1);
 				ns[h] = set->slot[i];
@@ -1007,7 +1008,7 @@ static int name_set_add(struct name_set *set, const char *name)
 		set->slot = ns;
 		set->cap = ncap;
 	}
-	size_t h = name_hash(name) & (set->cap - 1);
+	size_t h = (size_t)pe_hash(name) & (set->cap - 1);
 	while (set->slot[h]) {
 		if (strcmp(set->slot[h], name) == 0)
 			return 0;
@@ -1429,6 +1430,25 @@ int fs_init(struct pe_fs *fs)
 			if (d->src[j].layer != LAYER_BASE)
 				fs->alias_places[fs->nalias_places++] = view_source_place(d, j);
 	}
+	/* A view directory whose env directory is anchored elsewhere too (bin,
+	 * and Debian's local/bin), or shown by another view directory. */
+	fs->alias_vdirs = pe_xcalloc(fs->view.ndirs + 1, sizeof *fs->alias_vdirs);
+	for (size_t i = 0; i < fs->view.ndirs; i++) {
+		const struct view_source *ws = view_writable_source(fs->view.dirs[i]);
+		if (!ws || ws->layer != LAYER_UPPER || !*ws->path)
+			continue;
+		int shown_elsewhere = 0;
+		for (size_t k = 0; k < fs->view.ndirs && !shown_elsewhere; k++) {
+			const struct vdir *o = fs->view.dirs[k];
+			const struct view_source *os = view_writable_source(o);
+			shown_elsewhere = k != i && os && os->layer == LAYER_UPPER && strcmp(os->path, ws->path) == 0;
+			for (size_t j = 0; j < o->nents && !shown_elsewhere; j++)
+				shown_elsewhere = o->ents[j].kind == VENT_ANCHOR && o->ents[j].layer == LAYER_UPPER &&
+						  strcmp(o->ents[j].path, ws->path) == 0;
+		}
+		if (shown_elsewhere)
+			fs->alias_vdirs[fs->nalias_vdirs++] = (unsigned)i;
+	}
 	return 0;
 }
 
@@ -1442,6 +1462,7 @@ void fs_destroy(struct pe_fs *fs)
 	free(fs->base_src_fd);
 	free(fs->vnodes);
 	free(fs->alias_places);
+	free(fs->alias_vdirs);
 	for (int g = 0; g < GEN_COUNT; g++)
 		free(fs->gen[g]);
 	for (int l = 0; l < LAYER_COUNT; l++)

@@ -38,6 +38,8 @@ struct pe_fs {
 	int inval_thread_started;
 	unsigned *alias_places;         /* places where DIR's or the env's directories show */
 	size_t nalias_places;
+	unsigned *alias_vdirs;          /* view dirs whose env directory also shows elsewhere (bin) */
+	size_t nalias_vdirs;
 };
 
 /* Opens the base sources and makes the view's nodes. 0 or -errno. */

@@ -140,3 +140,22 @@ def test_direct_changes_behind_a_view_directory_are_seen(any_base, tmp_path):
         assert "python3" in os.listdir(binm)
         (upper_bin / "direct-tool").unlink()
         assert poll(lambda: "direct-tool" not in os.listdir(binm), timeout + 5)
+
+
+def test_bin_and_local_bin_agree_at_once(usr_base, tmp_path):
+    """Debian's local/bin is the env's bin: a script made or removed through
+    one shows through the other at once (site_timeout=3600: only the daemon's
+    invalidation can make them agree)."""
+    if not usr_base.debian_patched:
+        pytest.skip("only Debian-patched Pythons have local/bin")
+    with mounted(usr_base.prefix, mnt(tmp_path), tmp_path / "site", base=usr_base,
+                 extra_args=["-o", "site_timeout=3600"]) as m:
+        binm, lbin = os.path.join(m.mnt, "bin"), os.path.join(m.mnt, "local", "bin")
+        for d in (binm, lbin):      # both cached, without the script
+            assert "tool" not in os.listdir(d)
+            assert read(os.path.join(d, "tool")) is None
+        with open(os.path.join(lbin, "tool"), "wb") as f:
+            f.write(b"#!/bin/sh\n")
+        assert poll(lambda: "tool" in os.listdir(binm) and read(os.path.join(binm, "tool")) == b"#!/bin/sh\n", 2)
+        os.unlink(os.path.join(binm, "tool"))
+        assert poll(lambda: "tool" not in os.listdir(lbin) and read(os.path.join(lbin, "tool")) is None, 2)
