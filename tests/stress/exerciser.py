@@ -30,7 +30,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import exerciser  # noqa: E402
 from conftest import mounted  # noqa: E402
-from test_exerciser import Dirs, extra_for, pick_base  # noqa: E402
+import pythons  # noqa: E402
+from test_exerciser import Dirs  # noqa: E402
 
 MODES = {"default": [], "no_open": ["-o", "no_open"]}
 
@@ -57,7 +58,7 @@ def main():
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGHUP, _term)
 
-    b = pick_base()
+    b = pythons.preferred_base()
     if b is None:
         print("no Python 3 base found", file=sys.stderr)
         return 2
@@ -70,7 +71,7 @@ def main():
             d = os.path.join(top, mode)
             os.makedirs(os.path.join(d, "mnt"))
             with mounted(b.prefix, os.path.join(d, "mnt"), os.path.join(d, "site"),
-                         extra_for(b) + MODES[mode], base=b) as m:
+                         pythons.python_args(b) + MODES[mode], base=b) as m:
                 dirs = Dirs(m, b, os.path.join(d, "native"))
                 os.makedirs(dirs.native_root)
                 if args.replay:
