@@ -29,6 +29,8 @@ PACKAGES=(
     fish tcsh zsh
     # libFuzzer, for tests/fuzz
     clang libclang-rt-14-dev
+    # read-only bases for tests/test_ro_base.py (squashfs images)
+    squashfs-tools squashfuse
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -154,8 +154,24 @@ def pyenv_root():
 
 @functools.lru_cache(maxsize=None)
 def discover():
-    """All bases found, as a dict id -> Base."""
+    """All bases found, as a dict id -> Base.
+
+    PYENVFS_TEST_BASES (prefixes separated by ':') replaces the search: the
+    suite then runs over those bases only (say, a squashfs image of a pyenv
+    version, see tests/helpers_base.py).  /usr counts as "usr", any other
+    prefix as "pyenv", with the id pyenv-X.Y.Z."""
     bases = {}
+    chosen = [p for p in os.environ.get("PYENVFS_TEST_BASES", "").split(":") if p]
+    if chosen:
+        for prefix in chosen:
+            prefix = os.path.realpath(prefix)
+            for xy in versions_in(prefix):
+                if prefix == "/usr":
+                    bases["usr-" + xy] = Base("usr-" + xy, prefix, xy, "usr")
+                else:
+                    bid = "pyenv-" + version_of(os.path.join(prefix, "bin", "python" + xy))
+                    bases[bid] = Base(bid, prefix, xy, "pyenv")
+        return bases
     for xy in versions_in("/usr"):
         bases["usr-" + xy] = Base("usr-" + xy, "/usr", xy, "usr")
     root = pyenv_root()
