@@ -1,0 +1,738 @@
+"""POSIX semantics in DIR for other users, through a root daemon's
+``-o allow_other`` mount (pyenvfs always adds default_permissions).
+
+Every scenario is a list of steps, each run by one user (root, A or B) in a
+subprocess that drops to that user (setgroups/setgid/setuid).  The same steps
+run once in a directory of DIR reached through the mount
+(M/lib/pythonX.Y/site-packages/...) and once in a native directory on the same
+disk, prepared identically; the test compares
+
+- every step's outcome (errno name, or the value a read/stat/listing gave),
+- the tree left behind (type, mode with setuid/setgid/sticky bits, owner and
+  group, link count, size, contents, symlink targets), seen through the mount
+  and in DIR itself, against the native one,
+- timestamps as relations only: a ``stamp`` step records a file's mtime and
+  ctime, a later ``since`` step says for each whether it is the same, later or
+  earlier (never absolute times).
+
+Some steps also say what they must give (``want=``), so that a scenario cannot
+pass by both sides doing the same wrong thing (say, running as root).
+
+Users: three throwaway system users are made for the module (as the suite's
+tests/test_users.py does) and deleted afterwards: A, B, and C, whose group is
+the shared group G.  A runs with G as a supplementary group; B does not.
+
+Adding a scenario is one entry in SCENARIOS.
+"""
+
+import ctypes  # noqa: F401  (the runner uses it; imported here to fail early if absent)
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+import pythons
+from conftest import mounted
+from helpers_env import is_root, remove_tree, throwaway_users, world_tmpdir
+
+pytestmark = pytest.mark.skipif(not is_root(), reason="needs root (throwaway users, "
+                                "a root daemon with allow_other)")
+
+STEP_TIMEOUT = 30
+
+# ---------------------------------------------------------------------------
+# the runner: one subprocess per run of consecutive steps by one user
+
+RUNNER = r'''
+import ctypes, errno, json, os, stat, sys
+root = sys.argv[1]
+os.chdir(root)
+ops = json.loads(sys.stdin.read())
+FLAGS = {n: getattr(os, n) for n in ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL",
+                                     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "O_NOFOLLOW")}
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME = {"NOREPLACE": 1, "EXCHANGE": 2}
+
+def rename2(a, b, flag):
+    f = getattr(libc, "renameat2", None)
+    if f is None:
+        raise OSError(errno.ENOSYS, "no renameat2 in libc")
+    AT_FDCWD = -100
+    if f(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME[flag]) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+def write_all(fd, data):
+    data = data.encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+def op(name, *a):
+    if name == "umask":
+        os.umask(a[0])
+    elif name == "mkdir":
+        os.mkdir(a[0], a[1])
+    elif name == "create":
+        fd = os.open(a[0], os.O_WRONLY | os.O_CREAT, a[1])
+        try:
+            write_all(fd, a[2] if len(a) > 2 else "")
+        finally:
+            os.close(fd)
+    elif name == "open":
+        flags = 0
+        for n in a[1]:
+            flags |= FLAGS[n]
+        fd = os.open(a[0], flags, 0o644)
+        try:
+            if len(a) > 2:
+                write_all(fd, a[2])
+        finally:
+            os.close(fd)
+    elif name == "write":           # at offset 0, no truncation
+        fd = os.open(a[0], os.O_WRONLY)
+        try:
+            write_all(fd, a[1])
+        finally:
+            os.close(fd)
+    elif name == "read":
+        with open(a[0], "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    elif name == "append2":         # two descriptors, writes interleaved
+        fds = [os.open(a[0], os.O_WRONLY | os.O_APPEND) for _ in range(2)]
+        try:
+            for i in range(a[1]):
+                for k, fd in enumerate(fds):
+                    write_all(fd, "%s%d;" % ("xy"[k], i))
+        finally:
+            for fd in fds:
+                os.close(fd)
+    elif name == "append_race":     # two processes, each its own O_APPEND fd
+        pids = []
+        for k in range(2):
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    fd = os.open(a[0], os.O_WRONLY | os.O_APPEND)
+                    for i in range(a[1]):
+                        write_all(fd, "writer%d line %06d\n" % (k, i))
+                    os.close(fd)
+                except BaseException:
+                    code = 1
+                os._exit(code)
+            pids.append(pid)
+        codes = [os.waitpid(p, 0)[1] for p in pids]
+        if any(codes):
+            raise RuntimeError("append writer failed: %r" % codes)
+    elif name == "symlink":
+        os.symlink(a[0], a[1])
+    elif name == "mkfifo":
+        os.mkfifo(a[0], a[1])
+    elif name == "link":
+        os.link(a[0], a[1])
+    elif name == "unlink":
+        os.unlink(a[0])
+    elif name == "rmdir":
+        os.rmdir(a[0])
+    elif name == "rename":
+        os.rename(a[0], a[1])
+    elif name == "rename2":
+        rename2(a[0], a[1], a[2])
+    elif name == "chmod":
+        os.chmod(a[0], a[1])
+    elif name == "chown":
+        os.chown(a[0], a[1], a[2], follow_symlinks=False)
+    elif name == "truncate":
+        os.truncate(a[0], a[1])
+    elif name == "utime":
+        os.utime(a[0], (1000000000, 1000000000) if a[1] == "set" else None)
+    elif name == "listdir":
+        return sorted(os.listdir(a[0]))
+    elif name == "lstat":
+        st = os.lstat(a[0])
+        return {"mode": "%o" % st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+                "nlink": st.st_nlink, "size": st.st_size}
+    elif name == "mtime":
+        return int(os.lstat(a[0]).st_mtime)
+    elif name == "access":
+        return os.access(a[0], {"r": os.R_OK, "w": os.W_OK, "x": os.X_OK}[a[1]])
+    else:
+        raise ValueError("unknown op %r" % name)
+
+out = []
+for o in ops:
+    try:
+        v = op(*o)
+        out.append("ok" if v is None else ["ok", v])
+    except OSError as e:
+        out.append(errno.errorcode.get(e.errno, str(e.errno)))
+sys.stdout.write(json.dumps(out))
+'''
+
+
+class Step:
+    def __init__(self, who, op, *args, want=None):
+        self.who = who            # "root", "A", "B", or "parent" (stamp/since)
+        self.op = op
+        self.args = list(args)
+        self.want = want          # what the outcome must be, on both sides
+
+    def __repr__(self):
+        return "%s: %s %s" % (self.who, self.op, " ".join(repr(a) for a in self.args))
+
+
+def S(who, op, *args, want=None):
+    return Step(who, op, *args, want=want)
+
+
+def stamp(path, key):
+    return Step("parent", "stamp", path, key)
+
+
+def since(path, key, mtime=None, ctime=None):
+    """mtime/ctime: 'same' or 'later' -- what the relation must be."""
+    return Step("parent", "since", path, key, want={"mtime": mtime, "ctime": ctime})
+
+
+class Scenario:
+    def __init__(self, name, steps, unordered=()):
+        self.name = name
+        self.steps = steps
+        self.unordered = set(unordered)   # files whose lines are compared as a multiset
+
+
+OK = "ok"
+
+SCENARIOS = [
+    # --- who owns what is created
+    Scenario("owner_of_created", [
+        S("A", "umask", 0o022),
+        S("A", "create", "f", 0o666, "data", want=OK),
+        S("A", "mkdir", "d", 0o777, want=OK),
+        S("A", "symlink", "f", "l", want=OK),
+        S("A", "mkfifo", "p", 0o666, want=OK),
+        S("A", "umask", 0o027),
+        S("A", "create", "g", 0o666, want=OK),
+        S("A", "mkdir", "e", 0o777, want=OK),
+        S("A", "open", "h", ["O_WRONLY", "O_CREAT", "O_EXCL"], "x", want=OK),
+    ]),
+    Scenario("owner_in_setgid_dir_of_my_group", [
+        S("root", "mkdir", "sg", 0o755),
+        S("root", "chown", "sg", "root", "G"),
+        S("root", "chmod", "sg", 0o2775),
+        S("A", "create", "sg/f", 0o644, want=OK),
+        S("A", "mkdir", "sg/d", 0o755, want=OK),
+        S("A", "symlink", "f", "sg/l", want=OK),
+        S("A", "mkfifo", "sg/p", 0o644, want=OK),
+        S("A", "create", "sg/x", 0o2755, want=OK),      # A is in G: setgid kept
+        S("A", "mkdir", "sg/d/deeper", 0o700, want=OK),
+    ]),
+    Scenario("owner_in_setgid_dir_of_other_group", [
+        S("root", "mkdir", "sg", 0o755),
+        S("root", "chown", "sg", "root", "B"),
+        S("root", "chmod", "sg", 0o2777),
+        S("A", "create", "sg/f", 0o2755, want=OK),      # not in B's group: setgid dropped
+        S("A", "mkdir", "sg/d", 0o755, want=OK),        # a directory inherits it anyway
+        S("A", "lstat", "sg/f"),
+    ]),
+    Scenario("create_with_setuid_setgid_bits", [
+        S("A", "create", "su", 0o4755, want=OK),
+        S("A", "create", "sg", 0o2755, want=OK),
+        S("A", "mkdir", "dsg", 0o2755, want=OK),
+        S("A", "mkfifo", "psu", 0o4644, want=OK),
+        S("A", "lstat", "su"),
+        S("A", "lstat", "sg"),
+    ]),
+    Scenario("setgid_dir_keeps_group_for_root_too", [
+        S("root", "mkdir", "sg", 0o2775),
+        S("root", "chown", "sg", "B", "G"),
+        S("root", "create", "sg/f", 0o644),
+        S("root", "mkdir", "sg/d", 0o755),
+        S("B", "create", "sg/bf", 0o644, want=OK),
+    ]),
+    # --- denials
+    Scenario("deny_write_others_0644", [
+        S("B", "create", "f", 0o644, "B's data", want=OK),
+        S("A", "write", "f", "A was here", want="EACCES"),
+        S("A", "open", "f", ["O_WRONLY", "O_TRUNC"], want="EACCES"),
+        S("A", "open", "f", ["O_RDWR"], want="EACCES"),
+        S("A", "truncate", "f", 0, want="EACCES"),
+        S("A", "access", "f", "w", want=["ok", False]),
+        S("A", "read", "f", want=["ok", "B's data"]),
+    ]),
+    Scenario("deny_create_in_others_0755_dir", [
+        S("B", "mkdir", "d", 0o755, want=OK),
+        S("B", "create", "d/bf", 0o666, want=OK),
+        S("A", "create", "d/x", 0o644, want="EACCES"),
+        S("A", "mkdir", "d/y", 0o755, want="EACCES"),
+        S("A", "symlink", "bf", "d/z", want="EACCES"),
+        S("A", "mkfifo", "d/p", 0o644, want="EACCES"),
+        S("A", "link", "d/bf", "d/hl", want="EACCES"),
+        S("A", "unlink", "d/bf", want="EACCES"),
+        S("A", "rename", "d/bf", "d/moved", want="EACCES"),
+        S("A", "rename", "d/bf", "outside", want="EACCES"),
+        S("A", "listdir", "d", want=["ok", ["bf"]]),
+    ]),
+    Scenario("deny_read_others_0600", [
+        S("B", "create", "f", 0o600, "secret", want=OK),
+        S("A", "read", "f", want="EACCES"),
+        S("A", "lstat", "f"),
+        S("B", "read", "f", want=["ok", "secret"]),
+        S("B", "mkdir", "priv", 0o700, want=OK),
+        S("B", "create", "priv/inner", 0o644, want=OK),
+        S("A", "listdir", "priv", want="EACCES"),
+        S("A", "lstat", "priv/inner", want="EACCES"),
+        S("A", "read", "priv/inner", want="EACCES"),
+    ]),
+    Scenario("deny_chmod_chown_utime_of_others", [
+        S("B", "create", "f", 0o644, want=OK),
+        S("A", "chmod", "f", 0o666, want="EPERM"),
+        S("A", "chown", "f", "A", "A", want="EPERM"),
+        S("A", "utime", "f", "set", want="EPERM"),
+        S("A", "utime", "f", "now", want="EACCES"),
+        S("B", "chown", "f", "B", "G", want="EPERM"),     # B is not in G
+        S("A", "create", "mine", 0o644, want=OK),
+        S("A", "chown", "mine", -1, "G", want=OK),        # A is in G
+        S("A", "chown", "mine", -1, "B", want="EPERM"),
+        S("A", "chown", "mine", "B", -1, want="EPERM"),
+        S("root", "chown", "f", "A", "G"),
+    ]),
+    Scenario("utime_group_writable", [
+        S("B", "create", "f", 0o664, "x", want=OK),
+        S("root", "chown", "f", "B", "G"),
+        S("A", "utime", "f", "set", want="EPERM"),      # explicit times: owner only
+        stamp("f", "t0"),
+        S("A", "utime", "f", "now", want=OK),           # now: write permission is enough
+        since("f", "t0", mtime="later", ctime="later"),
+        S("B", "utime", "f", "set", want=OK),
+        S("B", "mtime", "f", want=["ok", 1000000000]),
+        S("A", "write", "f", "y", want=OK),             # group write
+        S("A", "read", "f", want=["ok", "y"]),
+    ]),
+    Scenario("chmod_setgid_not_member", [
+        S("A", "create", "f", 0o644, want=OK),
+        S("A", "chmod", "f", 0o2755, want=OK),          # own group: kept
+        S("A", "create", "g", 0o644, want=OK),
+        S("root", "chown", "g", "A", "B"),
+        S("A", "chmod", "g", 0o2755, want=OK),          # not in B: silently dropped
+        S("A", "chmod", "g", 0o4755, want=OK),
+        S("A", "mkdir", "d", 0o755, want=OK),
+        S("A", "chmod", "d", 0o3777, want=OK),
+    ]),
+    # --- setuid/setgid bits killed by a write, a truncation or a chown
+    Scenario("killpriv_on_write_by_other", [
+        S("B", "create", "f", 0o644, "B's program", want=OK),
+        S("B", "chmod", "f", 0o6777, want=OK),
+        S("A", "write", "f", "A!", want=OK),
+        S("A", "lstat", "f"),
+    ]),
+    Scenario("killpriv_on_write_by_owner", [
+        S("B", "create", "f", 0o755, "B's program", want=OK),
+        S("B", "chmod", "f", 0o4755, want=OK),
+        S("B", "write", "f", "B!", want=OK),
+        S("B", "lstat", "f"),
+    ]),
+    Scenario("killpriv_on_truncate_by_other", [
+        S("B", "create", "f", 0o644, "B's program", want=OK),
+        S("B", "chmod", "f", 0o6777, want=OK),
+        S("A", "truncate", "f", 3, want=OK),
+        S("A", "lstat", "f"),
+    ]),
+    Scenario("killpriv_on_o_trunc_by_other", [
+        S("B", "create", "f", 0o644, "B's program", want=OK),
+        S("B", "chmod", "f", 0o6777, want=OK),
+        S("A", "open", "f", ["O_WRONLY", "O_TRUNC"], want=OK),
+        S("A", "lstat", "f"),
+    ]),
+    Scenario("killpriv_on_chown", [
+        S("B", "create", "f", 0o644, "x", want=OK),
+        S("B", "chmod", "f", 0o6755, want=OK),
+        S("root", "chown", "f", "A", -1),
+        S("B", "create", "g", 0o644, "x", want=OK),
+        S("B", "chmod", "g", 0o2745, want=OK),          # setgid without group exec: kept
+        S("root", "chown", "g", "A", -1),
+    ]),
+    # --- sticky directories
+    Scenario("sticky_dir", [
+        S("root", "mkdir", "t", 0o1777),
+        S("B", "create", "t/bf", 0o666, "B", want=OK),
+        S("A", "create", "t/af", 0o644, "A", want=OK),
+        S("A", "unlink", "t/bf", want="EPERM"),
+        S("A", "rename", "t/bf", "t/stolen", want="EPERM"),
+        S("A", "rename", "t/af", "t/bf", want="EPERM"),    # over B's file
+        S("A", "write", "t/bf", "A wrote", want=OK),       # writing is not unlinking
+        S("A", "rename", "t/af", "t/af2", want=OK),
+        S("A", "unlink", "t/af2", want=OK),
+        S("B", "mkdir", "t/bd", 0o777, want=OK),
+        S("A", "rmdir", "t/bd", want="EPERM"),
+        S("root", "chown", "t", "B", -1),                  # now B owns the sticky dir
+        S("A", "create", "t/a3", 0o644, want=OK),
+        S("B", "unlink", "t/a3", want=OK),                 # the directory's owner may
+        S("A", "create", "t/a4", 0o644, want=OK),
+        S("B", "rename", "t/a4", "t/a5", want=OK),
+        S("A", "listdir", "t"),
+    ]),
+    # --- rename
+    Scenario("rename_over_things", [
+        S("A", "create", "f", 0o644, "f", want=OK),
+        S("A", "create", "g", 0o644, "g", want=OK),
+        S("A", "mkdir", "e", 0o755, want=OK),
+        S("A", "mkdir", "e2", 0o755, want=OK),
+        S("A", "mkdir", "n", 0o755, want=OK),
+        S("A", "create", "n/x", 0o644, want=OK),
+        S("A", "rename", "f", "g", want=OK),               # over a file
+        S("A", "read", "g", want=["ok", "f"]),
+        S("A", "rename", "g", "e", want="EISDIR"),         # file over dir
+        S("A", "rename", "e", "g", want="ENOTDIR"),        # dir over file
+        S("A", "rename", "e", "n", want="ENOTEMPTY"),      # over a non-empty dir
+        S("A", "rename", "e", "e2", want=OK),              # over an empty dir
+        S("A", "rename", "n", "n/sub", want="EINVAL"),     # into itself
+        S("A", "rename", "missing", "z", want="ENOENT"),
+        S("A", "rename", "g", "g", want=OK),
+        S("A", "rename", "g", "nodir/g", want="ENOENT"),
+        S("A", "rename", "g/", "h", want="ENOTDIR"),
+        S("A", "lstat", "e2"),
+        S("A", "lstat", "n"),
+        S("A", "listdir", "."),
+    ]),
+    Scenario("renameat2_flags", [
+        S("A", "create", "f", 0o644, "f", want=OK),
+        S("A", "create", "g", 0o644, "g", want=OK),
+        S("A", "mkdir", "d", 0o755, want=OK),
+        S("A", "create", "d/inner", 0o600, "inner", want=OK),
+        S("A", "rename2", "f", "g", "NOREPLACE", want="EEXIST"),
+        S("A", "rename2", "f", "h", "NOREPLACE", want=OK),
+        S("A", "rename2", "h", "g", "EXCHANGE", want=OK),
+        S("A", "read", "g", want=["ok", "f"]),
+        S("A", "read", "h", want=["ok", "g"]),
+        S("A", "rename2", "g", "d", "EXCHANGE", want=OK),  # a file and a directory swap
+        S("A", "read", "g/inner", want=["ok", "inner"]),
+        S("A", "read", "d", want=["ok", "f"]),
+        S("A", "rename2", "d", "nothing", "EXCHANGE", want="ENOENT"),
+        S("B", "create", "b", 0o666, want=OK),
+        S("root", "mkdir", "t", 0o1777),
+        S("B", "create", "t/bf", 0o666, want=OK),
+        S("A", "create", "t/af", 0o644, want=OK),
+        S("A", "rename2", "t/af", "t/bf", "EXCHANGE", want="EPERM"),   # sticky
+    ]),
+    # --- open flags
+    Scenario("open_flags", [
+        S("A", "create", "f", 0o644, "abcdef", want=OK),
+        S("A", "open", "f", ["O_WRONLY", "O_CREAT", "O_EXCL"], want="EEXIST"),
+        S("A", "symlink", "f", "lf", want=OK),
+        S("A", "symlink", "nowhere", "dangling", want=OK),
+        S("A", "open", "lf", ["O_WRONLY", "O_CREAT", "O_EXCL"], want="EEXIST"),
+        S("A", "open", "dangling", ["O_WRONLY", "O_CREAT", "O_EXCL"], want="EEXIST"),
+        S("A", "open", "dangling", ["O_WRONLY", "O_CREAT"], "via link", want=OK),
+        S("A", "open", "lf", ["O_RDONLY", "O_NOFOLLOW"], want="ELOOP"),
+        S("A", "open", "f", ["O_RDONLY", "O_DIRECTORY"], want="ENOTDIR"),
+        S("A", "mkdir", "d", 0o755, want=OK),
+        S("A", "open", "d", ["O_WRONLY"], want="EISDIR"),
+        S("A", "open", "f", ["O_WRONLY", "O_TRUNC"], "12", want=OK),   # as owner
+        S("A", "read", "f", want=["ok", "12"]),
+        S("B", "create", "bf", 0o666, "B's long content", want=OK),
+        S("A", "open", "bf", ["O_WRONLY", "O_TRUNC"], want=OK),       # write permission only
+        S("A", "lstat", "bf"),
+        S("B", "create", "bro", 0o644, "B", want=OK),
+        S("A", "open", "bro", ["O_RDONLY", "O_TRUNC"], want="EACCES"),
+    ]),
+    Scenario("o_append_two_fds_and_two_writers", [
+        S("A", "create", "f", 0o644, "start;", want=OK),
+        S("A", "append2", "f", 50, want=OK),
+        S("A", "create", "race", 0o666, want=OK),
+        S("A", "append_race", "race", 300, want=OK),
+        S("B", "append_race", "race", 100, want=OK),      # another user, group/other write
+    ], unordered=["race"]),
+    # --- hard links
+    Scenario("hard_link_counts", [
+        S("A", "create", "f", 0o644, "data", want=OK),
+        S("A", "mkdir", "d", 0o755, want=OK),
+        S("A", "link", "f", "g", want=OK),
+        S("A", "lstat", "f"),
+        S("A", "link", "f", "d/h", want=OK),
+        S("A", "lstat", "g"),
+        S("A", "unlink", "g", want=OK),
+        S("A", "lstat", "f"),
+        S("A", "rename", "f", "d/h", want=OK),     # two names of one file: nothing happens
+        S("A", "lstat", "f"),
+        S("A", "rename", "d/h", "k", want=OK),
+        S("A", "lstat", "k"),
+        S("A", "link", "d", "dl", want="EPERM"),
+        S("A", "link", "f", "k", want="EEXIST"),
+        S("A", "link", "missing", "m", want="ENOENT"),
+        S("A", "create", "other", 0o644, "other", want=OK),
+        S("A", "rename", "other", "k", want=OK),   # rename over one of f's names
+        S("A", "lstat", "f"),
+        S("A", "mkdir", "d/sub", 0o755, want=OK),
+        S("A", "lstat", "d"),
+        S("A", "rmdir", "d/sub", want=OK),
+        S("A", "lstat", "d"),
+    ]),
+    Scenario("hard_link_to_others_file_in_sticky_dir", [
+        S("root", "mkdir", "t", 0o1777),
+        S("B", "create", "t/ro", 0o644, want=OK),
+        S("B", "create", "t/rw", 0o666, want=OK),
+        S("B", "create", "t/priv", 0o600, want=OK),
+        S("A", "link", "t/ro", "t/a_ro"),          # protected_hardlinks decides: compared
+        S("A", "link", "t/rw", "t/a_rw"),
+        S("A", "link", "t/priv", "t/a_priv"),
+        S("B", "link", "t/ro", "t/b_ro", want=OK),
+        S("root", "link", "t/priv", "t/root_priv", want=OK),
+    ]),
+    # --- timestamps
+    Scenario("timestamps", [
+        S("A", "create", "f", 0o644, "abc", want=OK),
+        S("A", "mkdir", "d", 0o755, want=OK),
+        stamp("f", "w"),
+        S("A", "write", "f", "xyz", want=OK),
+        since("f", "w", mtime="later", ctime="later"),
+        stamp("f", "t"),
+        S("A", "truncate", "f", 1, want=OK),
+        since("f", "t", mtime="later", ctime="later"),
+        stamp("f", "ot"),
+        S("A", "open", "f", ["O_WRONLY", "O_TRUNC"], want=OK),
+        since("f", "ot", mtime="later", ctime="later"),
+        stamp("f", "c"),
+        S("A", "chmod", "f", 0o600, want=OK),
+        since("f", "c", mtime="same", ctime="later"),
+        stamp("f", "r"),
+        S("A", "read", "f", want=["ok", ""]),
+        since("f", "r", mtime="same", ctime="same"),
+        stamp(".", "p"),
+        stamp("d", "q"),
+        stamp("f", "mv"),
+        S("A", "rename", "f", "d/f", want=OK),
+        since(".", "p", mtime="later", ctime="later"),
+        since("d", "q", mtime="later", ctime="later"),
+        since("d/f", "mv", mtime="same", ctime="later"),
+        stamp("d/f", "ln"),
+        stamp("d", "ln_d"),
+        S("A", "link", "d/f", "d/g", want=OK),
+        since("d/f", "ln", mtime="same", ctime="later"),
+        since("d", "ln_d", mtime="later", ctime="later"),
+        stamp("d/f", "ul"),
+        S("A", "unlink", "d/g", want=OK),
+        since("d/f", "ul", mtime="same", ctime="later"),
+        stamp("d", "cr"),
+        S("A", "create", "d/new", 0o644, want=OK),
+        since("d", "cr", mtime="later", ctime="later"),
+        stamp("d/new", "set"),
+        S("A", "utime", "d/new", "set", want=OK),
+        since("d/new", "set", mtime="earlier", ctime="later"),
+        S("A", "mtime", "d/new", want=["ok", 1000000000]),
+        stamp("d/f", "own"),
+        S("root", "chown", "d/f", "B", -1),
+        since("d/f", "own", mtime="same", ctime="later"),
+    ]),
+]
+
+# ---------------------------------------------------------------------------
+# fixtures
+
+
+class World:
+    def __init__(self, users, work, m, sp, native):
+        A, B, C = users
+        self.users = {"A": A, "B": B}
+        self.groups = {"A": [C.gid], "B": []}     # A is in G, B is not
+        self.uid = {"root": 0, "A": A.uid, "B": B.uid, -1: -1}
+        self.gid = {"root": 0, "A": A.gid, "B": B.gid, "G": C.gid, -1: -1}
+        self.uname = {0: "root", A.uid: "A", B.uid: "B", C.uid: "C"}
+        self.gname = {0: "root", A.gid: "A", B.gid: "B", C.gid: "G"}
+        self.work = work
+        self.m = m
+        self.sp = sp
+        self.native = native
+
+
+def _base():
+    b = pythons.preferred_base()
+    if b is None:
+        pytest.skip("no Python base found")
+    # The throwaway users must be able to reach the base: pyenv versions live
+    # under /root.  They only use it through the mount, but the daemon runs as
+    # root, so any base does; the runner itself is this interpreter.
+    return b
+
+
+@pytest.fixture(scope="module", params=["default", "no_open"])
+def world(request):
+    b = _base()
+    with throwaway_users(3) as users:
+        work = world_tmpdir()
+        try:
+            mnt = os.path.join(work, "mnt")
+            site = os.path.join(work, "site")
+            native = os.path.join(work, "native")
+            for d in (mnt, site, native):
+                os.mkdir(d, 0o755)
+            extra = pythons.python_args(b) + ["-o", "allow_other"]
+            if request.param == "no_open":
+                extra += ["-o", "no_open"]
+            with mounted(b.prefix, mnt, site, extra, base=b) as m:
+                sp = m.path(b.stdlib_rel, "site-packages")
+                assert os.stat(sp).st_ino == os.stat(site).st_ino, "site-packages is not DIR"
+                yield World(users, work, m, sp, native)
+        finally:
+            remove_tree(work)
+
+
+# ---------------------------------------------------------------------------
+# running a scenario on one side
+
+
+def _drop(user, groups):
+    def f():
+        os.setgroups(groups)
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+        os.umask(0)         # modes are the steps' own; umask steps test the umask
+    return f
+
+
+def _as_root():
+    os.umask(0)
+
+
+def _resolve(w, step):
+    args = list(step.args)
+    if step.op == "chown":
+        args[1] = w.uid[args[1]]
+        args[2] = w.gid[args[2]]
+    return [step.op] + args
+
+
+def _run_group(w, root, who, steps):
+    ops = [_resolve(w, s) for s in steps]
+    pre = _as_root if who == "root" else _drop(w.users[who], w.groups[who])
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", RUNNER, root],
+                       input=json.dumps(ops), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=STEP_TIMEOUT, env=env, cwd="/",
+                       preexec_fn=pre)
+    assert r.returncode == 0, "runner as %s in %s failed (%d): %s" % (
+        who, root, r.returncode, r.stderr)
+    return json.loads(r.stdout)
+
+
+def _times(path):
+    st = os.lstat(path)
+    return (st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _rel(a, b):
+    return "same" if a == b else ("later" if a > b else "earlier")
+
+
+def _normalize(w, step, out):
+    """Outcomes with ids replaced by names (A, B, G, root)."""
+    if step.op == "lstat" and isinstance(out, list):
+        d = dict(out[1])
+        d["uid"] = w.uname.get(d["uid"], d["uid"])
+        d["gid"] = w.gname.get(d["gid"], d["gid"])
+        return ["ok", d]
+    return out
+
+
+def run_scenario(w, sc, root):
+    """Run sc's steps in root (a fresh directory); [(step, outcome)]."""
+    results = []
+    stamps = {}
+    i = 0
+    steps = sc.steps
+    while i < len(steps):
+        s = steps[i]
+        if s.who == "parent":
+            p = os.path.join(root, s.args[0])
+            if s.op == "stamp":
+                stamps[s.args[1]] = _times(p)
+                # Let the clock move past the file system's timestamp granularity,
+                # so that a change made next can be seen as one.
+                time.sleep(0.02)
+                out = "ok"
+            else:
+                m0, c0 = stamps[s.args[1]]
+                m1, c1 = _times(p)
+                out = {"mtime": _rel(m1, m0), "ctime": _rel(c1, c0)}
+            results.append((s, out))
+            i += 1
+            continue
+        j = i
+        while j < len(steps) and steps[j].who == s.who:
+            j += 1
+        outs = _run_group(w, root, s.who, steps[i:j])
+        for st_, o in zip(steps[i:j], outs):
+            results.append((st_, _normalize(w, st_, o)))
+        i = j
+    return results
+
+
+def tree(w, root, unordered=()):
+    """{relative path: description} of everything under root."""
+    res = {}
+    for dp, dns, fns in os.walk(root):
+        for n in sorted(dns + fns):
+            p = os.path.join(dp, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            d = {"mode": "%o" % st.st_mode, "uid": w.uname.get(st.st_uid, st.st_uid),
+                 "gid": w.gname.get(st.st_gid, st.st_gid), "nlink": st.st_nlink}
+            if stat.S_ISREG(st.st_mode):
+                d["size"] = st.st_size
+                with open(p, "rb") as f:
+                    data = f.read().decode("utf-8", "replace")
+                if rel in unordered:
+                    data = sorted(data.splitlines())
+                d["data"] = data
+            elif stat.S_ISLNK(st.st_mode):
+                d["target"] = os.readlink(p)
+            res[rel] = d
+    return res
+
+
+def _check_wants(results, side):
+    bad = []
+    for s, out in results:
+        if s.want is None:
+            continue
+        if s.op == "since":
+            for k, v in s.want.items():
+                if v is not None and out[k] != v:
+                    bad.append("%r: %s is %s, expected %s" % (s, k, out[k], v))
+        elif out != s.want:
+            bad.append("%r gave %r, expected %r" % (s, out, s.want))
+    return ["[%s] %s" % (side, b) for b in bad]
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_posix_as_other_users(world, sc):
+    w = world
+    name = "sc-" + sc.name
+    mnt_root = os.path.join(w.sp, name)
+    nat_root = os.path.join(w.native, name)
+    dir_root = os.path.join(w.m.site, name)
+    for d in (mnt_root, nat_root):      # everyone may create here (no sticky bit)
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+    got_m = run_scenario(w, sc, mnt_root)
+    got_n = run_scenario(w, sc, nat_root)
+
+    problems = []
+    for (s, om), (_, on) in zip(got_m, got_n):
+        if om != on:
+            problems.append("%r: through the mount %r, native %r" % (s, om, on))
+    problems += _check_wants(got_n, "native")
+    problems += _check_wants(got_m, "mount")
+
+    t_nat = tree(w, nat_root, sc.unordered)
+    for label, root in (("through the mount", mnt_root), ("in DIR", dir_root)):
+        t = tree(w, root, sc.unordered)
+        for rel in sorted(set(t) | set(t_nat)):
+            if t.get(rel) != t_nat.get(rel):
+                problems.append("%s %s: %r, native %r" % (label, rel, t.get(rel), t_nat.get(rel)))
+    assert not problems, "scenario %s differs:\n  %s" % (sc.name, "\n  ".join(problems))
