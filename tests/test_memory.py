@@ -1,0 +1,117 @@
+"""The daemon gives back what the kernel forgets: after some 20k lookups
+(files of DIR, names that do not exist, the standard library) and
+`drop_caches`, its descriptors come back to the idle count.
+
+A node holds an O_PATH descriptor while the kernel remembers it, so the
+descriptor count is an exact view of the node table; it is a count, not a
+timing.  RSS is printed, not asserted (malloc keeps freed memory).  The big
+run is tests/stress/memory.py.
+"""
+
+import os
+import time
+
+import pytest
+
+import pythons
+from conftest import mounted
+
+LOOKUPS = 20000
+FILES = 1500
+
+
+def path_fds(pid):
+    """Open descriptors other than pipes (libfuse keeps a splice pipe pair
+    per worker thread, which comes and goes with the threads)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def lookups(mnt):
+    for line in os.getxattr(mnt, "user.pyenvfs.stats").decode().splitlines():
+        k, _, v = line.partition(" ")
+        if k == "lookup":
+            return int(v)
+    return 0
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+@pytest.fixture
+def can_drop_caches():
+    if os.geteuid() != 0:
+        pytest.skip("drop_caches needs root")
+    if not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        pytest.skip("/proc/sys/vm/drop_caches is not writable here")
+
+
+def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
+    b = pythons.preferred_base()
+    if b is None:
+        pytest.skip("no Python 3 base found")
+    site = tmp_path / "site"
+    rels = []
+    for i in range(FILES):
+        d = "pkg%02d/sub%02d" % (i // 500, (i // 50) % 10)
+        if i % 50 == 0:
+            os.makedirs(str(site / d))
+        rels.append("%s/m%04d.py" % (d, i))
+        (site / rels[-1]).write_bytes(b"")
+    (tmp_path / "mnt").mkdir()
+    with mounted(b.prefix, tmp_path / "mnt", site,
+                 pythons.python_args(b) + ["-o", "site_timeout=0,base_timeout=0"], base=b) as m:
+        pid = m.proc.pid
+        idle, idle_rss = path_fds(pid), rss_kib(pid)
+        sp = m.path(b.stdlib_rel, "site-packages")
+        files = [os.path.join(sp, r) for r in rels]
+        missing = [os.path.join(sp, os.path.dirname(r), "nope%d" % i) for i, r in enumerate(rels)]
+        std = []
+        for dp, dns, fns in os.walk(m.path(b.stdlib_rel)):
+            dns[:] = [d for d in dns if d not in ("site-packages", "dist-packages", "__pycache__")]
+            std.extend(os.path.join(dp, n) for n in fns)
+        peak = 0
+        deadline = time.monotonic() + 60
+        while lookups(m.mnt) < LOOKUPS and time.monotonic() < deadline:
+            for p in files + std:
+                os.stat(p)
+            for p in missing:
+                assert not os.path.exists(p)
+            peak = max(peak, path_fds(pid))
+        n_lookups = lookups(m.mnt)
+        assert n_lookups >= LOOKUPS, "only %d lookups reached the daemon" % n_lookups
+        # Every file the kernel knows holds a node (and its descriptor).
+        assert peak >= idle + FILES, (idle, peak)
+        # The kernel forgets (FORGET arrives asynchronously): poll, bounded.
+        now = peak
+        for _ in range(3):
+            drop_caches()
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                now = path_fds(pid)
+                if now <= idle + 2:
+                    break
+                time.sleep(0.1)
+            if now <= idle + 2:
+                break
+        print("\nlookups %d; descriptors idle %d, peak %d, after drop_caches %d; RSS KiB idle %d, "
+              "now %d" % (n_lookups, idle, peak, now, idle_rss, rss_kib(pid)))
+        assert now <= idle + 2, "the daemon kept %d descriptors after the kernel forgot (idle %d)" % (
+            now, idle)
