@@ -726,6 +726,35 @@ def test_dotdot_at_mount_root(h):
 
 # ---------------------------------------------------------------------------
 
+def test_reserved_name_with_system_site_packages(tmp_path):
+    """With --system-site-packages DIR's path is a merged directory of the
+    view (not a passthrough): the reserved name is refused there alike."""
+    b = pythons.preferred_base()
+    if b is None:
+        pytest.skip("no Python 3 base found")
+    (tmp_path / "mnt").mkdir()
+    with mounted(b.prefix, tmp_path / "mnt", tmp_path / "site",
+                 pythons.python_args(b) + ["--system-site-packages"], base=b) as m:
+        sps = [m.path(b.stdlib_rel, "site-packages")]
+        if b.debian_patched:
+            sps.append(m.path("local", "lib", "python" + b.xy, "dist-packages"))
+        for sp in sps:
+            p = os.path.join(sp, RESERVED)
+            assert RESERVED not in os.listdir(sp)
+            expect("ENOENT", os.lstat, p)
+            expect("ENOENT", os.lstat, os.path.join(p, "upper"))
+            expect("EPERM", os.open, p, os.O_CREAT | os.O_WRONLY)
+            expect("EPERM", os.mkdir, p)
+            expect("EPERM", os.symlink, "/tmp", p)
+            create(os.path.join(sp, "src"), b"s")
+            expect("EPERM", os.rename, os.path.join(sp, "src"), p)
+            expect("EPERM", os.link, os.path.join(sp, "src"), p)
+            os.unlink(os.path.join(sp, "src"))
+        assert sorted(os.listdir(os.path.join(m.site, RESERVED))) == ["upper"]
+
+
+# ---------------------------------------------------------------------------
+
 def test_zz_base_unchanged(h):
     """Runs last in this module: nothing above changed the base."""
     d = diff(h.digest, base_digest(h.b))
