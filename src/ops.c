@@ -57,6 +57,11 @@ static double node_timeout(const struct pe_fs *fs, const struct node *n)
 
 /* ---- attributes ---------------------------------------------------------- */
 
+static int ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
+}
+
 static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode, ino_t ino, off_t size)
 {
 	memset(st, 0, sizeof *st);
@@ -86,12 +91,20 @@ static int node_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 	case NODE_VIEW: {
 		const struct view_source *ws = view_writable_source(n->vdir);
 		synthetic_stat(fs, st, S_IFDIR | (ws ? 0755 : 0555), (ino_t)((1ull << 62) | n->vdir->id), 0);
-		/* Its listing changes with the env's own directory behind it: that
-		 * directory's times tell the kernel when a kept listing is stale. */
-		struct stat up;
-		if (ws && fstatat(fs->layer_fd[ws->layer], *ws->path ? ws->path : ".", &up, 0) == 0) {
-			st->st_mtim = up.st_mtim;
-			st->st_ctim = up.st_ctim;
+		/* Its listing changes with the directories behind it, the env's own
+		 * and the base's (an upgraded base): the newest of their times tells
+		 * the kernel when a kept listing is stale. */
+		int have = 0;
+		for (size_t i = 0; i < n->vdir->nsrc; i++) {
+			const struct view_source *s = &n->vdir->src[i];
+			struct stat up;
+			if (fstatat(fs->layer_fd[s->layer], *s->path ? s->path : ".", &up, 0) != 0)
+				continue;
+			if (!have || ts_after(up.st_mtim, st->st_mtim))
+				st->st_mtim = up.st_mtim;
+			if (!have || ts_after(up.st_ctim, st->st_ctim))
+				st->st_ctim = up.st_ctim;
+			have = 1;
 		}
 		return 0;
 	}
