@@ -200,8 +200,13 @@ logs = sorted(glob.glob(os.path.join(sys.argv[1], "tsan.*")))
 total = 0
 where = collections.Counter()
 kinds = collections.Counter()
+suppressed = collections.Counter()
+with_reports = 0
 for p in logs:
     text = open(p, errors="replace").read()
+    with_reports += "WARNING: ThreadSanitizer" in text
+    for n, what in re.findall(r"^\s*(\d+) (\S+:\S+)$", text.split("Matched")[-1] if "Matched" in text else "", re.M):
+        suppressed[what] += int(n)
     for block in text.split("==================")[1:]:
         m = re.search(r"WARNING: ThreadSanitizer: ([^(\n]+)", block)
         if not m:
@@ -210,7 +215,9 @@ for p in logs:
         kinds[m.group(1).strip()] += 1
         frames = re.findall(r"#\d+ (\S+) (\S*/src/[^ :]+:\d+)", block)
         where[" / ".join("%s %s" % (f, os.path.basename(l)) for f, l in frames[:2]) or "outside src/"] += 1
-print("tsan: %d daemon log(s) with reports, %d warning(s)" % (len(logs), total))
+print("tsan: %d daemon log(s), %d with reports, %d warning(s)" % (len(logs), with_reports, total))
+for k, n in suppressed.most_common():
+    print("  suppressed (print_suppressions=1): %d x %s" % (n, k))
 for k, n in kinds.most_common():
     print("  %4d  %s" % (n, k))
 for k, n in where.most_common():
