@@ -475,7 +475,7 @@ static int existing_target(struct pe_fs *fs, struct node *p, const char *name, s
 
 /* The kernel checked the caller may do this; a root daemon then makes what
  * it created the caller's, as the caller would have made it. */
-static void give_to_caller(fuse_req_t req, struct pe_fs *fs, int dfd, const char *name)
+static void give_to_caller(fuse_req_t req, struct pe_fs *fs, int dfd, const char *name, mode_t mode)
 {
 	if (!fs->daemon_is_root)
 		return;
@@ -486,7 +486,11 @@ static void give_to_caller(fuse_req_t req, struct pe_fs *fs, int dfd, const char
 	gid_t gid = c->gid;
 	if (fstatat(dfd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
 		gid = (gid_t)-1;        /* a setgid directory decides the group */
-	(void)fchownat(dfd, name, c->uid, gid, AT_SYMLINK_NOFOLLOW);
+	if (fchownat(dfd, name, c->uid, gid, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISDIR(mode) && !S_ISLNK(mode) && (mode & (S_ISUID | S_ISGID)))
+		/* A chown clears the setuid/setgid bits of a non-directory; the
+		 * kernel has already stripped what the caller may not have. */
+		(void)fchmodat(dfd, name, mode & 07777, 0);
 }
 
 enum make_kind { MAKE_DIR, MAKE_NOD, MAKE_SYMLINK };
@@ -508,7 +512,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		r = r ? -errno : 0;
 	}
 	if (!r) {
-		give_to_caller(req, fs, t.dfd, name);
+		mode_t made = kind == MAKE_DIR ? (mode | S_IFDIR) : kind == MAKE_SYMLINK ? S_IFLNK : mode;
+		give_to_caller(req, fs, t.dfd, name, made);
 		names_changed(fs, t.dfd, name, parent);
 		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
 	}
@@ -708,11 +713,19 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int fd = -1;
 	int r = new_name_target(fs, node_of(req, parent), name, &t);
 	if (!r) {
-		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
+		/* Always exclusive: the kernel sends CREATE when it believes the
+		 * name absent, but a negative entry it keeps may be stale (DIR
+		 * written directly). Opening an existing file here, as root, would
+		 * skip the permission check and give the file to the caller. */
+		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 		r = fd < 0 ? -errno : 0;
+		/* Without O_EXCL asked for, ESTALE has the kernel look the name up
+		 * again (LOOKUP_REVAL) and open what it finds, checking permissions. */
+		if (r == -EEXIST && !(fi->flags & O_EXCL))
+			r = -ESTALE;
 	}
 	if (!r) {
-		give_to_caller(req, fs, t.dfd, name);
+		give_to_caller(req, fs, t.dfd, name, S_IFREG | (mode & 07777));
 		names_changed(fs, t.dfd, name, parent);
 		r = entry_at(fs, t.dfd, name, 0, t.place, t.layer, 1, 0, &e);
 	}
@@ -1281,6 +1294,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
 		char text[2048];
 		size_t n = stats_format(text, sizeof text);
+		/* And how many backing objects the daemon holds open for the
+		 * kernel (one O_PATH descriptor each): what FORGET brings down. */
+		if (n < sizeof text)
+			n += (size_t)snprintf(text + n, sizeof text - n, "nodes %zu\n",
+					      node_count(fs_of(req)->nodes));
+		if (n > sizeof text - 1)
+			n = sizeof text - 1;
 		if (size == 0)
 			fuse_reply_xattr(req, n);
 		else if (size < n)
@@ -1348,11 +1368,14 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pe_fs *fs = userdata;
+	/* No atomic O_TRUNC: with it, the kernel leaves the truncation to OPEN
+	 * (which -o no_open never sends) and drops the setuid/setgid bits a
+	 * truncation by another user must clear (this root daemon would keep
+	 * them). Without it, O_TRUNC of an existing file arrives as a SETATTR
+	 * that carries the cleared mode. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (fs->want_no_open && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
-		/* With atomic O_TRUNC the kernel leaves truncation to OPEN, which
-		 * no longer comes: without it, O_TRUNC arrives as a SETATTR. */
-		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 		fs->no_open = 1;
 	}
 	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {

@@ -177,7 +177,8 @@ sys.stdout.write(json.dumps(out))
 
 class Step:
     def __init__(self, who, op, *args, want=None):
-        self.who = who            # "root", "A", "B", or "parent" (stamp/since)
+        self.who = who            # "root", "A", "B", "direct" (root, not through
+                                  # the mount) or "parent" (stamp/since)
         self.op = op
         self.args = list(args)
         self.want = want          # what the outcome must be, on both sides
@@ -484,6 +485,20 @@ SCENARIOS = [
         S("B", "link", "t/ro", "t/b_ro", want=OK),
         S("root", "link", "t/priv", "t/root_priv", want=OK),
     ]),
+    # --- a name the kernel believes absent (a negative entry kept for
+    # site_timeout) that was created directly in DIR meanwhile
+    Scenario("create_over_stale_negative_entry", [
+        S("A", "lstat", "x", want="ENOENT"),
+        S("A", "lstat", "y", want="ENOENT"),
+        S("A", "lstat", "z", want="ENOENT"),
+        S("direct", "create", "x", 0o644, "root's"),
+        S("direct", "create", "y", 0o666, "B's"),
+        S("direct", "chown", "y", "B", "B"),
+        S("direct", "create", "z", 0o666, "z"),
+        S("A", "open", "x", ["O_WRONLY", "O_CREAT"], "A!", want="EACCES"),
+        S("A", "open", "y", ["O_WRONLY", "O_CREAT"], "A!", want=OK),   # opened, stays B's
+        S("A", "open", "z", ["O_WRONLY", "O_CREAT", "O_EXCL"], want="EEXIST"),
+    ]),
     # --- timestamps
     Scenario("timestamps", [
         S("A", "create", "f", 0o644, "abc", want=OK),
@@ -560,7 +575,7 @@ def _base():
     return b
 
 
-@pytest.fixture(scope="module", params=["default", "no_open"])
+@pytest.fixture(scope="module", params=["default", "no_open,site_timeout=3600"])
 def world(request):
     b = _base()
     with throwaway_users(3) as users:
@@ -572,8 +587,8 @@ def world(request):
             for d in (mnt, site, native):
                 os.mkdir(d, 0o755)
             extra = pythons.python_args(b) + ["-o", "allow_other"]
-            if request.param == "no_open":
-                extra += ["-o", "no_open"]
+            if request.param != "default":
+                extra += ["-o", request.param]
             with mounted(b.prefix, mnt, site, extra, base=b) as m:
                 sp = m.path(b.stdlib_rel, "site-packages")
                 assert os.stat(sp).st_ino == os.stat(site).st_ino, "site-packages is not DIR"
@@ -639,8 +654,11 @@ def _normalize(w, step, out):
     return out
 
 
-def run_scenario(w, sc, root):
-    """Run sc's steps in root (a fresh directory); [(step, outcome)]."""
+def run_scenario(w, sc, root, direct_root):
+    """Run sc's steps in root (a fresh directory); [(step, outcome)].
+
+    Steps by "direct" run as root in direct_root: the same directory, not
+    through the mount (on the native side, root itself)."""
     results = []
     stamps = {}
     i = 0
@@ -665,7 +683,10 @@ def run_scenario(w, sc, root):
         j = i
         while j < len(steps) and steps[j].who == s.who:
             j += 1
-        outs = _run_group(w, root, s.who, steps[i:j])
+        if s.who == "direct":
+            outs = _run_group(w, direct_root, "root", steps[i:j])
+        else:
+            outs = _run_group(w, root, s.who, steps[i:j])
         for st_, o in zip(steps[i:j], outs):
             results.append((st_, _normalize(w, st_, o)))
         i = j
@@ -719,8 +740,8 @@ def test_posix_as_other_users(world, sc):
     for d in (mnt_root, nat_root):      # everyone may create here (no sticky bit)
         os.mkdir(d)
         os.chmod(d, 0o777)
-    got_m = run_scenario(w, sc, mnt_root)
-    got_n = run_scenario(w, sc, nat_root)
+    got_m = run_scenario(w, sc, mnt_root, dir_root)
+    got_n = run_scenario(w, sc, nat_root, nat_root)
 
     problems = []
     for (s, om), (_, on) in zip(got_m, got_n):
