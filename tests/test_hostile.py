@@ -754,6 +754,51 @@ def test_reserved_name_with_system_site_packages(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# Symlinks planted natively in the env's own area (DIR/.pyenvfs/upper)
+
+UPPER_SYMLINK_BUG = (
+    "the daemon follows symlinks planted in DIR/.pyenvfs/upper (the upper root, "
+    "its bin, include/pythonX.Y, ...): writes through M/bin land outside DIR, with "
+    "the daemon's privileges (a root daemon serving a user's DIR: privilege "
+    "escalation). See the helper report of issue 6.")
+
+
+@pytest.mark.xfail(strict=True, reason=UPPER_SYMLINK_BUG)
+@pytest.mark.parametrize("planted", ["upper/bin", "upper"])
+def test_planted_symlink_in_upper_not_followed(tmp_path, planted):
+    """DIR belongs to its user, who may replace DIR/.pyenvfs/upper/bin (or
+    upper itself) by a symlink to any directory, natively.  The daemon must
+    not create, rename or remove names there through the mount: only DIR is
+    the env's."""
+    b = pythons.preferred_base()
+    if b is None:
+        pytest.skip("no Python 3 base found")
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "bin").mkdir()
+    (outside / "bin" / "victim").write_bytes(b"not the env's")
+    (outside / "victim").write_bytes(b"not the env's")
+    reserved = site / RESERVED
+    (reserved / "upper").mkdir(parents=True)
+    if planted == "upper":
+        (reserved / "upper").rmdir()
+        os.symlink(str(outside), str(reserved / "upper"))
+    else:
+        os.symlink(str(outside / "bin"), str(reserved / "upper" / "bin"))
+    before = names_under(outside)
+    (tmp_path / "mnt").mkdir()
+    with mounted(b.prefix, tmp_path / "mnt", site, pythons.python_args(b), base=b) as m:
+        for d in (m.path("bin"), m.mnt):
+            p = os.path.join(d, "pyenvfs-hostile-new")
+            outcome(create, p, b"new")
+            outcome(os.rename, p, os.path.join(d, "victim"))
+            outcome(os.unlink, os.path.join(d, "victim"))
+    assert names_under(outside) == before, "names changed outside DIR"
+    assert (outside / "bin" / "victim").read_bytes() == b"not the env's"
+    assert (outside / "victim").read_bytes() == b"not the env's"
+
+
+# ---------------------------------------------------------------------------
 
 def test_zz_base_unchanged(h):
     """Runs last in this module: nothing above changed the base."""
