@@ -30,7 +30,11 @@ struct node {
 	unsigned char writable;
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
-	int io_fd;              /* NODE_PASS: opened on first use by requests without a handle (-o no_open), or -1 */
+	/* NODE_PASS, for requests without a handle (-o no_open): opened on first
+	 * use, or -1.  io_fd is for reading; io_wfd (O_RDWR) for writing, apart
+	 * so that a read while the file was not writable does not stick. */
+	int io_fd;
+	int io_wfd;
 	struct node *next;      /* hash chain */
 };
 

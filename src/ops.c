@@ -657,24 +657,44 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 /* ---- files ---------------------------------------------------------------- */
 
 /* The descriptor for a request on an open file: its handle, or (when the
- * kernel opened the file itself: no handle) the node's own, opened on first
- * use, for writing where the node may be written. */
-static int io_fd(struct node *n, struct fuse_file_info *fi)
+ * kernel opened the file itself: no handle) one of the node's own, opened on
+ * first use: for reading, or (for_write) read-write.  They are kept apart so
+ * that a file read while its mode forbade writing can be written once it
+ * allows it.  The kernel checked the caller's permission when it opened. */
+static int io_fd(struct node *n, struct fuse_file_info *fi, int for_write)
 {
 	if (fi && fi->fh)
 		return (int)fi->fh;
-	int fd = __atomic_load_n(&n->io_fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0 || n->kind != NODE_PASS)
+	if (n->kind != NODE_PASS)
+		return -1;
+	int *slot = for_write ? &n->io_wfd : &n->io_fd;
+	int fd = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
 		return fd;
+	if (!for_write) {               /* a read-write one serves reads too */
+		fd = __atomic_load_n(&n->io_wfd, __ATOMIC_ACQUIRE);
+		if (fd >= 0)
+			return fd;
+	}
 	char pp[PROC_PATH_MAX];
 	proc_path(pp, n->fd);
-	fd = n->writable ? open(pp, O_RDWR | O_CLOEXEC) : -1;
-	if (fd < 0)
-		fd = open(pp, O_RDONLY | O_CLOEXEC);
+	if (for_write) {
+		if (!n->writable) {
+			errno = EROFS;
+			return -1;
+		}
+		fd = open(pp, O_RDWR | O_CLOEXEC);
+	} else {
+		fd = n->writable ? open(pp, O_RDWR | O_CLOEXEC) : -1;
+		if (fd >= 0)
+			slot = &n->io_wfd;
+		else
+			fd = open(pp, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -1;
 	int none = -1;
-	if (!__atomic_compare_exchange_n(&n->io_fd, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_compare_exchange_n(slot, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		close(fd);              /* another thread was first */
 		return none;
 	}
@@ -770,7 +790,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, fs->gen[n->gen] + start, count);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, 0);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
@@ -884,7 +904,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		drop_cached_pages_later(fs, ino);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, 1);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
@@ -929,7 +949,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int r = 0;
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_PASS) {
-		int fd = io_fd(n, fi);
+		int fd = io_fd(n, fi, 0);
 		r = fd < 0 ? EBADF : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
 	}
 	fuse_reply_err(req, r);
@@ -943,7 +963,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, 1);
 	fuse_reply_err(req, fd < 0 ? EBADF : fallocate(fd, mode, off, len) ? errno : 0);
 }
 
@@ -954,7 +974,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	int fd = io_fd(node_of(req, ino), fi);
+	int fd = io_fd(node_of(req, ino), fi, 0);
 	off_t r = fd < 0 ? -1 : lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
