@@ -39,6 +39,16 @@ static void proc_path(char buf[PROC_PATH_MAX], int fd)
 	snprintf(buf, PROC_PATH_MAX, "/proc/self/fd/%d", fd);
 }
 
+/* A readable descriptor of the directory behind an O_PATH one.  Through
+ * /proc, not openat(fd, "."): that would need search permission on it,
+ * which listing a directory does not (an unprivileged daemon saw EACCES). */
+static int open_dir_fd(int path_fd)
+{
+	char pp[PROC_PATH_MAX];
+	proc_path(pp, path_fd);
+	return open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 static double layer_timeout(const struct pe_fs *fs, int layer)
 {
 	return layer == LAYER_BASE ? fs->base_timeout : fs->site_timeout;
@@ -909,11 +919,20 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
 	}
+	/* A write-back of pages written through a mapping keeps set-user/group-ID
+	 * bits on the native disk; a daemon without CAP_FSETID would have the
+	 * backing file system drop them at its write: put them back. */
+	struct stat before;
+	int keep_privs = fi->writepage && !fs_of(req)->daemon_is_root && fstat(fd, &before) == 0 &&
+			 (before.st_mode & (S_ISUID | S_ISGID));
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	ssize_t r = fuse_buf_copy(&out, in, 0);
+	struct stat after;
+	if (keep_privs && fstat(fd, &after) == 0 && after.st_mode != before.st_mode)
+		fchmod(fd, before.st_mode & 07777);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -1069,7 +1088,7 @@ static int list_view_dir(struct pe_fs *fs, const struct vdir *d, struct dir_hand
 		int owned, sfd = source_fd(fs, d, i, &owned);
 		if (sfd < 0)
 			continue;
-		int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(sfd);
 		if (owned)
 			close(sfd);
 		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
@@ -1110,7 +1129,7 @@ static struct dir_handle *dir_handle_for(struct pe_fs *fs, struct node *n)
 		list_view_dir(fs, n->vdir, h);
 		return h;
 	}
-	int fd = n->kind == NODE_PASS ? openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int fd = n->kind == NODE_PASS ? open_dir_fd(n->fd) : -1;
 	if (fd < 0 || !(h->dp = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
@@ -1142,7 +1161,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->is_view = 1;
 		list_view_dir(fs, n->vdir, h);
 	} else {
-		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(n->fd);
 		if (fd < 0 || !(h->dp = fdopendir(fd))) {
 			int e = errno;
 			if (fd >= 0)
@@ -1241,7 +1260,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	if (h && h->dp) {
 		r = (datasync ? fdatasync(dirfd(h->dp)) : fsync(dirfd(h->dp))) ? errno : 0;
 	} else if (!h && n->kind == NODE_PASS) {
-		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(n->fd);
 		r = fd < 0 ? errno : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
 		if (fd >= 0)
 			close(fd);
