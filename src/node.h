@@ -31,8 +31,7 @@ struct node {
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
 	/* NODE_PASS, for requests without a handle (-o no_open): opened on first
-	 * use, or -1.  io_fd is for reading; io_wfd (O_RDWR) for writing, apart
-	 * so that a read while the file was not writable does not stick. */
+	 * use, or -1.  io_fd (O_RDONLY) for reading, io_wfd (O_WRONLY) for writing. */
 	int io_fd;
 	int io_wfd;
 	struct node *next;      /* hash chain */

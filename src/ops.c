@@ -666,40 +666,35 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 
 /* ---- files ---------------------------------------------------------------- */
 
+enum io_use { IO_READ, IO_WRITE, IO_ANY };
+
 /* The descriptor for a request on an open file: its handle, or (when the
  * kernel opened the file itself: no handle) one of the node's own, opened on
- * first use: for reading, or (for_write) read-write.  They are kept apart so
- * that a file read while its mode forbade writing can be written once it
- * allows it.  The kernel checked the caller's permission when it opened. */
-static int io_fd(struct node *n, struct fuse_file_info *fi, int for_write)
+ * first use: O_RDONLY for reading, O_WRONLY for writing (the kernel checked
+ * the caller's permission for what it opened; a file may be write-only, or
+ * become writable after it was read).  IO_ANY (fsync, lseek) takes either. */
+static int io_fd(struct node *n, struct fuse_file_info *fi, enum io_use use)
 {
 	if (fi && fi->fh)
 		return (int)fi->fh;
 	if (n->kind != NODE_PASS)
 		return -1;
-	int *slot = for_write ? &n->io_wfd : &n->io_fd;
-	int fd = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (fd >= 0)
+	int fd = -1;
+	if (use != IO_WRITE && (fd = __atomic_load_n(&n->io_fd, __ATOMIC_ACQUIRE)) >= 0)
 		return fd;
-	if (!for_write) {               /* a read-write one serves reads too */
-		fd = __atomic_load_n(&n->io_wfd, __ATOMIC_ACQUIRE);
-		if (fd >= 0)
-			return fd;
+	if (use != IO_READ && (fd = __atomic_load_n(&n->io_wfd, __ATOMIC_ACQUIRE)) >= 0)
+		return fd;
+	if (use == IO_WRITE && !n->writable) {
+		errno = EROFS;
+		return -1;
 	}
 	char pp[PROC_PATH_MAX];
 	proc_path(pp, n->fd);
-	if (for_write) {
-		if (!n->writable) {
-			errno = EROFS;
-			return -1;
-		}
-		fd = open(pp, O_RDWR | O_CLOEXEC);
-	} else {
-		fd = n->writable ? open(pp, O_RDWR | O_CLOEXEC) : -1;
-		if (fd >= 0)
-			slot = &n->io_wfd;
-		else
-			fd = open(pp, O_RDONLY | O_CLOEXEC);
+	int *slot = use == IO_WRITE ? &n->io_wfd : &n->io_fd;
+	fd = open(pp, (use == IO_WRITE ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0 && use == IO_ANY && n->writable) {
+		slot = &n->io_wfd;
+		fd = open(pp, O_WRONLY | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -1;
@@ -800,7 +795,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, fs->gen[n->gen] + start, count);
 		return;
 	}
-	int fd = io_fd(n, fi, 0);
+	int fd = io_fd(n, fi, IO_READ);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
@@ -914,7 +909,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		drop_cached_pages_later(fs, ino);
 		return;
 	}
-	int fd = io_fd(n, fi, 1);
+	int fd = io_fd(n, fi, IO_WRITE);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
@@ -968,7 +963,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int r = 0;
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_PASS) {
-		int fd = io_fd(n, fi, 0);
+		int fd = io_fd(n, fi, IO_ANY);
 		r = fd < 0 ? EBADF : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
 	}
 	fuse_reply_err(req, r);
@@ -982,7 +977,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	int fd = io_fd(n, fi, 1);
+	int fd = io_fd(n, fi, IO_WRITE);
 	fuse_reply_err(req, fd < 0 ? EBADF : fallocate(fd, mode, off, len) ? errno : 0);
 }
 
@@ -993,7 +988,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	int fd = io_fd(node_of(req, ino), fi, 0);
+	int fd = io_fd(node_of(req, ino), fi, IO_ANY);
 	off_t r = fd < 0 ? -1 : lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
