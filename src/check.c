@@ -23,6 +23,31 @@ int check_fuse(char *err, size_t len)
 	return 0;
 }
 
+/* Whether a line of the file is "user_allow_other" (blanks around it). */
+static int conf_allows_other(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char line[512];
+	int yes = 0;
+	while (!yes && fgets(line, sizeof line, f)) {
+		char *s = line + strspn(line, " \t");
+		size_t n = strcspn(s, " \t\r\n");
+		yes = n == 16 && strncmp(s, "user_allow_other", 16) == 0 && s[n + strspn(s + n, " \t\r\n")] == 0;
+	}
+	fclose(f);
+	return yes;
+}
+
+int check_allow_other(const struct pe_opts *o, const char *fuse_conf, char *err, size_t len)
+{
+	if (geteuid() == 0 || !(o->allow_other || o->allow_root) || conf_allows_other(fuse_conf))
+		return 0;
+	return pe_err(err, len, "-o %s needs a line 'user_allow_other' in %s (ask root to add it), or mount as root",
+		      o->allow_other ? "allow_other" : "allow_root", fuse_conf);
+}
+
 /* Whether dir is a mount point, as /proc/self/mountinfo lists it. */
 static int is_mounted(const char *dir)
 {

@@ -14,6 +14,8 @@ struct pe_paths {
 };
 
 int check_fuse(char *err, size_t len);
+/* -o allow_other/allow_root as a user need user_allow_other in fuse_conf. */
+int check_allow_other(const struct pe_opts *o, const char *fuse_conf, char *err, size_t len);
 int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len);
 /* The X.Y to use: want if BASE has it, else the only one BASE has. */
 int check_python(const char *base, const char *want, char xy[16], char *err, size_t len);

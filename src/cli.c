@@ -100,6 +100,8 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 			o->read_only = 0;
 		else if (strcmp(opt, "allow_other") == 0)
 			o->allow_other = 1;
+		else if (strcmp(opt, "allow_root") == 0)
+			o->allow_root = 1;
 		add_fuse_opt(o, opt);
 	} else {
 		return pe_err(err, len, "unknown mount option '-o %s' (see pyenvfs --help)", opt);

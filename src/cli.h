@@ -19,6 +19,7 @@ struct pe_opts {
 	int version;
 	int read_only;          /* -o ro */
 	int allow_other;
+	int allow_root;
 	int no_open;            /* -o no_open: the kernel opens files itself */
 	double base_timeout;    /* seconds the kernel may cache base entries/attrs */
 	double site_timeout;    /* the same for DIR, which others may change directly */

@@ -123,7 +123,8 @@ int main(int argc, char **argv)
 		cli_free(&o);
 		return 0;
 	}
-	if (check_fuse(err, sizeof err) || check_paths(&o, &p, err, sizeof err) ||
+	if (check_fuse(err, sizeof err) || check_allow_other(&o, "/etc/fuse.conf", err, sizeof err) ||
+	    check_paths(&o, &p, err, sizeof err) ||
 	    check_python(p.base, o.python, xy, err, sizeof err)) {
 		fail(err);
 		goto out_opts;

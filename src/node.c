@@ -41,6 +41,8 @@ void node_table_free(struct node_table *t)
 			close(n->fd);
 			if (n->io_fd >= 0)
 				close(n->io_fd);
+			if (n->io_wfd >= 0)
+				close(n->io_wfd);
 			free(n);
 		}
 	}
@@ -96,6 +98,7 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	n->site_root = (unsigned char)site_root;
 	n->type = st->st_mode & S_IFMT;
 	n->io_fd = -1;
+	n->io_wfd = -1;
 	n->next = t->buckets[h];
 	t->buckets[h] = n;
 	if (++t->count > t->nbuckets * 2)
@@ -134,6 +137,8 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 	close(node->fd);
 	if (node->io_fd >= 0)
 		close(node->io_fd);
+	if (node->io_wfd >= 0)
+		close(node->io_wfd);
 	free(node);
 }
 

@@ -30,7 +30,10 @@ struct node {
 	unsigned char writable;
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
-	int io_fd;              /* NODE_PASS: opened on first use by requests without a handle (-o no_open), or -1 */
+	/* NODE_PASS, for requests without a handle (-o no_open): opened on first
+	 * use, or -1.  io_fd (O_RDONLY) for reading, io_wfd (O_WRONLY) for writing. */
+	int io_fd;
+	int io_wfd;
 	struct node *next;      /* hash chain */
 };
 

@@ -39,6 +39,16 @@ static void proc_path(char buf[PROC_PATH_MAX], int fd)
 	snprintf(buf, PROC_PATH_MAX, "/proc/self/fd/%d", fd);
 }
 
+/* A readable descriptor of the directory behind an O_PATH one.  Through
+ * /proc, not openat(fd, "."): that would need search permission on it,
+ * which listing a directory does not (an unprivileged daemon saw EACCES). */
+static int open_dir_fd(int path_fd)
+{
+	char pp[PROC_PATH_MAX];
+	proc_path(pp, path_fd);
+	return open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 static double layer_timeout(const struct pe_fs *fs, int layer)
 {
 	return layer == LAYER_BASE ? fs->base_timeout : fs->site_timeout;
@@ -674,25 +684,40 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 
 /* ---- files ---------------------------------------------------------------- */
 
+enum io_use { IO_READ, IO_WRITE, IO_ANY };
+
 /* The descriptor for a request on an open file: its handle, or (when the
- * kernel opened the file itself: no handle) the node's own, opened on first
- * use, for writing where the node may be written. */
-static int io_fd(struct node *n, struct fuse_file_info *fi)
+ * kernel opened the file itself: no handle) one of the node's own, opened on
+ * first use: O_RDONLY for reading, O_WRONLY for writing (the kernel checked
+ * the caller's permission for what it opened; a file may be write-only, or
+ * become writable after it was read).  IO_ANY (fsync, lseek) takes either. */
+static int io_fd(struct node *n, struct fuse_file_info *fi, enum io_use use)
 {
 	if (fi && fi->fh)
 		return (int)fi->fh;
-	int fd = __atomic_load_n(&n->io_fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0 || n->kind != NODE_PASS)
+	if (n->kind != NODE_PASS)
+		return -1;
+	int fd = -1;
+	if (use != IO_WRITE && (fd = __atomic_load_n(&n->io_fd, __ATOMIC_ACQUIRE)) >= 0)
 		return fd;
+	if (use != IO_READ && (fd = __atomic_load_n(&n->io_wfd, __ATOMIC_ACQUIRE)) >= 0)
+		return fd;
+	if (use == IO_WRITE && !n->writable) {
+		errno = EROFS;
+		return -1;
+	}
 	char pp[PROC_PATH_MAX];
 	proc_path(pp, n->fd);
-	fd = n->writable ? open(pp, O_RDWR | O_CLOEXEC) : -1;
-	if (fd < 0)
-		fd = open(pp, O_RDONLY | O_CLOEXEC);
+	int *slot = use == IO_WRITE ? &n->io_wfd : &n->io_fd;
+	fd = open(pp, (use == IO_WRITE ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0 && use == IO_ANY && n->writable) {
+		slot = &n->io_wfd;
+		fd = open(pp, O_WRONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -1;
 	int none = -1;
-	if (!__atomic_compare_exchange_n(&n->io_fd, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_compare_exchange_n(slot, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		close(fd);              /* another thread was first */
 		return none;
 	}
@@ -796,7 +821,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, fs->gen[n->gen] + start, count);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, IO_READ);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
@@ -910,16 +935,25 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		drop_cached_pages_later(fs, ino);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, IO_WRITE);
 	if (fd < 0) {
 		fuse_reply_err(req, errno ? errno : EBADF);
 		return;
 	}
+	/* A write-back of pages written through a mapping keeps set-user/group-ID
+	 * bits on the native disk; a daemon without CAP_FSETID would have the
+	 * backing file system drop them at its write: put them back. */
+	struct stat before;
+	int keep_privs = fi->writepage && !fs_of(req)->daemon_is_root && fstat(fd, &before) == 0 &&
+			 (before.st_mode & (S_ISUID | S_ISGID));
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	ssize_t r = fuse_buf_copy(&out, in, 0);
+	struct stat after;
+	if (keep_privs && fstat(fd, &after) == 0 && after.st_mode != before.st_mode)
+		fchmod(fd, before.st_mode & 07777);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -955,7 +989,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int r = 0;
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_PASS) {
-		int fd = io_fd(n, fi);
+		int fd = io_fd(n, fi, IO_ANY);
 		r = fd < 0 ? EBADF : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
 	}
 	fuse_reply_err(req, r);
@@ -969,7 +1003,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	int fd = io_fd(n, fi);
+	int fd = io_fd(n, fi, IO_WRITE);
 	fuse_reply_err(req, fd < 0 ? EBADF : fallocate(fd, mode, off, len) ? errno : 0);
 }
 
@@ -980,7 +1014,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	int fd = io_fd(node_of(req, ino), fi);
+	int fd = io_fd(node_of(req, ino), fi, IO_ANY);
 	off_t r = fd < 0 ? -1 : lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
@@ -1075,7 +1109,7 @@ static int list_view_dir(struct pe_fs *fs, const struct vdir *d, struct dir_hand
 		int owned, sfd = source_fd(fs, d, i, &owned);
 		if (sfd < 0)
 			continue;
-		int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(sfd);
 		if (owned)
 			close(sfd);
 		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
@@ -1116,7 +1150,7 @@ static struct dir_handle *dir_handle_for(struct pe_fs *fs, struct node *n)
 		list_view_dir(fs, n->vdir, h);
 		return h;
 	}
-	int fd = n->kind == NODE_PASS ? openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int fd = n->kind == NODE_PASS ? open_dir_fd(n->fd) : -1;
 	if (fd < 0 || !(h->dp = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
@@ -1148,7 +1182,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->is_view = 1;
 		list_view_dir(fs, n->vdir, h);
 	} else {
-		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(n->fd);
 		if (fd < 0 || !(h->dp = fdopendir(fd))) {
 			int e = errno;
 			if (fd >= 0)
@@ -1247,7 +1281,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	if (h && h->dp) {
 		r = (datasync ? fdatasync(dirfd(h->dp)) : fsync(dirfd(h->dp))) ? errno : 0;
 	} else if (!h && n->kind == NODE_PASS) {
-		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = open_dir_fd(n->fd);
 		r = fd < 0 ? errno : (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0;
 		if (fd >= 0)
 			close(fd);

@@ -108,3 +108,49 @@ def test_exerciser_alias_view_coherent(base, tmp_path):
     with mounted(base.prefix, tmp_path / "mnt", tmp_path / "site",
                  pythons.python_args(base) + ["-o", "site_timeout=3600"], base=base) as m:
         exercise(m, base, tmp_path, _seeds()[:1], _n_ops(), "alias", alias=True)
+
+
+AS_USER = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import exerciser
+a, b, backing, seed, n = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+try:
+    st = exerciser.run(seed, n, a, b, dir_a_backing=backing)
+except AssertionError as e:
+    print(e, file=sys.stderr)
+    sys.exit(3)
+print(json.dumps(st))
+"""
+
+
+@pytest.mark.parametrize("mode", ["default", "no_open"])
+def test_exerciser_unprivileged_daemon(base, mode):
+    """The daemon and the caller a normal user (no CAP_DAC_OVERRIDE): the
+    permission outcomes of chmod'ed files and directories, and the daemon's
+    own descriptors for handle-less I/O, are those of the native disk."""
+    from conftest import PYENVFS, force_unmount
+    from helpers_env import dev_fuse_mode, remove_tree, run_as, throwaway_users, world_tmpdir
+    with throwaway_users(1) as (user,), dev_fuse_mode(0o666):
+        work = world_tmpdir()
+        mnt, site, native = (os.path.join(work, d) for d in ("m", "site", "native"))
+        try:
+            for d in (mnt, site, native):
+                os.mkdir(d, 0o755)
+                os.chown(d, user.uid, user.gid)
+            extra = ["-o", "no_open"] if mode == "no_open" else []
+            r = run_as(user, [PYENVFS, base.prefix, mnt, "--site", site] + pythons.python_args(base) + extra)
+            assert r.returncode == 0, r.stderr
+            a = os.path.join(mnt, base.stdlib_rel, "site-packages", "ex")
+            r = run_as(user, ["/usr/bin/python3", "-c", "import os, sys; os.mkdir(sys.argv[1])", a])
+            assert r.returncode == 0, r.stderr
+            here = os.path.dirname(os.path.abspath(__file__))
+            for seed in _seeds()[:1]:
+                r = run_as(user, ["/usr/bin/python3", "-c", AS_USER, here, a, native,
+                                  os.path.join(site, "ex"), seed, _n_ops()], timeout=600,
+                           env_extra={"PYTHONDONTWRITEBYTECODE": "1"})
+                assert r.returncode == 0, "[unprivileged %s] seed %d (rerun: PYENVFS_EXERCISER_SEEDS=%d):\n%s" % (
+                    mode, seed, seed, r.stderr[-4000:])
+        finally:
+            force_unmount(mnt)
+            remove_tree(work)

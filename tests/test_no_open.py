@@ -17,7 +17,8 @@ import pytest
 
 import pkgs
 import pythons
-from conftest import mounted, run
+from conftest import PYENVFS, force_unmount, mounted, run
+from helpers_env import dev_fuse_mode, remove_tree, run_as, throwaway_users, world_tmpdir
 
 
 def usr_or_pyenv():
@@ -160,3 +161,52 @@ def test_pip_install_and_uninstall(env, tmp_path):
     pkgs.run_checked(pip + ["uninstall", "-y", pkgs.DEMO_NAME], e)
     assert not os.path.exists(script)
     assert not pkgs.find_in(m.site, pkgs.DEMO_NAME)
+
+
+
+UNPRIVILEGED_WRITES = r"""
+import glob, os, sys
+sp = [p for p in glob.glob(sys.argv[1] + '/lib/python*/site-packages') if os.path.isdir(p)][0]
+p = os.path.join(sp, 'f')
+with open(p, 'w') as f:
+    f.write('hello')
+os.chmod(p, 0o444)
+assert open(p).read() == 'hello'
+try:
+    open(p, 'r+')
+    raise SystemExit('opened a 0444 file for writing')
+except PermissionError:
+    pass
+os.chmod(p, 0o644)
+with open(p, 'r+') as f:
+    f.write('HE')
+assert open(p).read() == 'HEllo', open(p).read()
+with open(p, 'a') as f:
+    f.write('!')
+os.truncate(p, 3)
+assert open(p).read() == 'HEl', open(p).read()
+print('ok')
+"""
+
+
+def test_unprivileged_daemon_writes_after_mode_changes():
+    """A daemon without CAP_DAC_OVERRIDE: a file read while it was 0444 gets a
+    read-only descriptor for handle-less reads; that one must not serve the
+    writes that come once the file is writable again (it did: EBADF)."""
+    b = usr_or_pyenv()
+    with throwaway_users(1) as (user,), dev_fuse_mode(0o666):
+        work = world_tmpdir()
+        mnt, site = os.path.join(work, "m"), os.path.join(work, "site")
+        try:
+            for d in (mnt, site):
+                os.mkdir(d, 0o755)
+                os.chown(d, user.uid, user.gid)
+            r = run_as(user, [PYENVFS, b.prefix, mnt, "--site", site, "-o", "no_open"])
+            assert r.returncode == 0, r.stderr
+            r = run_as(user, [b.exe, "-c", UNPRIVILEGED_WRITES, mnt])
+            assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+            with open(os.path.join(site, "f")) as f:
+                assert f.read() == "HEl"
+        finally:
+            force_unmount(mnt)
+            remove_tree(work)

@@ -185,7 +185,7 @@ def test_allow_other_refused_without_fuse_conf(usr_base, users, fuse_open, work)
                    home=e.home)
         assert r.returncode == 1, (r.returncode, r.stderr)
         lines = [l for l in r.stderr.splitlines() if l.strip()]
-        assert len(lines) == 1 and "user_allow_other" in lines[0], r.stderr
+        assert len(lines) == 1 and lines[0].startswith("pyenvfs: ") and "user_allow_other" in lines[0], r.stderr
         assert mount_count(e.mnt) == 0
         assert not os.path.lexists(site), "DIR left behind by a failed mount"
         assert os.listdir(e.home) == [], "files left behind by a failed mount"
