@@ -140,9 +140,8 @@ def squashfs_how():
     return None
 
 
-@contextlib.contextmanager
-def squashfs_mounted(image, mp, how=None):
-    """The image mounted read-only at mp for the duration."""
+def mount_squashfs(image, mp, how=None):
+    """Mount image read-only at mp (how: 'loop' or 'squashfuse'); return how."""
     how = how or squashfs_how()
     if how is None:
         raise LookupError("cannot mount a squashfs image: not root and no usable squashfuse")
@@ -154,6 +153,27 @@ def squashfs_mounted(image, mp, how=None):
     if r.returncode != 0:
         _umount(mp, how != "loop")
         raise RuntimeError("mounting %s at %s (%s) failed: %s" % (image, mp, how, r.stderr))
+    return how
+
+
+def mount_ro_bind(src, mp):
+    """Bind-mount src at mp, then remount it read-only (root)."""
+    if not is_root():
+        raise LookupError("a read-only bind mount needs root")
+    os.makedirs(mp, exist_ok=True)
+    r = _run(["mount", "--bind", src, mp])
+    if r.returncode != 0:
+        raise RuntimeError("mount --bind %s %s failed: %s" % (src, mp, r.stderr))
+    r = _run(["mount", "-o", "remount,bind,ro", mp])
+    if r.returncode != 0:
+        _umount(mp, False)
+        raise RuntimeError("remount,bind,ro %s failed: %s" % (mp, r.stderr))
+
+
+@contextlib.contextmanager
+def squashfs_mounted(image, mp, how=None):
+    """The image mounted read-only at mp for the duration."""
+    how = mount_squashfs(image, mp, how)
     try:
         yield mp
     finally:
@@ -163,17 +183,9 @@ def squashfs_mounted(image, mp, how=None):
 
 @contextlib.contextmanager
 def ro_bind(src, mp):
-    """src bind-mounted at mp, then remounted read-only, for the duration (root)."""
-    if not is_root():
-        raise LookupError("a read-only bind mount needs root")
-    os.makedirs(mp, exist_ok=True)
-    r = _run(["mount", "--bind", src, mp])
-    if r.returncode != 0:
-        raise RuntimeError("mount --bind %s %s failed: %s" % (src, mp, r.stderr))
+    """src bind-mounted at mp, read-only, for the duration (root)."""
+    mount_ro_bind(src, mp)
     try:
-        r = _run(["mount", "-o", "remount,bind,ro", mp])
-        if r.returncode != 0:
-            raise RuntimeError("remount,bind,ro %s failed: %s" % (mp, r.stderr))
         yield mp
     finally:
         if not _umount(mp, False):
@@ -255,14 +267,17 @@ def _main(argv):
              "  then: PYENVFS_TEST_BASES=<printed prefix> tests/run ...\n")
     if len(argv) == 3 and argv[1] == "down":
         work = os.path.abspath(argv[2])
-        ok = True
-        for name, fuse in (("base", squashfs_how() == "squashfuse"),):
-            mp = os.path.join(work, name)
-            if os.path.isdir(mp):
-                ok = _umount(mp, fuse) and ok
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        return 0 if ok else 1
+        mp = os.path.join(work, "base")
+        try:
+            with open(os.path.join(work, "how")) as f:
+                how = f.read().strip()
+        except OSError:
+            how = "loop"
+        if os.path.isdir(mp) and not _umount(mp, how == "squashfuse"):
+            sys.stderr.write("could not unmount %s\n" % mp)
+            return 1
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     if len(argv) != 4 or argv[1] not in ("squashfs", "bind"):
         sys.stderr.write(usage)
         return 2
@@ -276,11 +291,14 @@ def _main(argv):
     mp = os.path.join(work, "base")
     if kind == "squashfs":
         image = squashfs_image(src, os.path.join(work, "base.sqfs"))
-        cm = squashfs_mounted(image, mp)
+        how = mount_squashfs(image, mp)
     else:
-        cm = ro_bind(src_prefix, mp)
-    # keep the mount: enter the context without leaving it
-    cm.__enter__()
+        # a private copy, so that nothing else writes the base during the run
+        copy = base_copy(src, os.path.join(work, "copy"))
+        mount_ro_bind(copy.prefix, mp)
+        how = "bind"
+    with open(os.path.join(work, "how"), "w") as f:
+        f.write(how + "\n")
     sys.stdout.write(mp + "\n")
     return 0
 
