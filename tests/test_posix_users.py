@@ -25,8 +25,6 @@ the shared group G.  A runs with G as a supplementary group; B does not.
 Adding a scenario is one entry in SCENARIOS.
 """
 
-import ctypes  # noqa: F401  (the runner uses it; imported here to fail early if absent)
-import errno
 import json
 import os
 import stat
