@@ -575,11 +575,30 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	reply_entry(req, fs, NULL, r, &e);
 }
 
+/* -EPERM when a sticky directory forbids the caller to remove or replace
+ * name. The kernel checked it against the object it believes is there; DIR
+ * may have changed under it within site_timeout, and this root daemon would
+ * remove anyone's file. So the check is made again on what is there. */
+static int sticky_check(fuse_req_t req, struct pe_fs *fs, int dfd, const char *name)
+{
+	if (!fs->daemon_is_root)
+		return 0;
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct stat d, s;
+	if (c->uid == 0 || fstatat(dfd, "", &d, AT_EMPTY_PATH) || !(d.st_mode & S_ISVTX))
+		return 0;
+	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW))
+		return 0;               /* nothing there: nothing to protect */
+	return s.st_uid != c->uid && d.st_uid != c->uid ? -EPERM : 0;
+}
+
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
 	struct pe_fs *fs = fs_of(req);
 	struct target t;
 	int r = existing_target(fs, node_of(req, parent), name, &t);
+	if (!r)
+		r = sticky_check(req, fs, t.dfd, t.name);
 	if (!r)
 		r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
 	if (!r)
@@ -612,6 +631,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		if (r == -ENOENT)
 			r = new_name_target(fs, node_of(req, newparent), newname, &to);
 	}
+	if (!r)
+		r = sticky_check(req, fs, from.dfd, from.name);
+	if (!r)
+		r = sticky_check(req, fs, to.dfd, to.name);
 	if (!r)
 		r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
 	if (!r) {
