@@ -56,12 +56,12 @@ def source_base(prefer=("3.12", "3.13", "3.11", "3.10")):
 
 
 def excludes(xy):
-    """Paths (relative to the prefix) left out of copies and images: the test
-    suite, IDLE, the static libpython, the base's own site-packages content
-    (hidden by the view anyway)."""
+    """Paths (relative to the prefix) left out of copies and images: IDLE,
+    the static libpython, the base's own site-packages content (hidden by
+    the view anyway), and the test suite but for the wheels it holds
+    (tests/pkgs.py builds with them: setuptools, wheel)."""
     std = os.path.join("lib", "python" + xy)
-    return [os.path.join(std, "test"),
-            os.path.join(std, "idlelib"),
+    return [os.path.join(std, "idlelib"),
             os.path.join(std, "tkinter", "test"),
             os.path.join(std, "lib2to3", "tests"),
             os.path.join(std, "site-packages")]
@@ -69,6 +69,14 @@ def excludes(xy):
 
 def _excluded_static_lib(rel):
     return rel.endswith(".a") and "/config-" in "/" + rel
+
+
+def _test_suite_rel(xy):
+    return os.path.join("lib", "python" + xy, "test")
+
+
+def _kept_in_test_suite(name):
+    return name.endswith(".whl") or name == "wheeldata"
 
 
 # ---------------------------------------------------------------------------
@@ -82,12 +90,14 @@ def base_copy(src, dest):
     through the binary's rpath; it is not changed by the tests).  Returns a
     pythons.Base for the copy."""
     skip = set(excludes(src.xy))
+    tests = _test_suite_rel(src.xy)
 
     def ignore(dirpath, names):
         out = []
+        in_tests = os.path.relpath(dirpath, src.prefix) == tests
         for n in names:
             rel = os.path.relpath(os.path.join(dirpath, n), src.prefix)
-            if rel in skip or _excluded_static_lib(rel):
+            if rel in skip or _excluded_static_lib(rel) or (in_tests and not _kept_in_test_suite(n)):
                 out.append(n)
         return out
 
@@ -123,7 +133,8 @@ def squashfs_image(src, image):
     """mksquashfs of the base src (a pythons.Base) into image, without excludes()."""
     if shutil.which("mksquashfs") is None:
         raise LookupError("mksquashfs not installed (apt-get install squashfs-tools)")
-    ex = excludes(src.xy) + ["lib/python%s/config-*/*.a" % src.xy]
+    ex = excludes(src.xy) + ["lib/python%s/config-*/*.a" % src.xy,
+                             _test_suite_rel(src.xy) + "/!(*.whl|wheeldata)"]
     r = _run(["mksquashfs", src.prefix, image, "-noappend", "-no-progress", "-quiet",
               "-comp", "lz4", "-wildcards", "-e"] + ex, timeout=300)
     if r.returncode != 0:
