@@ -83,6 +83,26 @@ def daemon_stats(mnt):
     return out
 
 
+TRIM_PROBE = False
+
+
+def trim_probe(t, pid):
+    """--trim-probe: have the daemon call malloc_trim(0) (through gdb) and add a
+    row: what RSS it gives back is memory malloc kept after the nodes were
+    freed, not memory still in use."""
+    if not TRIM_PROBE:
+        return
+    gdb = shutil.which("gdb")
+    if not gdb:
+        print("--trim-probe: gdb not found")
+        return
+    import subprocess
+    subprocess.run([gdb, "-p", str(pid), "-batch", "-ex",
+                    "call ((int(*)(unsigned long))malloc_trim)(0)"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    t.point("after malloc_trim(0) in the daemon (gdb)")
+
+
 def drop_caches():
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
@@ -224,6 +244,7 @@ def run_lookups(b, top, args):
         drop_caches()
         fds = wait_settled(pid, mnt)
         t.point("after a second drop_caches", fds=fds)
+        trim_probe(t, pid)
         t.show()
         print("rounds %d, %.1f s, %d stdlib files, errors %r" % (rounds, dt, len(std), errors))
     shutil.rmtree(os.path.join(top, "l"), ignore_errors=True)
@@ -266,6 +287,7 @@ def run_distinct(b, top, n_lookups=100000):
         drop_caches()
         fds = wait_settled(pid, mnt)
         t.point("after drop_caches (FORGET)", fds=fds)
+        trim_probe(t, pid)
         t.show()
         print("errors %r" % errors)
     shutil.rmtree(os.path.join(top, "d"), ignore_errors=True)
@@ -310,7 +332,11 @@ def main():
     ap.add_argument("--over-limit", type=int, default=2000,
                     help="files beyond the daemon's fd limit in part 3 (0: skip part 3)")
     ap.add_argument("--only", choices=["1", "2", "3"], help="run one part")
+    ap.add_argument("--trim-probe", action="store_true",
+                    help="at the end of parts 1 and 2, call malloc_trim(0) in the daemon through gdb")
     args = ap.parse_args()
+    global TRIM_PROBE
+    TRIM_PROBE = args.trim_probe
     if os.geteuid() != 0:
         print("needs root (drop_caches)", file=sys.stderr)
         return 2
