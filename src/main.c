@@ -180,8 +180,23 @@ int main(int argc, char **argv)
 	if (!se)
 		goto out_view;
 
-	/* From here on things are made: DIR, and its reserved directory. */
+	/* The env's own area in DIR is the user's, who may change it natively:
+	 * pyenvfs follows no symlink there, and says so rather than make one. */
 	upper = path_join(p.site, VIEW_UPPER_IN_SITE);
+	{
+		cleanup_free char *reserved = path_join(p.site, VIEW_RESERVED);
+		const char *area[] = { reserved, upper };
+		for (int i = 0; i < 2; i++) {
+			struct stat lst;
+			if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode)) {
+				pe_err(err, sizeof err, "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
+				       area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
+				fail(err);
+				goto out_session;
+			}
+		}
+	}
+	/* From here on things are made: DIR, and its reserved directory. */
 	r = make_dirs(upper, &made);
 	if (r) {
 		struct stat dst;
@@ -195,7 +210,8 @@ int main(int argc, char **argv)
 	}
 	fs.layer_fd[LAYER_BASE] = open(p.base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	fs.layer_fd[LAYER_SITE] = open(p.site, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fs.layer_fd[LAYER_UPPER] = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fs.layer_fd[LAYER_UPPER] = fs.layer_fd[LAYER_SITE] < 0 ? -1 :
+		openat_beneath(fs.layer_fd[LAYER_SITE], VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
 	struct stat sst;
 	if (fs.layer_fd[LAYER_BASE] < 0 || fs.layer_fd[LAYER_SITE] < 0 || fs.layer_fd[LAYER_UPPER] < 0 ||
 	    fstat(fs.layer_fd[LAYER_SITE], &sst)) {

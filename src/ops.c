@@ -145,7 +145,9 @@ static void fill_entry(struct pe_fs *fs, struct node *n, const struct stat *st, 
 static int entry_at(struct pe_fs *fs, int dfd, const char *name, int follow, unsigned place, int layer,
 		    int writable, int site_root, struct fuse_entry_param *e)
 {
-	int fd = openat(dfd, name, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	/* Only the base's own symlinks are followed (bin/python shows the
+	 * interpreter); in DIR and the env's area, a symlink is shown as one. */
+	int fd = follow ? openat(dfd, name, O_PATH | O_CLOEXEC) : openat_beneath(dfd, name, O_PATH);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -176,7 +178,7 @@ static int source_fd(struct pe_fs *fs, const struct vdir *d, size_t i, int *owne
 	}
 	if (!*s->path)
 		return fs->layer_fd[s->layer];
-	int fd = openat(fs->layer_fd[s->layer], s->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat_beneath(fs->layer_fd[s->layer], s->path, O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return -errno;
 	*owned = 1;
@@ -200,12 +202,14 @@ static int entry_of_vent(struct pe_fs *fs, const struct vent *v, struct fuse_ent
 		break;
 	case VENT_ANCHOR: {
 		int dfd = v->path[0] == '/' ? AT_FDCWD : fs->layer_fd[v->layer];
-		/* Anchors follow symlinks: bin/python shows the interpreter itself. */
-		int r = entry_at(fs, dfd, *v->path ? v->path : ".", 1, v->place, v->layer,
+		/* The base's anchors follow symlinks: bin/python shows the
+		 * interpreter itself.  The env's never do. */
+		int follow = v->layer == LAYER_BASE;
+		int r = entry_at(fs, dfd, *v->path ? v->path : ".", follow, v->place, v->layer,
 				 v->writable, v->site_root, e);
 		/* The env's own directory is always there: made again if removed. */
 		if (r == -ENOENT && v->layer == LAYER_UPPER && v->writable && ensure_dir(fs, LAYER_UPPER, v->path) == 0)
-			r = entry_at(fs, dfd, v->path, 1, v->place, v->layer, v->writable, 0, e);
+			r = entry_at(fs, dfd, v->path, follow, v->place, v->layer, v->writable, 0, e);
 		return r;
 	}
 	default:
@@ -359,28 +363,32 @@ static void target_release(struct target *t)
 	t->owned = 0;
 }
 
-/* Makes path (relative to the layer root) and its parents, owned like DIR. */
+/* Makes path (relative to the layer root) and its parents, owned like DIR,
+ * one component at a time and following no symlink (the user may have put
+ * one in the env's area natively: it is not followed). */
 static int ensure_dir(struct pe_fs *fs, int layer, const char *path)
 {
 	cleanup_free char *p = pe_xstrdup(path);
-	for (char *s = p;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (*p) {
-				if (mkdirat(fs->layer_fd[layer], p, 0755) == 0) {
-					if (fs->daemon_is_root)
-						(void)fchownat(fs->layer_fd[layer], p, fs->owner, fs->group, 0);
-				} else if (errno != EEXIST) {
-					return -errno;
-				}
-			}
-			*s = c;
-			if (!c)
-				break;
+	int cur = fs->layer_fd[layer], r = 0;
+	char *save = NULL;
+	for (char *c = strtok_r(p, "/", &save); c && !r; c = strtok_r(NULL, "/", &save)) {
+		if (mkdirat(cur, c, 0755) == 0) {
+			if (fs->daemon_is_root)
+				(void)fchownat(cur, c, fs->owner, fs->group, AT_SYMLINK_NOFOLLOW);
+		} else if (errno != EEXIST) {
+			r = -errno;
+			break;
 		}
+		int next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			r = errno == ELOOP ? -ENOTDIR : -errno;
+		if (cur != fs->layer_fd[layer])
+			close(cur);
+		cur = next;
 	}
-	return 0;
+	if (cur >= 0 && cur != fs->layer_fd[layer])
+		close(cur);
+	return r;
 }
 
 /* Where a new name in p goes. */
@@ -441,7 +449,7 @@ static int anchor_target(struct pe_fs *fs, const struct vent *v, struct target *
 	cleanup_free char *dir = strndup(v->path, (size_t)(slash - v->path));
 	if (!dir)
 		return -ENOMEM;
-	t->dfd = openat(fs->layer_fd[LAYER_UPPER], dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	t->dfd = openat_beneath(fs->layer_fd[LAYER_UPPER], dir, O_PATH | O_DIRECTORY);
 	if (t->dfd < 0)
 		return -errno;
 	t->owned = 1;

@@ -1,11 +1,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void pe_freep(void *pp)
@@ -191,4 +194,52 @@ uint64_t pe_hash(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
 	return h;
+}
+
+int openat_beneath(int dfd, const char *path, int flags)
+{
+#ifdef SYS_openat2
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	int r = (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
+	if (r >= 0 || errno != ENOSYS)
+		return r;
+#endif
+	return openat_beneath_walk(dfd, path, flags);
+}
+
+/* Kernels before 5.6: one component at a time, no "..". */
+int openat_beneath_walk(int dfd, const char *path, int flags)
+{
+	if (*path == '/')
+		return errno = EXDEV, -1;
+	char *copy = strdup(path);
+	if (!copy)
+		return errno = ENOMEM, -1;
+	int cur = dfd, fd = -1;
+	char *save = NULL;
+	char *comp = strtok_r(copy, "/", &save);
+	while (comp) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (strcmp(comp, "..") == 0) {
+			errno = EXDEV;
+			fd = -1;
+		} else {
+			fd = openat(cur, comp, next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+						  : flags | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (cur != dfd) {
+			int e = errno;
+			close(cur);
+			errno = e;
+		}
+		if (fd < 0 || !next)
+			break;
+		cur = fd;
+		comp = next;
+	}
+	if (!comp)                      /* "" or only slashes: dfd itself */
+		fd = openat(dfd, ".", flags | O_CLOEXEC);
+	free(copy);
+	return fd;
 }

@@ -44,4 +44,11 @@ char *pe_quote_sh(const char *s);
 /* The first existing ancestor of an absolute path (the path itself if it exists). */
 char *path_nearest_existing(const char *abs);
 
+/* Opens path (relative; '/'-separated) below dfd following no symbolic link,
+ * in any component, and never leaving dfd: ELOOP or EXDEV/ENOTDIR instead.
+ * For the env's own area, which its user may change natively. */
+int openat_beneath(int dfd, const char *path, int flags);
+/* The same without openat2 (kernels before 5.6); for the unit tests too. */
+int openat_beneath_walk(int dfd, const char *path, int flags);
+
 #endif

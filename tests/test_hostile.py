@@ -17,7 +17,7 @@ import stat
 import pytest
 
 import pythons
-from conftest import mounted
+from conftest import mounted, run_pyenvfs
 from test_base_unchanged import base_digest, diff
 
 RESERVED = ".pyenvfs"
@@ -777,15 +777,7 @@ def test_reserved_name_with_system_site_packages(tmp_path):
 # ---------------------------------------------------------------------------
 # Symlinks planted natively in the env's own area (DIR/.pyenvfs/upper)
 
-UPPER_SYMLINK_BUG = (
-    "the daemon follows symlinks planted in DIR/.pyenvfs/upper (the upper root, "
-    "its bin, include/pythonX.Y, ...): writes through M/bin land outside DIR, with "
-    "the daemon's privileges (a root daemon serving a user's DIR: privilege "
-    "escalation). See the helper report of issue 6.")
-
-
-@pytest.mark.xfail(strict=True, reason=UPPER_SYMLINK_BUG)
-@pytest.mark.parametrize("planted", ["upper/bin", "upper"])
+@pytest.mark.parametrize("planted", ["upper/bin", "upper/bin while mounted", "upper"])
 def test_planted_symlink_in_upper_not_followed(tmp_path, planted):
     """DIR belongs to its user, who may replace DIR/.pyenvfs/upper/bin (or
     upper itself) by a symlink to any directory, natively.  The daemon must
@@ -801,14 +793,27 @@ def test_planted_symlink_in_upper_not_followed(tmp_path, planted):
     (outside / "victim").write_bytes(b"not the env's")
     reserved = site / RESERVED
     (reserved / "upper").mkdir(parents=True)
-    if planted == "upper":
-        (reserved / "upper").rmdir()
-        os.symlink(str(outside), str(reserved / "upper"))
-    else:
-        os.symlink(str(outside / "bin"), str(reserved / "upper" / "bin"))
     before = names_under(outside)
     (tmp_path / "mnt").mkdir()
+    if planted == "upper":
+        # Refused at mount time, with one line, and nothing made.
+        (reserved / "upper").rmdir()
+        os.symlink(str(outside), str(reserved / "upper"))
+        r = run_pyenvfs([b.prefix, tmp_path / "mnt", "--site", site] + pythons.python_args(b))
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert r.returncode == 1 and len(lines) == 1 and "symlink" in lines[0], r.stderr
+        assert not os.path.ismount(str(tmp_path / "mnt"))
+        assert names_under(outside) == before
+        return
+    if planted == "upper/bin":
+        os.symlink(str(outside / "bin"), str(reserved / "upper" / "bin"))
+    else:
+        (reserved / "upper" / "bin").mkdir()
     with mounted(b.prefix, tmp_path / "mnt", site, pythons.python_args(b), base=b) as m:
+        if planted == "upper/bin while mounted":
+            os.listdir(m.path("bin"))
+            shutil.rmtree(str(reserved / "upper" / "bin"))
+            os.symlink(str(outside / "bin"), str(reserved / "upper" / "bin"))
         for d in (m.path("bin"), m.mnt):
             p = os.path.join(d, "pyenvfs-hostile-new")
             outcome(create, p, b"new")

@@ -1,5 +1,8 @@
 /* Unit tests for util: path helpers and pe_err. */
 #include "unit.h"
+#include <errno.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include "util.h"
 
 #include <stdlib.h>
@@ -184,6 +187,58 @@ static void test_path_resolve(void)
 	free(real);
 }
 
+/* openat_beneath follows no symlink and never leaves its directory. */
+static void check_openat_beneath(int (*open_fn)(int, const char *, int))
+{
+	char tmpl[] = "/tmp/pyenvfs-unit-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	CHECK(d != NULL);
+	if (!d)
+		return;
+	int dfd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	CHECK(mkdirat(dfd, "a", 0755) == 0);
+	CHECK(mkdirat(dfd, "a/b", 0755) == 0);
+	CHECK(symlinkat("/", dfd, "root") == 0);
+	CHECK(symlinkat("b", dfd, "a/lb") == 0);
+	CHECK(symlinkat("..", dfd, "a/up") == 0);
+	int fd = open_fn(dfd, "a/b", O_PATH | O_DIRECTORY);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	fd = open_fn(dfd, ".", O_PATH | O_DIRECTORY);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	/* A symlink as the last component: the link itself, never its target. */
+	fd = open_fn(dfd, "root", O_PATH);
+	CHECK(fd >= 0);
+	struct stat st;
+	CHECK(fd >= 0 && fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISLNK(st.st_mode));
+	if (fd >= 0)
+		close(fd);
+	errno = 0;
+	CHECK(open_fn(dfd, "root", O_PATH | O_DIRECTORY) < 0);
+	CHECK(open_fn(dfd, "root/tmp", O_PATH | O_DIRECTORY) < 0);
+	CHECK(open_fn(dfd, "a/lb", O_PATH | O_DIRECTORY) < 0);
+	CHECK(open_fn(dfd, "a/up/a", O_PATH | O_DIRECTORY) < 0);
+	CHECK(open_fn(dfd, "../tmp", O_PATH | O_DIRECTORY) < 0);
+	CHECK(open_fn(dfd, "/tmp", O_PATH | O_DIRECTORY) < 0);
+	unlinkat(dfd, "a/up", 0);
+	unlinkat(dfd, "a/lb", 0);
+	unlinkat(dfd, "root", 0);
+	unlinkat(dfd, "a/b", AT_REMOVEDIR);
+	unlinkat(dfd, "a", AT_REMOVEDIR);
+	close(dfd);
+	rmdir(d);
+}
+
+static void test_openat_beneath(void)
+{
+	check_openat_beneath(openat_beneath);
+	check_openat_beneath(openat_beneath_walk);
+}
+
 int main(void)
 {
 	test_path_normalize();
@@ -192,5 +247,6 @@ int main(void)
 	test_pe_err();
 	test_alloc_helpers();
 	test_path_resolve();
+	test_openat_beneath();
 	return UNIT_DONE();
 }
