@@ -31,6 +31,8 @@ PACKAGES=(
     clang libclang-rt-14-dev
     # read-only bases for tests/test_ro_base.py (squashfs images)
     squashfs-tools squashfuse
+    # tests/bench: the peers it measures pyenvfs against, and its plot
+    fuse-overlayfs bindfs python3-matplotlib
 )
 
 say() { printf '[setup] %s\n' "$*"; }
