@@ -138,6 +138,8 @@ def test_exerciser_unprivileged_daemon(base, mode):
             for d in (mnt, site, native):
                 os.mkdir(d, 0o755)
                 os.chown(d, user.uid, user.gid)
+            if run_as(user, [base.exe, "-c", "pass"]).returncode != 0:
+                pytest.skip("the base's Python cannot run as another user (%s)" % base.exe)
             extra = ["-o", "no_open"] if mode == "no_open" else []
             r = run_as(user, [PYENVFS, base.prefix, mnt, "--site", site] + pythons.python_args(base) + extra)
             assert r.returncode == 0, r.stderr
