@@ -104,6 +104,9 @@ def markdown(groups, head, footer):
         lines += ["## Summary", "",
                   "%d of %d figures with a goal meet it." % (met, len(summary)), "",
                   "![ratios against their goals](perf.png)", ""]
+        lines += table(["section", "figure", "ratio", "goal", "met?"],
+                       [[g.title, r.workload, ratio_cell(r), r.goal_text(), met_cell(r)]
+                        for g, r in summary]) + [""]
     for g in groups:
         lines += ["## " + g.title, ""]
         if g.skipped:
