@@ -165,6 +165,13 @@ def op(name, *a):
                 "nlink": st.st_nlink, "size": st.st_size}
     elif name == "mtime":
         return int(os.lstat(a[0]).st_mtime)
+    elif name == "setxattr":
+        os.setxattr(a[0], a[1], a[2].encode(), follow_symlinks=False)
+    elif name == "getxattr":
+        return os.getxattr(a[0], a[1], follow_symlinks=False).decode()
+    elif name == "listxattr":
+        return sorted(x for x in os.listxattr(a[0], follow_symlinks=False)
+                      if x.startswith(("user.", "trusted.")))
     elif name == "access":
         return os.access(a[0], {"r": os.R_OK, "w": os.W_OK, "x": os.X_OK}[a[1]])
     else:
@@ -320,6 +327,28 @@ SCENARIOS = [
         S("B", "mtime", "f", want=["ok", 1000000000]),
         S("A", "write", "f", "y", want=OK),             # group write
         S("A", "read", "f", want=["ok", "y"]),
+    ]),
+    Scenario("group_permissions_and_xattrs", [
+        S("root", "mkdir", "gd", 0o770),
+        S("root", "chown", "gd", "root", "G"),
+        S("A", "create", "gd/af", 0o640, "A's", want=OK),     # by group G: A's own group
+        S("B", "listdir", "gd", want="EACCES"),
+        S("A", "lstat", "gd/af"),
+        S("A", "access", "gd/af", "x", want=["ok", False]),
+        S("A", "chmod", "gd/af", 0o750, want=OK),
+        S("A", "access", "gd/af", "x", want=["ok", True]),
+        S("A", "setxattr", "gd/af", "user.note", "mine", want=OK),
+        S("B", "create", "bf", 0o644, "B's", want=OK),
+        S("A", "setxattr", "bf", "user.note", "A's note", want="EACCES"),
+        S("B", "setxattr", "bf", "user.note", "B's note", want=OK),
+        S("A", "getxattr", "bf", "user.note", want=["ok", "B's note"]),
+        S("A", "setxattr", "bf", "trusted.x", "1", want="EPERM"),
+        S("root", "setxattr", "bf", "trusted.x", "1", want=OK),
+        S("A", "listxattr", "bf", want=["ok", ["user.note"]]),
+        S("root", "listxattr", "bf", want=["ok", ["trusted.x", "user.note"]]),
+        S("B", "create", "b600", 0o600, want=OK),
+        S("B", "setxattr", "b600", "user.k", "v", want=OK),
+        S("A", "getxattr", "b600", "user.k", want="EACCES"),
     ]),
     Scenario("chmod_setgid_not_member", [
         S("A", "create", "f", 0o644, want=OK),
