@@ -222,6 +222,26 @@ int main(int argc, char **argv)
 	fs.owner = sst.st_uid;
 	fs.group = sst.st_gid;
 	fs.daemon_is_root = geteuid() == 0;
+	/* A root daemon gives the env's area it made just now to DIR's owner, as
+	 * it does the directories it makes later: DIR stays its user's to
+	 * delete. By descriptor (opened following nothing), never by path. */
+	if (fs.daemon_is_root) {
+		cleanup_free char *reserved = path_join(p.site, VIEW_RESERVED);
+		int area_fd[2] = {
+			openat(fs.layer_fd[LAYER_SITE], VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+			fs.layer_fd[LAYER_UPPER],
+		};
+		const char *area[2] = { reserved, upper };
+		for (int i = 0; i < 2; i++) {
+			int mine = 0;
+			for (int k = 0; k < made.n; k++)
+				mine |= strcmp(made.paths[k], area[i]) == 0;
+			if (mine && area_fd[i] >= 0)
+				(void)fchownat(area_fd[i], "", fs.owner, fs.group, AT_EMPTY_PATH);
+		}
+		if (area_fd[0] >= 0)
+			close(area_fd[0]);
+	}
 	fs.base_timeout = o.base_timeout;
 	fs.site_timeout = o.site_timeout;
 	fs.want_no_open = o.no_open;

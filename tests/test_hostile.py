@@ -824,6 +824,29 @@ def test_planted_symlink_in_upper_not_followed(tmp_path, planted):
     assert (outside / "victim").read_bytes() == b"not the env's"
 
 
+
+def test_root_daemon_gives_the_env_area_to_dirs_owner(work):
+    """A root daemon (fstab, systemd) serving a user's DIR makes
+    DIR/.pyenvfs/upper: it must be the user's, or the user could not delete
+    their own env (DIR alone is the env's whole state)."""
+    from helpers_env import run_as, throwaway_users
+    b = pythons.preferred_base()
+    if b is None:
+        pytest.skip("no Python 3 base found")
+    with throwaway_users(1) as (u,):
+        site, mnt = os.path.join(work, "site"), os.path.join(work, "mnt")
+        os.mkdir(site)
+        os.chown(site, u.uid, u.gid)
+        os.mkdir(mnt)
+        with mounted(b.prefix, mnt, site, pythons.python_args(b) + ["-o", "allow_other"], base=b):
+            r = run_as(u, ["sh", "-c", "echo x > '%s'/bin/tool" % mnt])
+            assert r.returncode == 0, r.stderr
+        for rel in (RESERVED, RESERVED + "/upper", RESERVED + "/upper/bin"):
+            st = os.lstat(os.path.join(site, rel))
+            assert (st.st_uid, st.st_gid) == (u.uid, u.gid), (rel, st.st_uid, st.st_gid)
+        r = run_as(u, ["rm", "-rf", os.path.join(site, RESERVED)])
+        assert r.returncode == 0 and os.listdir(site) == [], r.stderr
+
 # ---------------------------------------------------------------------------
 
 def test_zz_base_unchanged(h):

@@ -41,12 +41,17 @@ def rss_kib(pid):
     return 0
 
 
-def lookups(mnt):
+def stat_of(mnt, key):
+    """A counter from the daemon's user.pyenvfs.stats (None if absent)."""
     for line in os.getxattr(mnt, "user.pyenvfs.stats").decode().splitlines():
         k, _, v = line.partition(" ")
-        if k == "lookup":
+        if k == key:
             return int(v)
-    return 0
+    return None
+
+
+def lookups(mnt):
+    return stat_of(mnt, "lookup") or 0
 
 
 def drop_caches():
@@ -80,6 +85,7 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
                  pythons.python_args(b) + ["-o", "site_timeout=0,base_timeout=0"], base=b) as m:
         pid = m.proc.pid
         idle, idle_rss = path_fds(pid), rss_kib(pid)
+        idle_nodes = stat_of(m.mnt, "nodes")
         sp = m.path(b.stdlib_rel, "site-packages")
         files = [os.path.join(sp, r) for r in rels]
         missing = [os.path.join(sp, os.path.dirname(r), "nope%d" % i) for i, r in enumerate(rels)]
@@ -120,3 +126,6 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
               "now %d" % (n_lookups, idle, peak, now, idle_rss, rss_kib(pid)))
         assert now <= idle + 2, "the daemon kept %d descriptors after the kernel forgot (idle %d)" % (
             now, idle)
+        if idle_nodes is not None:
+            nodes = stat_of(m.mnt, "nodes")
+            assert nodes <= idle_nodes + 2, "nodes: idle %d, after drop_caches %d" % (idle_nodes, nodes)

@@ -157,16 +157,16 @@ class Table:
         self.rows.append((label, rss if rss is not None else st["VmRSS"], st["VmHWM"],
                           st["RssAnon"], fds if fds is not None else fd_count(self.pid),
                           path_fd_count(self.pid), st["Threads"],
-                          s.get("lookup", 0), s.get("forget", 0)))
+                          s.get("lookup", 0), s.get("forget", 0), s.get("nodes", -1)))
 
     def show(self):
         print("\n%s" % self.title)
         print("| point | RSS MiB | peak RSS (VmHWM) MiB | anon MiB | fds | fds w/o pipes (now) "
-              "| threads | lookups | forget msgs |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for label, rss, hwm, anon, fds, pfds, thr, lk, fg in self.rows:
-            print("| %s | %.2f | %.2f | %.2f | %d | %d | %d | %d | %d |"
-                  % (label, rss / MiB, hwm / MiB, anon / MiB, fds, pfds, thr, lk, fg))
+              "| threads | lookups | forget msgs | nodes (now) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for label, rss, hwm, anon, fds, pfds, thr, lk, fg, nodes in self.rows:
+            print("| %s | %.2f | %.2f | %.2f | %d | %d | %d | %d | %d | %d |"
+                  % (label, rss / MiB, hwm / MiB, anon / MiB, fds, pfds, thr, lk, fg, nodes))
         sys.stdout.flush()
 
 
