@@ -14,6 +14,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -107,8 +108,19 @@ def assert_refusal(r, *must_name):
     return line
 
 
+def default_signals():
+    """preexec_fn: SIGINT, SIGHUP and SIGTERM back to their default action.
+    A test run started in the background (`cmd &`, nohup) ignores SIGINT or
+    SIGHUP, the daemon inherits that, and libfuse leaves an ignored signal
+    ignored (as it should: that is what the one who started it asked for)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def popen_daemon(args, log_path, **kw):
-    """Popen a foreground pyenvfs (args after the program name), output to log_path."""
+    """Popen a foreground pyenvfs (args after the program name), output to
+    log_path, with the default signal actions."""
+    kw.setdefault("preexec_fn", default_signals)
     with open(str(log_path), "wb") as logf:
         return subprocess.Popen([PYENVFS] + [str(a) for a in args], stdin=subprocess.DEVNULL,
                                 stdout=logf, stderr=logf, cwd="/", **kw)
