@@ -277,6 +277,10 @@ int main(int argc, char **argv)
 	ret = r < 0 ? 1 : 0;
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
+	/* The invalidation thread uses the session: it ends first (if it hangs
+	 * in the kernel, nothing it may touch is freed: the process ends). */
+	if (fs_stop(&fs))
+		return ret;
 out_made:
 	unmake_dirs(&made);
 out_session:

@@ -898,8 +898,10 @@ static void *inval_worker(void *arg)
 	struct pe_fs *fs = arg;
 	pthread_mutex_lock(&fs->inval_lock);
 	for (;;) {
-		while (!fs->ninval)
+		while (!fs->ninval && !fs->inval_stop)
 			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
+		if (fs->inval_stop)
+			break;
 		struct inval it = fs->inval[--fs->ninval];
 		pthread_mutex_unlock(&fs->inval_lock);
 		if (it.name)
@@ -909,6 +911,7 @@ static void *inval_worker(void *arg)
 		free(it.name);
 		pthread_mutex_lock(&fs->inval_lock);
 	}
+	pthread_mutex_unlock(&fs->inval_lock);
 	return NULL;
 }
 
@@ -919,13 +922,9 @@ static void inval_later(struct pe_fs *fs, fuse_ino_t ino, const char *name)
 	if (!fs->se)
 		return;
 	pthread_mutex_lock(&fs->inval_lock);
-	if (!fs->inval_thread_started) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, inval_worker, fs) == 0) {
-			pthread_detach(t);
-			fs->inval_thread_started = 1;
-		}
-	}
+	if (!fs->inval_thread_started && !fs->inval_stop &&
+	    pthread_create(&fs->inval_thread, NULL, inval_worker, fs) == 0)
+		fs->inval_thread_started = 1;
 	/* A full queue drops the item: the timeouts still bound what is stale. */
 	if (fs->ninval < sizeof fs->inval / sizeof fs->inval[0])
 		fs->inval[fs->ninval++] = (struct inval){ ino, name ? pe_xstrdup(name) : NULL };
@@ -1623,6 +1622,27 @@ int fs_init(struct pe_fs *fs)
 		if (shown_elsewhere)
 			fs->alias_vdirs[fs->nalias_vdirs++] = (unsigned)i;
 	}
+	return 0;
+}
+
+int fs_stop(struct pe_fs *fs)
+{
+	pthread_mutex_lock(&fs->inval_lock);
+	fs->inval_stop = 1;
+	int started = fs->inval_thread_started;
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+	if (!started)
+		return 0;
+	/* It may wait in the kernel for a request that nobody answers now. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_timedjoin_np(fs->inval_thread, NULL, &until) != 0)
+		return -1;
+	for (size_t i = 0; i < fs->ninval; i++)
+		free(fs->inval[i].name);
+	fs->ninval = 0;
 	return 0;
 }
 

@@ -36,6 +36,8 @@ struct pe_fs {
 	struct inval { fuse_ino_t ino; char *name; } inval[256];   /* name NULL: the inode's pages */
 	size_t ninval;
 	int inval_thread_started;
+	int inval_stop;                 /* set by fs_stop: the thread ends */
+	pthread_t inval_thread;
 	unsigned *alias_places;         /* places where DIR's or the env's directories show */
 	size_t nalias_places;
 	unsigned *alias_vdirs;          /* view dirs whose env directory also shows elsewhere (bin) */
@@ -44,6 +46,9 @@ struct pe_fs {
 
 /* Opens the base sources and makes the view's nodes. 0 or -errno. */
 int fs_init(struct pe_fs *fs);
+/* Ends the daemon's own thread before the session goes: 0, or -1 if it did
+ * not end within a second (then nothing it may use must be freed). */
+int fs_stop(struct pe_fs *fs);
 void fs_destroy(struct pe_fs *fs);
 
 extern const struct fuse_lowlevel_ops pe_ops;
