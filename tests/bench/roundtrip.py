@@ -56,6 +56,24 @@ def daemon_pid(mnt):
     return None
 
 
+def placements(pid, through, native, n):
+    """[(placement, µs through the mount, µs native)] for the daemon pid."""
+    rows = []
+    cpus = set(range(os.cpu_count()))
+    subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True, stdout=subprocess.DEVNULL)
+    try:
+        for cpu in (0, 1):
+            os.sched_setaffinity(0, {cpu})
+            rows.append(("daemon on CPU 0, caller on CPU %d" % cpu,
+                         per_call_us(through, n), per_call_us(native, n)))
+    finally:
+        os.sched_setaffinity(0, cpus)
+        subprocess.run(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)],
+                       check=True, stdout=subprocess.DEVNULL)
+    rows.append(("neither pinned (as Python runs)", per_call_us(through, n), per_call_us(native, n)))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=21000)
@@ -69,25 +87,15 @@ def main():
     subprocess.run([PYENVFS, a.base, mnt, "--site", site], check=True)
     try:
         pid = daemon_pid(mnt)
+        if pid is None:
+            sys.exit("roundtrip.py: the daemon of %s not found" % mnt)
         target = os.path.join(site, "f")
         with open(target, "w") as f:
             f.write("x")
-        through = os.path.join(mnt, os.path.relpath(_site_in_view(mnt), mnt), "f")
-        rows = []
-        if pid:
-            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True,
-                           stdout=subprocess.DEVNULL)
-            for cpu in (0, 1):
-                os.sched_setaffinity(0, {cpu})
-                rows.append(("daemon on CPU 0, caller on CPU %d" % cpu,
-                             per_call_us(through, a.n), per_call_us(target, a.n)))
-            subprocess.run(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)],
-                           check=True, stdout=subprocess.DEVNULL)
-        os.sched_setaffinity(0, set(range(os.cpu_count())))
-        rows.append(("unpinned (as Python runs)", per_call_us(through, a.n), per_call_us(target, a.n)))
+        through = os.path.join(_site_in_view(mnt), "f")
         print("| placement | ioctl through pyenvfs | ioctl native |")
         print("|---|---|---|")
-        for name, fuse_us, native_us in rows:
+        for name, fuse_us, native_us in placements(pid, through, target, a.n):
             print("| %s | %.1f us | %.2f us |" % (name, fuse_us, native_us))
     finally:
         if subprocess.run(["fusermount3", "-u", mnt]).returncode:

@@ -454,6 +454,32 @@ def w_rss(ctx):
                % (lookups, forgets, drops)])
 
 
+def w_roundtrip(ctx):
+    """What one request to the daemon costs, by where the caller and the daemon run."""
+    import roundtrip
+    if (os.cpu_count() or 1) < 2:
+        raise Skip("needs 2 CPUs")
+    m, site = ctx.path("env-rt"), ctx.path("env-rt-site")
+    proc = ctx.mount(m, site, foreground=True)
+    target = os.path.join(site, "f")
+    with open(target, "w") as f:
+        f.write("x")
+    through = os.path.join(ctx.venv_site(m), "f")
+    n = 21000
+    rows = []
+    try:
+        rows = roundtrip.placements(proc.pid, through, target, n)
+    finally:
+        ctx.mounts.unmount(m, child=proc)
+    return Group("roundtrip", "What one request costs", intro=[
+        "The isatty ioctl (TCGETS) Python makes on every file it opens, on a file of DIR through",
+        "the mount and natively, %d times per placement: the median of 21 batches, per call." % n,
+        "The daemon's threads pinned to CPU 0 (taskset), the caller on CPU 0 then CPU 1, then",
+        "neither pinned. `tests/bench/roundtrip.py` measures the same alone."],
+        tables=[(["placement", "ioctl through pyenvfs", "ioctl native"],
+                 [[name, "%.1f µs" % f, "%.2f µs" % nat] for name, f, nat in rows])])
+
+
 # ---------------------------------------------------------------------------
 
 def w_cold(ctx):
@@ -651,5 +677,5 @@ def w_scaling(ctx):
 WORKLOADS = [
     ("mount", w_mount), ("startup", w_startup), ("requests", w_requests), ("package", w_package),
     ("pip", w_pip), ("io", w_io), ("rss", w_rss), ("cold", w_cold), ("peers", w_peers),
-    ("scaling", w_scaling),
+    ("scaling", w_scaling), ("roundtrip", w_roundtrip),
 ]
