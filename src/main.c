@@ -247,11 +247,21 @@ int main(int argc, char **argv)
 	fs.want_no_open = o.no_open;
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 	fs_init(&fs);
-	/* A descriptor per node the kernel knows (two with -o no_open). */
+	/* A descriptor per node the kernel knows (up to three with -o no_open):
+	 * as many as allowed; root may raise the hard limit to the system's. */
 	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		FILE *nr = fs.daemon_is_root ? fopen("/proc/sys/fs/nr_open", "re") : NULL;
+		unsigned long long most = 0;
+		if (nr && fscanf(nr, "%llu", &most) == 1 && most > nofile.rlim_max)
+			nofile.rlim_max = (rlim_t)most;
+		if (nr)
+			fclose(nr);
 		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
+		if (setrlimit(RLIMIT_NOFILE, &nofile) && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+			nofile.rlim_cur = nofile.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
 	}
 
 	fs.se = se;

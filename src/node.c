@@ -117,6 +117,27 @@ struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned plac
 	return n;
 }
 
+struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
+{
+	pthread_mutex_lock(&t->lock);
+	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
+	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
+		n = n->next;
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void node_ref(struct node_table *t, struct node *node)
+{
+	if (node->kind != NODE_PASS)
+		return;
+	pthread_mutex_lock(&t->lock);
+	node->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void node_forget(struct node_table *t, struct node *node, uint64_t n)
 {
 	pthread_mutex_lock(&t->lock);

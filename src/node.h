@@ -50,6 +50,14 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 /* The node for (dev, ino, place) if the kernel knows it, without a lookup. */
 struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned place);
 
+/* The same, with one more reference (of a NODE_PASS node) that the caller
+ * drops with node_forget(t, node, 1); NULL if the kernel does not know it. */
+struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place);
+
+/* One more reference to a node the caller knows is alive (NODE_PASS only;
+ * other kinds live as long as the mount). */
+void node_ref(struct node_table *t, struct node *node);
+
 /* Drops n lookups; the node is freed (and its fd closed) at zero. */
 void node_forget(struct node_table *t, struct node *node, uint64_t n);
 

@@ -909,32 +909,44 @@ static void *inval_worker(void *arg)
 		else
 			fuse_lowlevel_notify_inval_inode(fs->se, it.ino, 0, 0);
 		free(it.name);
+		/* Until now the node's id could not be given to another node. */
+		if (it.ref)
+			node_forget(fs->nodes, it.ref, 1);
 		pthread_mutex_lock(&fs->inval_lock);
 	}
 	pthread_mutex_unlock(&fs->inval_lock);
 	return NULL;
 }
 
-/* Queues what the kernel must forget (an entry, or with name NULL an inode's
- * pages); sent by a thread of its own once the current request is replied to. */
-static void inval_later(struct pe_fs *fs, fuse_ino_t ino, const char *name)
+/* Queues what the kernel must forget about n (an entry, or with name NULL an
+ * inode's pages); sent by a thread of its own once the current request is
+ * replied to.  n must be alive: the request's own node, or one the caller
+ * holds a reference to.  The queue holds one of its own until it is sent,
+ * so that the node's id names the same node then. */
+static void inval_later(struct pe_fs *fs, struct node *n, const char *name)
 {
 	if (!fs->se)
 		return;
+	struct node *ref = n->kind == NODE_PASS ? n : NULL;
+	if (ref)
+		node_ref(fs->nodes, ref);
 	pthread_mutex_lock(&fs->inval_lock);
 	if (!fs->inval_thread_started && !fs->inval_stop &&
 	    pthread_create(&fs->inval_thread, NULL, inval_worker, fs) == 0)
 		fs->inval_thread_started = 1;
 	/* A full queue drops the item: the timeouts still bound what is stale. */
-	if (fs->ninval < sizeof fs->inval / sizeof fs->inval[0])
-		fs->inval[fs->ninval++] = (struct inval){ ino, name ? pe_xstrdup(name) : NULL };
+	int queued = fs->ninval < sizeof fs->inval / sizeof fs->inval[0] && !fs->inval_stop;
+	if (queued)
+		fs->inval[fs->ninval++] = (struct inval){ id_of(fs, n), name ? pe_xstrdup(name) : NULL, ref };
 	pthread_cond_signal(&fs->inval_cond);
 	pthread_mutex_unlock(&fs->inval_lock);
+	if (!queued && ref)
+		node_forget(fs->nodes, ref, 1);
 }
 
-static void drop_cached_pages_later(struct pe_fs *fs, fuse_ino_t ino)
+static void drop_cached_pages_later(struct pe_fs *fs, struct node *n)
 {
-	inval_later(fs, ino, NULL);
+	inval_later(fs, n, NULL);
 }
 
 /* A directory's attributes changed through n: its nodes at DIR's other
@@ -944,9 +956,12 @@ static void dir_changed(struct pe_fs *fs, struct node *n)
 	if (n->kind != NODE_PASS || !S_ISDIR(n->type))
 		return;
 	for (size_t i = 0; i < fs->nalias_places; i++) {
-		struct node *other = node_find(fs->nodes, n->dev, n->ino, fs->alias_places[i]);
-		if (other && other != n)
-			inval_later(fs, id_of(fs, other), NULL);
+		struct node *other = node_find_ref(fs->nodes, n->dev, n->ino, fs->alias_places[i]);
+		if (!other)
+			continue;
+		if (other != n)
+			inval_later(fs, other, NULL);
+		node_forget(fs->nodes, other, 1);
 	}
 }
 
@@ -960,11 +975,14 @@ static void names_changed(struct pe_fs *fs, int dfd, const char *name, fuse_ino_
 	if (!fs->nalias_places || fstat(dfd, &d))
 		return;
 	for (size_t i = 0; i < fs->nalias_places; i++) {
-		struct node *n = node_find(fs->nodes, d.st_dev, d.st_ino, fs->alias_places[i]);
-		if (n && id_of(fs, n) != acting) {
-			inval_later(fs, id_of(fs, n), name);    /* the name */
-			inval_later(fs, id_of(fs, n), NULL);    /* the directory's listing and times */
+		struct node *n = node_find_ref(fs->nodes, d.st_dev, d.st_ino, fs->alias_places[i]);
+		if (!n)
+			continue;
+		if (id_of(fs, n) != acting) {
+			inval_later(fs, n, name);       /* the name */
+			inval_later(fs, n, NULL);       /* the directory's listing and times */
 		}
+		node_forget(fs->nodes, n, 1);
 	}
 	/* The view's directories whose env directory also shows elsewhere. */
 	for (size_t k = 0; k < fs->nalias_vdirs; k++) {
@@ -973,8 +991,8 @@ static void names_changed(struct pe_fs *fs, int dfd, const char *name, fuse_ino_
 		struct stat s;
 		if (fstatat(fs->layer_fd[LAYER_UPPER], ws->path, &s, 0) == 0 &&
 		    s.st_dev == d.st_dev && s.st_ino == d.st_ino && id_of(fs, &fs->vnodes[i]) != acting) {
-			inval_later(fs, id_of(fs, &fs->vnodes[i]), name);
-			inval_later(fs, id_of(fs, &fs->vnodes[i]), NULL);
+			inval_later(fs, &fs->vnodes[i], name);
+			inval_later(fs, &fs->vnodes[i], NULL);
 		}
 	}
 }
@@ -984,9 +1002,10 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	stats_count(STAT_WRITE);
 	struct node *n = node_of(req, ino);
 	if (!fi->fh && (n->kind != NODE_PASS || !n->writable)) {
-		struct pe_fs *fs = fs_of(req);  /* req is gone once replied to */
+		/* Queued while the request keeps the node alive; the thread's
+		 * notification waits in the kernel until the reply is in. */
+		drop_cached_pages_later(fs_of(req), n);
 		fuse_reply_err(req, EROFS);     /* opened by the kernel: refused here */
-		drop_cached_pages_later(fs, ino);
 		return;
 	}
 	int fd = io_fd(n, fi, IO_WRITE);

@@ -33,7 +33,7 @@ struct pe_fs {
 	struct fuse_session *se;        /* for notifications to the kernel */
 	pthread_mutex_t inval_lock;     /* what the kernel must forget, sent after the reply */
 	pthread_cond_t inval_cond;
-	struct inval { fuse_ino_t ino; char *name; } inval[256];   /* name NULL: the inode's pages */
+	struct inval { fuse_ino_t ino; char *name; struct node *ref; } inval[256];   /* name NULL: the inode's pages; ref: a reference held on a NODE_PASS node until sent */
 	size_t ninval;
 	int inval_thread_started;
 	int inval_stop;                 /* set by fs_stop: the thread ends */
