@@ -172,6 +172,8 @@ def main():
     why = report.plot(groups, ctx.peer_plot, plot_path)
     if why:
         footer = ["Plot: none (%s)." % why, ""]
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")) as f:
+        footer += [""] + f.read().rstrip("\n").split("\n") + [""]
     md = report.markdown(groups, head, footer)
     if why:
         md = md.replace("![ratios against their goals](perf.png)\n", "(%s)\n" % why)
