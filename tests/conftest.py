@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pythons  # noqa: E402
+from procinfo import mount_count  # noqa: E402  (tests import it from here too)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYENVFS = os.path.abspath(os.environ.get("PYENVFS") or os.path.join(REPO, "build", "pyenvfs"))
@@ -65,18 +66,6 @@ def run_pyenvfs(args, timeout=CMD_TIMEOUT, **kw):
 
 def nonempty_lines(text):
     return [line for line in text.splitlines() if line.strip()]
-
-
-def mount_count(path):
-    """How many mounts are stacked at path (from /proc/self/mountinfo)."""
-    path = os.path.realpath(str(path))
-    n = 0
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == path:
-                n += 1
-    return n
 
 
 def fuse_mounts_under(root):

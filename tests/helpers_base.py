@@ -25,10 +25,10 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pythons  # noqa: E402
+from procinfo import poll  # noqa: E402,F401  (tests call hb.poll)
 
 CMD_TIMEOUT = 120
 
@@ -242,32 +242,6 @@ def tree_digest(root):
             p = os.path.join(dp, n)
             out[os.path.relpath(p, root)] = entry(p)
     return out
-
-
-def digest_diff(before, after, limit=40):
-    lines = []
-    for p in sorted(set(before) | set(after)):
-        if p not in after:
-            lines.append("removed %s" % p)
-        elif p not in before:
-            lines.append("created %s" % p)
-        elif before[p] != after[p]:
-            lines.append("changed %s: %r -> %r" % (p, before[p], after[p]))
-    return lines[:limit]
-
-
-# ---------------------------------------------------------------------------
-# polling
-
-def poll(cond, limit, step=0.05):
-    """True once cond() holds; False if it still does not after `limit` seconds."""
-    end = time.monotonic() + limit
-    while True:
-        if cond():
-            return True
-        if time.monotonic() > end:
-            return False
-        time.sleep(step)
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 import pythons
 from conftest import isolated_env, make_site_with_marker, mounted, run
+from procinfo import tree_diff
 
 
 def _file_hash(path):
@@ -70,18 +71,6 @@ def base_digest(b):
             _walk(os.path.join(b.prefix, b.include_rel), out, True)
         _walk(b.stdlib, out, True, skip=[os.path.join(b.stdlib, "site-packages")])
     return out
-
-
-def diff(before, after):
-    lines = []
-    for p in sorted(set(before) | set(after)):
-        if p not in after:
-            lines.append("removed %s" % p)
-        elif p not in before:
-            lines.append("created %s" % p)
-        elif before[p] != after[p]:
-            lines.append("changed %s: %r -> %r" % (p, before[p], after[p]))
-    return lines
 
 
 WRITER = r"""
@@ -144,5 +133,5 @@ def test_base_unchanged(param, tmp_path):
             res = _run_writer(m.path("bin", "python3"), std_m, isolated_env(home))
             assert res["py_compile"] == 30, res
     after = base_digest(b)
-    d = diff(before, after)
+    d = tree_diff(before, after)
     assert not d, "base changed:\n" + "\n".join(d[:50])

@@ -10,22 +10,11 @@ No timing is asserted: each change is polled for, bounded well past its timeout.
 
 import os
 import shutil
-import time
 
 import pytest
 
 from conftest import mounted, run
-
-
-def poll(cond, limit):
-    """True once cond() holds; False if it still does not after `limit` seconds."""
-    end = time.monotonic() + limit
-    while True:
-        if cond():
-            return True
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.05)
+from procinfo import poll
 
 
 def read(path):

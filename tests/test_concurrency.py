@@ -61,6 +61,7 @@ import pytest
 import pkgs
 import pythons
 from conftest import mounted
+from procinfo import fd_targets, is_pipe
 
 SECONDS = float(os.environ.get("PYENVFS_CONCURRENCY_SECONDS") or 8)
 IMPORTERS = int(os.environ.get("PYENVFS_CONCURRENCY_IMPORTERS") or 8)
@@ -165,13 +166,8 @@ def daemon_fds(pid):
     multi-threaded loop: their number follows the threads alive (up to
     max_idle_threads stay), not the nodes, so they are counted apart."""
     other, pipes = [], []
-    d = "/proc/%d/fd" % pid
-    for x in os.listdir(d):
-        try:
-            t = os.readlink(os.path.join(d, x))
-        except OSError:
-            continue
-        (pipes if t.startswith("pipe:") else other).append(t)
+    for t in fd_targets(pid):
+        (pipes if is_pipe(t) else other).append(t)
     return sorted(other), pipes
 
 

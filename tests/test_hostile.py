@@ -18,7 +18,8 @@ import pytest
 
 import pythons
 from conftest import mounted, run_pyenvfs
-from test_base_unchanged import base_digest, diff
+from procinfo import tree_diff
+from test_base_unchanged import base_digest
 
 RESERVED = ".pyenvfs"
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")        # 4096, the NUL included
@@ -851,5 +852,5 @@ def test_root_daemon_gives_the_env_area_to_dirs_owner(work):
 
 def test_zz_base_unchanged(h):
     """Runs last in this module: nothing above changed the base."""
-    d = diff(h.digest, base_digest(h.b))
+    d = tree_diff(h.digest, base_digest(h.b))
     assert not d, "base changed:\n" + "\n".join(d[:50])

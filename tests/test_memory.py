@@ -15,22 +15,10 @@ import pytest
 
 import pythons
 from conftest import mounted
+from procinfo import fds_without_pipes
 
 LOOKUPS = 20000
 FILES = 1500
-
-
-def path_fds(pid):
-    """Open descriptors other than pipes (libfuse keeps a splice pipe pair
-    per worker thread, which comes and goes with the threads)."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"):
-                n += 1
-        except OSError:
-            pass
-    return n
 
 
 def rss_kib(pid):
@@ -84,7 +72,7 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
     with mounted(b.prefix, tmp_path / "mnt", site,
                  pythons.python_args(b) + ["-o", "site_timeout=0,base_timeout=0"], base=b) as m:
         pid = m.proc.pid
-        idle, idle_rss = path_fds(pid), rss_kib(pid)
+        idle, idle_rss = fds_without_pipes(pid), rss_kib(pid)
         idle_nodes = stat_of(m.mnt, "nodes")
         sp = m.path(b.stdlib_rel, "site-packages")
         files = [os.path.join(sp, r) for r in rels]
@@ -98,12 +86,12 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
         while lookups(m.mnt) < LOOKUPS and time.monotonic() < deadline:
             for p in files:
                 os.stat(p)
-            peak = max(peak, path_fds(pid))
+            peak = max(peak, fds_without_pipes(pid))
             for p in std:
                 os.stat(p)
             for p in missing:
                 assert not os.path.exists(p)
-            peak = max(peak, path_fds(pid))
+            peak = max(peak, fds_without_pipes(pid))
         n_lookups = lookups(m.mnt)
         assert n_lookups >= LOOKUPS, "only %d lookups reached the daemon" % n_lookups
         # A file the kernel knows holds a node (and its descriptor): the
@@ -116,7 +104,7 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
             drop_caches()
             end = time.monotonic() + 10
             while time.monotonic() < end:
-                now = path_fds(pid)
+                now = fds_without_pipes(pid)
                 if now <= idle + 2:
                     break
                 time.sleep(0.1)

@@ -13,8 +13,12 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from procinfo import mount_count  # noqa: E402  (tests/procinfo.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FUSERMOUNT = shutil.which("fusermount3") or "/usr/bin/fusermount3"
@@ -169,17 +173,6 @@ def drop_dentries():
 # ---------------------------------------------------------------------------
 # mounts, always undone
 
-def mounted_at(path):
-    path = os.path.realpath(path)
-    n = 0
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == path:
-                n += 1
-    return n
-
-
 class Mounts:
     """Every mount the bench makes, and every daemon it keeps as a child.
     undo_all() unmounts them (umount as root, else fusermount3; then lazily)
@@ -198,7 +191,7 @@ class Mounts:
     def unmount(self, mnt, child=None):
         mnt = os.path.realpath(mnt)
         for attempt in range(4):
-            if mounted_at(mnt) == 0:
+            if mount_count(mnt) == 0:
                 break
             lazy = attempt >= 1
             if IS_ROOT:
@@ -209,7 +202,7 @@ class Mounts:
                 sh(args, check=False, timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-            if mounted_at(mnt):
+            if mount_count(mnt):
                 time.sleep(0.1)
         if mnt in self.points:
             self.points.remove(mnt)

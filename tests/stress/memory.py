@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import pythons  # noqa: E402
 from conftest import mounted  # noqa: E402
+from procinfo import fds_without_pipes  # noqa: E402
 
 MiB = 1024.0 * 1024.0
 
@@ -59,19 +60,6 @@ def proc_status(pid):
 
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def path_fd_count(pid):
-    """Descriptors other than pipes: libfuse keeps a splice pipe pair per
-    worker thread that has spliced, which comes and goes with the threads."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"):
-                n += 1
-        except OSError:
-            pass
-    return n
 
 
 def daemon_stats(mnt):
@@ -156,7 +144,7 @@ class Table:
         s = daemon_stats(self.mnt)
         self.rows.append((label, rss if rss is not None else st["VmRSS"], st["VmHWM"],
                           st["RssAnon"], fds if fds is not None else fd_count(self.pid),
-                          path_fd_count(self.pid), st["Threads"],
+                          fds_without_pipes(self.pid), st["Threads"],
                           s.get("lookup", 0), s.get("forget", 0), s.get("nodes", -1)))
 
     def show(self):
