@@ -21,6 +21,23 @@ def mount_count(path):
     return n
 
 
+def daemon_pids_for(mnt):
+    """PIDs of pyenvfs processes whose command line names mnt."""
+    mnt = str(mnt).encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"pyenvfs" and mnt in argv:
+            pids.append(int(d))
+    return pids
+
+
 def fd_targets(pid):
     """What each open descriptor of process pid points to (readlink of
     /proc/PID/fd/N); descriptors closed while listing are left out."""

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import pythons
+from procinfo import daemon_pids_for
 from conftest import (FUSERMOUNT, PYENVFS, EXIT_TIMEOUT, MARKER_FILE, force_unmount,
                       make_site_with_marker, mount_count, mounted, nonempty_lines, read_log,
                       run, run_pyenvfs, wait_for_mount)
@@ -34,23 +35,6 @@ def tree_snapshot(root):
             kind = "l" if os.path.islink(p) else "f"
             snap.add((os.path.relpath(p, root), kind))
     return snap
-
-
-def daemon_pids_for(mnt):
-    """PIDs of pyenvfs processes whose command line names mnt."""
-    mnt = str(mnt)
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == b"pyenvfs" and mnt.encode() in argv:
-            pids.append(int(d))
-    return pids
 
 
 def make_symlink_base(prefix, versions):

@@ -21,6 +21,8 @@ import termios
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from procinfo import daemon_pids_for  # noqa: E402
 PYENVFS = os.environ.get("PYENVFS") or os.path.join(REPO, "build", "pyenvfs")
 
 
@@ -40,20 +42,6 @@ def per_call_us(path, n, batches=21):
         return statistics.median(out)
     finally:
         os.close(fd)
-
-
-def daemon_pid(mnt):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == b"pyenvfs" and mnt.encode() in argv:
-            return int(pid)
-    return None
 
 
 def placements(pid, through, native, n):
@@ -86,7 +74,8 @@ def main():
     os.mkdir(mnt)
     subprocess.run([PYENVFS, a.base, mnt, "--site", site], check=True)
     try:
-        pid = daemon_pid(mnt)
+        pids = daemon_pids_for(mnt)
+        pid = pids[0] if pids else None
         if pid is None:
             sys.exit("roundtrip.py: the daemon of %s not found" % mnt)
         target = os.path.join(site, "f")
