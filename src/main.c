@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char *exe_path = NULL, *config_path = NULL, *exe = NULL, *config = NULL;
-	char *user_opts = NULL, *fsname = NULL, *mount_opts = NULL, *upper = NULL;
+	char *user_opts = NULL, *fsname = NULL, *mount_opts = NULL, *upper = NULL, *reserved = NULL;
 	char *cache_dir = NULL, *cache_key = NULL, *probe = NULL;
 	int probe_fresh = 0;
 
@@ -183,17 +183,15 @@ int main(int argc, char **argv)
 	/* The env's own area in DIR is the user's, who may change it natively:
 	 * pyenvfs follows no symlink there, and says so rather than make one. */
 	upper = path_join(p.site, VIEW_UPPER_IN_SITE);
-	{
-		cleanup_free char *reserved = path_join(p.site, VIEW_RESERVED);
-		const char *area[] = { reserved, upper };
-		for (int i = 0; i < 2; i++) {
-			struct stat lst;
-			if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode)) {
-				pe_err(err, sizeof err, "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
-				       area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
-				fail(err);
-				goto out_session;
-			}
+	reserved = path_join(p.site, VIEW_RESERVED);
+	const char *area[2] = { reserved, upper };     /* the env's own area, outer first */
+	for (int i = 0; i < 2; i++) {
+		struct stat lst;
+		if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode)) {
+			pe_err(err, sizeof err, "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
+			       area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
+			fail(err);
+			goto out_session;
 		}
 	}
 	/* From here on things are made: DIR, and its reserved directory. */
@@ -226,12 +224,10 @@ int main(int argc, char **argv)
 	 * it does the directories it makes later: DIR stays its user's to
 	 * delete. By descriptor (opened following nothing), never by path. */
 	if (fs.daemon_is_root) {
-		cleanup_free char *reserved = path_join(p.site, VIEW_RESERVED);
 		int area_fd[2] = {
 			openat(fs.layer_fd[LAYER_SITE], VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
 			fs.layer_fd[LAYER_UPPER],
 		};
-		const char *area[2] = { reserved, upper };
 		for (int i = 0; i < 2; i++) {
 			int mine = 0;
 			for (int k = 0; k < made.n; k++)
@@ -308,6 +304,7 @@ out_layout:
 	free(fsname);
 	free(mount_opts);
 	free(upper);
+	free(reserved);
 	free(cache_dir);
 	free(cache_key);
 	free(probe);

@@ -30,6 +30,26 @@ struct node_table *node_table_new(void)
 	return t;
 }
 
+/* Closes what a node holds, and frees it. */
+static void node_free(struct node *n)
+{
+	close(n->fd);
+	if (n->io_fd >= 0)
+		close(n->io_fd);
+	if (n->io_wfd >= 0)
+		close(n->io_wfd);
+	free(n);
+}
+
+/* The node for (dev, ino, place), or NULL; t->lock held. */
+static struct node *find_locked(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
+{
+	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
+	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
+		n = n->next;
+	return n;
+}
+
 void node_table_free(struct node_table *t)
 {
 	if (!t)
@@ -38,12 +58,7 @@ void node_table_free(struct node_table *t)
 		struct node *n = t->buckets[i], *next;
 		for (; n; n = next) {
 			next = n->next;
-			close(n->fd);
-			if (n->io_fd >= 0)
-				close(n->io_fd);
-			if (n->io_wfd >= 0)
-				close(n->io_wfd);
-			free(n);
+			node_free(n);
 		}
 	}
 	free(t->buckets);
@@ -75,11 +90,7 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 		      int layer, int writable, int site_root)
 {
 	pthread_mutex_lock(&t->lock);
-	size_t h = hash(st->st_dev, st->st_ino, place) & (t->nbuckets - 1);
-	struct node *n;
-	for (n = t->buckets[h]; n; n = n->next)
-		if (n->ino == st->st_ino && n->dev == st->st_dev && n->place == place)
-			break;
+	struct node *n = find_locked(t, st->st_dev, st->st_ino, place);
 	if (n) {
 		n->nlookup++;
 		pthread_mutex_unlock(&t->lock);
@@ -99,6 +110,7 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	n->type = st->st_mode & S_IFMT;
 	n->io_fd = -1;
 	n->io_wfd = -1;
+	size_t h = hash(n->dev, n->ino, place) & (t->nbuckets - 1);
 	n->next = t->buckets[h];
 	t->buckets[h] = n;
 	if (++t->count > t->nbuckets * 2)
@@ -107,22 +119,10 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	return n;
 }
 
-struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
-{
-	pthread_mutex_lock(&t->lock);
-	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
-	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
-		n = n->next;
-	pthread_mutex_unlock(&t->lock);
-	return n;
-}
-
 struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
 {
 	pthread_mutex_lock(&t->lock);
-	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
-	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
-		n = n->next;
+	struct node *n = find_locked(t, dev, ino, place);
 	if (n)
 		n->nlookup++;
 	pthread_mutex_unlock(&t->lock);
@@ -155,12 +155,7 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	close(node->fd);
-	if (node->io_fd >= 0)
-		close(node->io_fd);
-	if (node->io_wfd >= 0)
-		close(node->io_wfd);
-	free(node);
+	node_free(node);
 }
 
 size_t node_count(struct node_table *t)

@@ -47,11 +47,9 @@ void node_table_free(struct node_table *t);
 struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
 		      int layer, int writable, int site_root);
 
-/* The node for (dev, ino, place) if the kernel knows it, without a lookup. */
-struct node *node_find(struct node_table *t, dev_t dev, ino_t ino, unsigned place);
-
-/* The same, with one more reference (of a NODE_PASS node) that the caller
- * drops with node_forget(t, node, 1); NULL if the kernel does not know it. */
+/* The node for (dev, ino, place) if the kernel knows it, with one more
+ * reference (of a NODE_PASS node) that the caller drops with
+ * node_forget(t, node, 1); NULL if the kernel does not know it. */
 struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place);
 
 /* One more reference to a node the caller knows is alive (NODE_PASS only;

@@ -888,11 +888,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	fuse_reply_data(req, &buf, 0);
 }
 
-/* A refused write through a shared mapping of a read-only file leaves the
- * written page in the kernel's cache: readers through the mount would see
- * what the base never got. The kernel is told to drop the inode's pages, from
- * a thread of its own and after the reply (the kernel holds the pages while it
- * waits for it). */
+/* Sends the queued invalidations (inval_later), from a thread of its own:
+ * a notification may wait in the kernel for the reply to the request that
+ * caused it (a refused write through a shared mapping holds the pages), and
+ * a request's own thread would then wait for itself. */
 static void *inval_worker(void *arg)
 {
 	struct pe_fs *fs = arg;
@@ -1214,7 +1213,8 @@ static void dir_handle_free(struct dir_handle *h)
 	free(h);
 }
 
-/* A listing for one readdir request when the kernel opens directories itself. */
+/* A listing of directory n: for an OPENDIR, or for one READDIR when the
+ * kernel opens directories itself.  NULL with errno set if it cannot be read. */
 static struct dir_handle *dir_handle_for(struct pe_fs *fs, struct node *n)
 {
 	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
@@ -1223,11 +1223,13 @@ static struct dir_handle *dir_handle_for(struct pe_fs *fs, struct node *n)
 		list_view_dir(fs, n->vdir, h);
 		return h;
 	}
-	int fd = n->kind == NODE_PASS ? open_dir_fd(n->fd) : -1;
+	int fd = n->kind == NODE_PASS ? open_dir_fd(n->fd) : (errno = ENOTDIR, -1);
 	if (fd < 0 || !(h->dp = fdopendir(fd))) {
+		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		free(h);
+		errno = e;
 		return NULL;
 	}
 	h->site_root = n->site_root;
@@ -1245,26 +1247,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	struct dir_handle *h = pe_xcalloc(1, sizeof *h);
-	if (n->kind == NODE_GEN) {
-		free(h);
-		fuse_reply_err(req, ENOTDIR);
+	struct dir_handle *h = dir_handle_for(fs, n);
+	if (!h) {
+		fuse_reply_err(req, errno);
 		return;
-	}
-	if (n->kind == NODE_VIEW) {
-		h->is_view = 1;
-		list_view_dir(fs, n->vdir, h);
-	} else {
-		int fd = open_dir_fd(n->fd);
-		if (fd < 0 || !(h->dp = fdopendir(fd))) {
-			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			free(h);
-			fuse_reply_err(req, e);
-			return;
-		}
-		h->site_root = n->site_root;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/* The kernel may keep a listing: it checks the directory's mtime when its
@@ -1394,6 +1380,18 @@ static void reply_xattr_result(fuse_req_t req, ssize_t r, size_t size, const cha
 		fuse_reply_buf(req, buf, (size_t)r);
 }
 
+/* The reply to a getxattr/listxattr of size bytes whose answer, made here,
+ * is data[0..n). */
+static void reply_xattr_bytes(fuse_req_t req, size_t size, const char *data, size_t n)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (size < n)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, data, n);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	stats_count(STAT_GETXATTR);
@@ -1408,12 +1406,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 					      node_count(fs_of(req)->nodes));
 		if (n > sizeof text - 1)
 			n = sizeof text - 1;
-		if (size == 0)
-			fuse_reply_xattr(req, n);
-		else if (size < n)
-			fuse_reply_err(req, ERANGE);
-		else
-			fuse_reply_buf(req, text, n);
+		reply_xattr_bytes(req, size, text, n);
 		return;
 	}
 	if (!xattr_node(node_of(req, ino), pp)) {
@@ -1460,12 +1453,7 @@ static void reply_visible_xattrs(fuse_req_t req, const char *pp, size_t size)
 		}
 		i += (ssize_t)l;
 	}
-	if (size == 0)
-		fuse_reply_xattr(req, n);
-	else if (size < n)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, all, n);
+	reply_xattr_bytes(req, size, all, n);
 	free(all);
 }
 
