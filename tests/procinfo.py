@@ -6,6 +6,7 @@ No pytest here: tests/bench and tests/stress import this module too.
 """
 
 import os
+import signal
 import time
 
 
@@ -86,3 +87,12 @@ def tree_diff(before, after, limit=None):
         elif before[p] != after[p]:
             lines.append("changed %s: %r -> %r" % (p, before[p], after[p]))
     return lines[:limit]
+
+
+def unwind_on_term():
+    """SIGTERM and SIGHUP (timeout(1), a closed terminal) unwind like Ctrl-C,
+    so that the `finally`s unmount what was mounted."""
+    def _term(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGHUP, _term)

@@ -19,7 +19,6 @@ file contents re-hashed in full every --full-every steps).
 
 import argparse
 import os
-import signal
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from procinfo import unwind_on_term  # noqa: E402
 import exerciser  # noqa: E402
 from conftest import mounted  # noqa: E402
 import pythons  # noqa: E402
@@ -51,12 +51,7 @@ def main():
     ap.add_argument("--replay", metavar="FILE")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = ap.parse_args()
-    # SIGTERM/SIGHUP (timeout(1), a closed terminal) unwind like Ctrl-C, so
-    # that mounted() unmounts what we mounted.
-    def _term(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, _term)
-    signal.signal(signal.SIGHUP, _term)
+    unwind_on_term()        # SIGTERM/SIGHUP unwind like Ctrl-C: mounts are undone
 
     b = pythons.preferred_base()
     if b is None:

@@ -32,7 +32,6 @@ import argparse
 import os
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -43,7 +42,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import pythons  # noqa: E402
 from conftest import mounted  # noqa: E402
-from procinfo import fds_without_pipes  # noqa: E402
+from procinfo import fds_without_pipes, unwind_on_term  # noqa: E402
 
 MiB = 1024.0 * 1024.0
 
@@ -329,10 +328,7 @@ def main():
         print("needs root (drop_caches)", file=sys.stderr)
         return 2
 
-    def _term(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, _term)
-    signal.signal(signal.SIGHUP, _term)
+    unwind_on_term()        # SIGTERM/SIGHUP unwind like Ctrl-C: mounts are undone
     b = pythons.preferred_base()
     if b is None:
         print("no Python 3 base found", file=sys.stderr)
