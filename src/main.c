@@ -4,6 +4,7 @@
 #include "check.h"
 #include "cli.h"
 #include "gen.h"
+#include "inval.h"
 #include "layout.h"
 #include "ops.h"
 #include "util.h"
@@ -90,6 +91,32 @@ static int fail(const char *err)
 	return 1;
 }
 
+/* The layers the view shows, in the order of enum view_layer: BASE, read-only
+ * and followed through its symlinks where the view anchors into it; DIR; the
+ * env's own area in DIR. -1 with errno if one cannot be opened. */
+static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o)
+{
+	const int rw = !o->read_only;
+	int base = open(p->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	int site = open(p->site, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	e = site < 0 ? errno : e;
+	int upper = site < 0 ? -1 : openat_beneath(site, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
+	e = site >= 0 && upper < 0 ? errno : e;
+	const struct layer layers[LAYER_COUNT] = {
+		[LAYER_BASE] = { .name = "BASE", .fd = base, .timeout = o->base_timeout, .follow = 1, .stable = 1 },
+		[LAYER_SITE] = { .name = "DIR", .fd = site, .timeout = o->site_timeout, .writable = rw },
+		[LAYER_UPPER] = { .name = "the env's area", .fd = upper, .timeout = o->site_timeout,
+				  .writable = rw, .make_dirs = 1 },
+	};
+	for (int i = 0; i < LAYER_COUNT; i++)
+		fs_add_layer(fs, &layers[i]);
+	fs->home_layer = LAYER_SITE;
+	fs->fixed_timeout = o->base_timeout;
+	errno = e;
+	return base < 0 || site < 0 || upper < 0 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	char err[2048];
@@ -108,8 +135,6 @@ int main(int argc, char **argv)
 	int probe_fresh = 0;
 
 	memset(&fs, 0, sizeof fs);
-	for (int i = 0; i < LAYER_COUNT; i++)
-		fs.layer_fd[i] = -1;
 
 	if (cli_parse(argc, argv, &o, err, sizeof err))
 		return fail(err);
@@ -206,13 +231,8 @@ int main(int argc, char **argv)
 		fail(err);
 		goto out_session;
 	}
-	fs.layer_fd[LAYER_BASE] = open(p.base, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fs.layer_fd[LAYER_SITE] = open(p.site, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fs.layer_fd[LAYER_UPPER] = fs.layer_fd[LAYER_SITE] < 0 ? -1 :
-		openat_beneath(fs.layer_fd[LAYER_SITE], VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
 	struct stat sst;
-	if (fs.layer_fd[LAYER_BASE] < 0 || fs.layer_fd[LAYER_SITE] < 0 || fs.layer_fd[LAYER_UPPER] < 0 ||
-	    fstat(fs.layer_fd[LAYER_SITE], &sst)) {
+	if (add_layers(&fs, &p, &o) || fstat(fs.layers[LAYER_SITE].fd, &sst)) {
 		pe_err(err, sizeof err, "cannot open '%s': %s", p.site, strerror(errno));
 		fail(err);
 		goto out_made;
@@ -225,8 +245,8 @@ int main(int argc, char **argv)
 	 * delete. By descriptor (opened following nothing), never by path. */
 	if (fs.daemon_is_root) {
 		int area_fd[2] = {
-			openat(fs.layer_fd[LAYER_SITE], VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-			fs.layer_fd[LAYER_UPPER],
+			openat(fs.layers[LAYER_SITE].fd, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+			fs.layers[LAYER_UPPER].fd,
 		};
 		for (int i = 0; i < 2; i++) {
 			int mine = 0;
@@ -238,8 +258,6 @@ int main(int argc, char **argv)
 		if (area_fd[0] >= 0)
 			close(area_fd[0]);
 	}
-	fs.base_timeout = o.base_timeout;
-	fs.site_timeout = o.site_timeout;
 	fs.want_no_open = o.no_open;
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 	fs_init(&fs);
@@ -260,7 +278,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	fs.se = se;
+	inval_attach(fs.inval, se);
 	if (fuse_set_signal_handlers(se))
 		goto out_made;
 	if (fuse_session_mount(se, p.mountpoint)) {
@@ -285,7 +303,7 @@ int main(int argc, char **argv)
 	fuse_remove_signal_handlers(se);
 	/* The invalidation thread uses the session: it ends first (if it hangs
 	 * in the kernel, nothing it may touch is freed: the process ends). */
-	if (fs_stop(&fs))
+	if (inval_stop(fs.inval))
 		return ret;
 out_made:
 	unmake_dirs(&made);

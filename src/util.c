@@ -243,3 +243,15 @@ int openat_beneath_walk(int dfd, const char *path, int flags)
 	free(copy);
 	return fd;
 }
+
+void pe_proc_path(char buf[PE_PROC_PATH_MAX], int fd)
+{
+	snprintf(buf, PE_PROC_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+int pe_open_dir(int path_fd)
+{
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, path_fd);
+	return open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}

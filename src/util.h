@@ -51,4 +51,13 @@ int openat_beneath(int dfd, const char *path, int flags);
 /* The same without openat2 (kernels before 5.6); for the unit tests too. */
 int openat_beneath_walk(int dfd, const char *path, int flags);
 
+/* "/proc/self/fd/N": the path that reopens an O_PATH descriptor. */
+#define PE_PROC_PATH_MAX 32
+void pe_proc_path(char buf[PE_PROC_PATH_MAX], int fd);
+
+/* A readable descriptor of the directory behind an O_PATH one, or -1 (errno).
+ * Through /proc, not openat(fd, "."): that would need search permission on
+ * it, which listing a directory does not. */
+int pe_open_dir(int path_fd);
+
 #endif

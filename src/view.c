@@ -145,6 +145,44 @@ static int conflict(const char *what, const char *path, char *err, size_t len)
 	return pe_err(err, len, "the base interpreter's layout puts %s at '%s', where the view already has something else", what, path);
 }
 
+/* Whether the directory at path of the writable layer also shows at
+ * another place than vdir i's source: anchored, or another vdir's source. */
+static int shown_elsewhere(const struct view *v, size_t i, enum view_layer layer, const char *path)
+{
+	for (size_t k = 0; k < v->ndirs; k++) {
+		const struct vdir *o = v->dirs[k];
+		const struct view_source *os = view_writable_source(o);
+		if (k != i && os && os->layer == layer && strcmp(os->path, path) == 0)
+			return 1;
+		for (size_t j = 0; j < o->nents; j++)
+			if (o->ents[j].kind == VENT_ANCHOR && o->ents[j].layer == layer &&
+			    strcmp(o->ents[j].path, path) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void find_aliases(struct view *v)
+{
+	size_t most = v->nplaces + v->ndirs * VIEW_MAX_SOURCES + 1;
+	v->alias_places = pe_xcalloc(most, sizeof *v->alias_places);
+	for (size_t i = 0; i < v->ndirs; i++) {
+		const struct vdir *d = v->dirs[i];
+		for (size_t j = 0; j < d->nents; j++)
+			if (d->ents[j].kind == VENT_ANCHOR && d->ents[j].writable)
+				v->alias_places[v->nalias_places++] = d->ents[j].place;
+		for (size_t j = 0; j < d->nsrc; j++)
+			if (d->src[j].writable)
+				v->alias_places[v->nalias_places++] = view_source_place(d, j);
+	}
+	v->alias_vdirs = pe_xcalloc(v->ndirs + 1, sizeof *v->alias_vdirs);
+	for (size_t i = 0; i < v->ndirs; i++) {
+		const struct view_source *ws = view_writable_source(v->dirs[i]);
+		if (ws && *ws->path && shown_elsewhere(v, i, ws->layer, ws->path))
+			v->alias_vdirs[v->nalias_vdirs++] = (unsigned)i;
+	}
+}
+
 int view_build(const struct view_input *in, struct view *v, char *err, size_t len)
 {
 	const struct layout *l = in->layout;
@@ -264,6 +302,7 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 			d->nsrc = 2;
 		}
 	}
+	find_aliases(v);
 	return 0;
 }
 
@@ -285,6 +324,8 @@ void view_free(struct view *v)
 		free(d);
 	}
 	free(v->dirs);
+	free(v->alias_places);
+	free(v->alias_vdirs);
 	memset(v, 0, sizeof *v);
 }
 
