@@ -183,17 +183,12 @@ static void find_aliases(struct view *v)
 	}
 }
 
-int view_build(const struct view_input *in, struct view *v, char *err, size_t len)
+/* Scripts: every scheme's scripts dir shows the same directory of the env's
+ * own, so that PATH=M/bin finds what pip put in local/bin (Debian) too; in it
+ * the interpreter, the activation scripts and python-config. */
+static int add_scripts(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
 {
 	const struct layout *l = in->layout;
-	const int rw = !in->read_only;
-
-	memset(v, 0, sizeof *v);
-	new_dir(v, "", rw);
-	add_entry(v->dirs[0], "pyvenv.cfg", VENT_GEN)->gen = GEN_PYVENV_CFG;
-
-	/* Scripts: every scheme's scripts dir shows the same upper directory, so
-	 * that PATH=M/bin finds what pip put in local/bin (Debian) too. */
 	const char *scripts = l->scripts[0];
 	struct vdir *bin = mkdirs(v, scripts, rw);
 	if (!bin)
@@ -228,9 +223,13 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (!add_anchor(v, a, LAYER_BASE, in->config, 0, rw) || !add_anchor(v, b, LAYER_BASE, in->config, 0, rw))
 			return conflict("python-config", a, err, len);
 	}
+	return 0;
+}
 
-	/* The standard library: the base's, read-only, minus what makes it a
-	 * system install (its site dirs, PEP 668's marker). */
+/* The standard library: the base's, read-only, minus what makes it a system
+ * install (its site dirs, PEP 668's marker). */
+static int add_stdlib(struct view *v, const struct layout *l, int rw, char *err, size_t len)
+{
 	for (size_t i = 0; i < l->nstdlib; i++) {
 		struct vdir *d = mkdirs(v, l->stdlib[i], rw);
 		if (!d)
@@ -239,9 +238,14 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (add_hidden(d, "EXTERNALLY-MANAGED"))
 			abort();
 	}
-	/* The headers: the base's, and beside them the env's own (the prefix
-	 * scheme installs a package's headers to include/pythonX.Y/<dist>). The
-	 * base's come first: the env cannot shadow Python.h. */
+	return 0;
+}
+
+/* The headers: the base's, and beside them the env's own (the prefix scheme
+ * installs a package's headers to include/pythonX.Y/<dist>). The base's come
+ * first: the env cannot shadow Python.h. */
+static int add_headers(struct view *v, const struct layout *l, int rw, char *err, size_t len)
+{
 	for (size_t i = 0; i < l->ninclude; i++) {
 		struct vdir *d = mkdirs(v, l->include[i], rw);
 		if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
@@ -250,9 +254,14 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		set_source(&d->src[0], LAYER_BASE, l->include[i], NULL, 0);
 		d->nsrc = 2;
 	}
+	return 0;
+}
 
-	/* DIR at every site path; with --system-site-packages over the base's
-	 * own directory at that path, which it shadows name by name. */
+/* DIR at every site path; with --system-site-packages over the base's own
+ * directory at that path, which it shadows name by name. */
+static int add_site(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
+{
+	const struct layout *l = in->layout;
 	for (size_t i = 0; i < l->nsite; i++) {
 		if (in->system_site) {
 			const char *name;
@@ -272,36 +281,61 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 			e->site_root = 1;
 		}
 	}
+	return 0;
+}
+
+/* The base's own site directories: shown read-only with
+ * --system-site-packages, else hidden where the view shows their parent. */
+static int add_system_site(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
+{
+	const struct layout *l = in->layout;
 	for (size_t i = 0; i < l->nsyssite; i++) {
 		const char *slash = strrchr(l->syssite[i], '/');
 		if (in->system_site) {
 			if (!add_anchor(v, l->syssite[i], LAYER_BASE, l->syssite[i], 0, rw))
 				return conflict("a system site directory", l->syssite[i], err, len);
 		} else if (slash) {
-			/* Only where the view shows the base's parent directory. */
 			cleanup_free char *dir = strndup(l->syssite[i], (size_t)(slash - l->syssite[i]));
 			struct vdir *d = (struct vdir *)find_dir(v, dir);
 			if (d && add_hidden(d, slash + 1))
 				abort();
 		}
 	}
+	return 0;
+}
 
-	/* libpython and its pkg-config files, for $ORIGIN-relative and embedding builds. */
-	if (l->libdir) {
-		cleanup_free char *pc = pe_xasprintf("%s/pkgconfig", l->libdir);
-		const char *const paths[2] = { l->libdir, pc };
-		const char *const only[2] = { "libpython", "python" };
-		for (size_t i = 0; i < 2; i++) {
-			struct vdir *d = mkdirs(v, paths[i], rw);
-			if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
-				continue;       /* inside the stdlib or DIR: shown there already */
-			/* Base first: the env cannot shadow the base's libpython. */
-			d->src[1] = d->src[0];
-			d->src[0] = (struct view_source){ 0 };
-			set_source(&d->src[0], LAYER_BASE, paths[i], only[i], 0);
-			d->nsrc = 2;
-		}
+/* libpython and its pkg-config files, for $ORIGIN-relative and embedding builds. */
+static void add_libpython(struct view *v, const struct layout *l, int rw)
+{
+	if (!l->libdir)
+		return;
+	cleanup_free char *pc = pe_xasprintf("%s/pkgconfig", l->libdir);
+	const char *const paths[2] = { l->libdir, pc };
+	const char *const only[2] = { "libpython", "python" };
+	for (size_t i = 0; i < 2; i++) {
+		struct vdir *d = mkdirs(v, paths[i], rw);
+		if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
+			continue;       /* inside the stdlib or DIR: shown there already */
+		/* Base first: the env cannot shadow the base's libpython. */
+		d->src[1] = d->src[0];
+		d->src[0] = (struct view_source){ 0 };
+		set_source(&d->src[0], LAYER_BASE, paths[i], only[i], 0);
+		d->nsrc = 2;
 	}
+}
+
+int view_build(const struct view_input *in, struct view *v, char *err, size_t len)
+{
+	const int rw = !in->read_only;
+
+	memset(v, 0, sizeof *v);
+	new_dir(v, "", rw);
+	add_entry(v->dirs[0], "pyvenv.cfg", VENT_GEN)->gen = GEN_PYVENV_CFG;
+	if (add_scripts(v, in, rw, err, len) || add_stdlib(v, in->layout, rw, err, len) ||
+	    add_headers(v, in->layout, rw, err, len) || add_site(v, in, rw, err, len) ||
+	    add_system_site(v, in, rw, err, len))
+		return -1;
+	add_libpython(v, in->layout, rw);
 	find_aliases(v);
 	return 0;
 }
