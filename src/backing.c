@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* I/O on backing objects: what the ops do to a node's object, by descriptor. */
 #include "backing.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* I/O on the backing objects behind the nodes: descriptors for requests
  * without a handle, attributes, ownership of what the env makes, extended
  * attributes. FUSE-free; every function returns 0 (or a descriptor, or a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The refusals that look at the system: /dev/fuse, fuse.conf, the paths, which Python. */
 #include "check.h"
 #include "layout.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The file system's state: its layers, the view's own nodes, set up and freed. */
 #include "fs.h"
 #include "inval.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The mounted file system's state: the view, its layers on disk, the node
  * table. Shared by resolve, inval and ops; built by main, freed by fs_destroy. */
 #ifndef PYENVFS_FS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The invalidation queue and the rules for which nodes a change concerns. */
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The invalidation queue: what the kernel must forget after a change made
  * through the mount (an entry, an inode's attributes and pages), sent by a
  * thread of its own once the request that made the change is replied to. */

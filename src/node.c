@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The inode table: a hash of nodes by (device, inode, place), with lookup counts. */
 #include "node.h"
 #include "util.h"
 

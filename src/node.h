@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The inode table: one node per object the kernel knows, found by
  * (device, inode, place). "place" keeps one backing directory shown at two
  * paths of the view (DIR under site-packages and under local/.../dist-packages)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The FUSE operations: decode a request, ask resolve and backing, reply once. */
 #include "ops.h"
 #include "backing.h"

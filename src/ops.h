@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The FUSE operations: the adapter between the kernel's requests and the
  * core (resolve, backing, node). Only ops.c replies to the kernel; every
  * request is replied to exactly once. */

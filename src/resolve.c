@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Resolution: the rules for which layer answers a name, and where changes go. */
 #include "resolve.h"
 #include "util.h"

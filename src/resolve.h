@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Resolution: the view plus the layers on disk. What is at (parent, name)
  * and which layer it comes from, the merged listing of a view directory,
  * where a new name goes, where an existing name is changed (or EROFS).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Small shared helpers: memory, paths, hashing, quoting, descriptors beneath a root. */
 #include "util.h"
 
 #include <errno.h>

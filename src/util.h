@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Small helpers shared by the set-up code and the core: paths, buffers. */
 #ifndef PYENVFS_UTIL_H
 #define PYENVFS_UTIL_H

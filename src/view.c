@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Building the view from the layout, and its pure lookups. */
 #include "view.h"
 #include "layout.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The view: what each path of the mount shows. Built once from the layout,
  * then only read. Pure: no I/O here, so it is unit-tested and fuzzed alone.
  *

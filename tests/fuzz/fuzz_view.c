@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* libFuzzer targets for the pure core of pyenvfs.
  *
  * Built twice from this one file by tests/fuzz/run.sh:

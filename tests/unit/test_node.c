@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for node: the inode table's lookup counts, forget, and the
  * descriptors a node owns. */
 #include "unit.h"

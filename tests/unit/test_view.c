@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for view: view_build from parsed layouts, and the pure lookups. */
 #include "unit.h"
 #include "samples.h"
