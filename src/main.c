@@ -6,6 +6,8 @@
 #include "gen.h"
 #include "layout.h"
 #include "ops.h"
+#include "run.h"
+#include "stats.h"
 #include "util.h"
 
 #include <errno.h>
@@ -84,6 +86,21 @@ static void forget_made(struct made *made)
 		free(made->paths[--made->n]);
 }
 
+/* What pyenvfs list shows of this env (stats.h). */
+static void set_info(const struct pe_opts *o, const struct pe_paths *p, const struct layout *lay,
+		     const char *user_opts)
+{
+	cleanup_free char *opts = pe_xasprintf("%s%s%s%s%s",
+		o->system_site ? "system_site_packages," : "", o->no_open ? "no_open," : "",
+		o->read_only ? "" : "rw,", user_opts, "");
+	size_t n = strlen(opts);
+	if (n && opts[n - 1] == ',')
+		opts[n - 1] = '\0';
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\noptions %s\n",
+		p->base, lay->version, p->site, *opts ? opts : "-");
+	stats_set_info(text);
+}
+
 static int fail(const char *err)
 {
 	fprintf(stderr, "%s\n", err);
@@ -111,6 +128,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < LAYER_COUNT; i++)
 		fs.layer_fd[i] = -1;
 
+	/* Subcommands; a BASE called "run" is written ./run. */
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "list") == 0)
+		return list_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
+		return umount_main(argc - 1, argv + 1);
 	if (cli_parse(argc, argv, &o, err, sizeof err))
 		return fail(err);
 	if (o.help) {
@@ -164,6 +188,7 @@ int main(int argc, char **argv)
 
 	/* libfuse refuses what it does not know here, still before anything is made. */
 	user_opts = cli_fuse_optstring(&o);
+	set_info(&o, &p, &lay, user_opts);
 	fsname = strstr(user_opts, "fsname=") ? NULL : pe_xasprintf("fsname=%s", p.base);
 	mount_opts = pe_xasprintf("default_permissions%s%s%s%s%s",
 		fsname ? "," : "", fsname ? fsname : "",

@@ -1409,6 +1409,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		reply_xattr_bytes(req, size, text, n);
 		return;
 	}
+	if (ino == FUSE_ROOT_ID && strcmp(name, INFO_XATTR) == 0) {
+		char text[4096];
+		reply_xattr_bytes(req, size, text, stats_format_info(text, sizeof text));
+		return;
+	}
 	if (!xattr_node(node_of(req, ino), pp)) {
 		fuse_reply_err(req, ENODATA);
 		return;

@@ -1,0 +1,10 @@
+/* The subcommands: pyenvfs run, pyenvfs list, pyenvfs umount. Each takes
+ * argv from its own name on and returns the process's exit status. */
+#ifndef PYENVFS_RUN_H
+#define PYENVFS_RUN_H
+
+int run_main(int argc, char **argv);
+int list_main(int argc, char **argv);
+int umount_main(int argc, char **argv);
+
+#endif
