@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,10 +244,17 @@ static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
 	return pid;
 }
 
+/* A descriptor that polls readable when PID exits (-1 on kernels before 5.3:
+ * the callers then poll with a short timeout). */
+static int pid_fd(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
 /* Waits until MNT is a mount (its device differs from its parent's), the
- * daemon has exited (it said why), or a signal came. The mount table is
- * watched with poll(), which wakes at every change of it. */
-static int wait_mounted(const struct run_dir *rd, pid_t daemon, int *status)
+ * daemon has exited (it said why), or a signal came. poll() wakes at every
+ * change of the mount table and when the daemon exits. */
+static int wait_mounted(const struct run_dir *rd, pid_t daemon, int dfd, int *status)
 {
 	struct stat dst, mst;
 	if (stat(rd->dir, &dst))
@@ -272,14 +280,12 @@ static int wait_mounted(const struct run_dir *rd, pid_t daemon, int *status)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec > MOUNT_WAIT_SECONDS)
 			break;
-		struct pollfd pfd = { .fd = mfd, .events = POLLPRI };
-		if (mfd >= 0 && poll(&pfd, 1, 20) > 0 && (pfd.revents & (POLLPRI | POLLERR))) {
+		struct pollfd pfd[2] = { { .fd = mfd, .events = POLLPRI }, { .fd = dfd, .events = POLLIN } };
+		if (poll(pfd, 2, mfd >= 0 && dfd >= 0 ? 1000 : 2) > 0 && (pfd[0].revents & (POLLPRI | POLLERR))) {
 			/* re-read the table, so that poll waits for the next change */
 			lseek(mfd, 0, SEEK_SET);
 			while (read(mfd, drain, sizeof drain) > 0)
 				;
-		} else if (mfd < 0) {
-			usleep(2000);
 		}
 	}
 	if (mfd >= 0)
@@ -289,20 +295,21 @@ static int wait_mounted(const struct run_dir *rd, pid_t daemon, int *status)
 
 /* SIGTERM to the daemon (it unmounts on its way out), then, if it is slow or
  * the mount outlived it, by force. */
-static void stop_daemon(pid_t daemon, const struct run_dir *rd)
+static void stop_daemon(pid_t daemon, int dfd, const struct run_dir *rd)
 {
 	int status;
 	kill(daemon, SIGTERM);
-	for (int i = 0; i < DAEMON_EXIT_SECONDS * 100; i++) {
-		if (waitpid(daemon, &status, WNOHANG) == daemon) {
-			daemon = 0;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (waitpid(daemon, &status, WNOHANG) != daemon) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= DAEMON_EXIT_SECONDS) {
+			kill(daemon, SIGKILL);
+			waitpid(daemon, &status, 0);
 			break;
 		}
-		usleep(10000);
-	}
-	if (daemon) {
-		kill(daemon, SIGKILL);
-		waitpid(daemon, &status, 0);
+		struct pollfd pfd = { .fd = dfd, .events = POLLIN };
+		poll(&pfd, dfd >= 0 ? 1 : 0, dfd >= 0 ? 1000 : 2);
 	}
 	char err[1024];
 	if (env_is_mounted(rd->mnt) && env_unmount(rd->mnt, NULL, err, sizeof err))
@@ -358,7 +365,7 @@ static int run_env(const struct run_opts *o)
 {
 	char err[2048];
 	struct run_dir rd = { 0 };
-	int status = 0, ret = RUN_STATUS_FAILED;
+	int status = 0, ret = RUN_STATUS_FAILED, dfd = -1;
 
 	set_signal_handlers();
 	if (make_run_dir(&rd, !o->has_site, err, sizeof err)) {
@@ -370,7 +377,8 @@ static int run_env(const struct run_opts *o)
 		fprintf(stderr, "pyenvfs: run: fork: %s\n", strerror(errno));
 		goto out;
 	}
-	int r = wait_mounted(&rd, daemon, &status);
+	dfd = pid_fd(daemon);
+	int r = wait_mounted(&rd, daemon, dfd, &status);
 	if (r == -ECHILD) {
 		daemon = 0;             /* it refused, and said why on stderr */
 		goto out;
@@ -400,8 +408,10 @@ static int run_env(const struct run_opts *o)
 	cmd_pid = 0;
 	ret = exit_status_of(status);
 out_daemon:
-	stop_daemon(daemon, &rd);
+	stop_daemon(daemon, dfd, &rd);
 out:
+	if (dfd >= 0)
+		close(dfd);
 	if (rd.dir && clear_run_dir(rd.dir, err, sizeof err))
 		fprintf(stderr, "%s\n", err);
 	free_run_dir(&rd);
