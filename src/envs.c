@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Mounted envs: pyenvfs list and pyenvfs umount, and the unmount and tree
  * removal that pyenvfs run uses to leave nothing behind. */
 #include "envs.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Mounted envs as the system sees them: which are mounted, live or stale,
  * and taking one down. Used by run, list and umount. */
 #ifndef PYENVFS_ENVS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* /proc/self/mountinfo parsing: the fields pyenvfs list and umount need. */
 #include "mountinfo.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* /proc/self/mountinfo, one line at a time (pure parsing). */
 #ifndef PYENVFS_MOUNTINFO_H
 #define PYENVFS_MOUNTINFO_H

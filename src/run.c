@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* pyenvfs run: an env for one command. It mounts BASE at a fresh private
  * mount point (the daemon is run's child, in the foreground, and dies with
  * it), runs CMD in the env, and when CMD ends takes everything down: the

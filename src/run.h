@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The subcommands: pyenvfs run, pyenvfs list, pyenvfs umount. Each takes
  * argv from its own name on and returns the process's exit status. */
 #ifndef PYENVFS_RUN_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The command lines of pyenvfs run, list and umount (pure parsing). */
 #include "runopts.h"
 #include "util.h"

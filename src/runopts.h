@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The command lines of the subcommands (pyenvfs run, list, umount): parsing
  * only, no I/O, so that the unit tests reach every case. */
 #ifndef PYENVFS_RUNOPTS_H

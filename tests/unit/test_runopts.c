@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for the subcommands' parsing: run_parse, list/umount_parse, and
  * the mountinfo lines pyenvfs list and umount read. */
 #include "unit.h"
