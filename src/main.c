@@ -321,18 +321,10 @@ static int serve(struct setup *s)
 	return r < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+int mount_main(int argc, char **argv)
 {
 	static struct setup s;  /* large; zeroed */
 	int ret = 1;
-
-	/* Subcommands; a BASE called "run" is written ./run. */
-	if (argc > 1 && strcmp(argv[1], "run") == 0)
-		return run_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "list") == 0)
-		return list_main(argc - 1, argv + 1);
-	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
-		return umount_main(argc - 1, argv + 1);
 
 	s.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (cli_parse(argc, argv, &s.o, s.err, sizeof s.err))
@@ -387,4 +379,16 @@ out_opts:
 	check_paths_free(&s.p);
 	cli_free(&s.o);
 	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	/* Subcommands; a BASE called "run" is written ./run. */
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "list") == 0)
+		return list_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
+		return umount_main(argc - 1, argv + 1);
+	return mount_main(argc, argv);
 }

@@ -210,7 +210,8 @@ static void free_run_dir(struct run_dir *rd)
 	free(rd->owner);
 }
 
-/* The daemon: `pyenvfs -f MOUNT-ARGS MNT [--site SITE]`, in a process group
+/* The daemon: `pyenvfs -f MOUNT-ARGS MNT [--site SITE]` (mount_main in the
+ * forked child, no exec), in a process group
  * of its own (a Ctrl-C is for CMD, not for it), ended by the kernel with
  * SIGTERM if run dies, however it dies. */
 static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
@@ -237,9 +238,8 @@ static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
 		if (null >= 0)
 			dup2(null, STDIN_FILENO);
 		reset_signals();
-		execv("/proc/self/exe", argv);
-		fprintf(stderr, "pyenvfs: run: cannot start the daemon: %s\n", strerror(errno));
-		_exit(RUN_STATUS_FAILED);
+		fflush(NULL);
+		exit(mount_main(n, argv));     /* exit: the sanitizers check at exit */
 	}
 	free(argv);
 	return pid;

@@ -8,4 +8,8 @@ int run_main(int argc, char **argv);
 int list_main(int argc, char **argv);
 int umount_main(int argc, char **argv);
 
+/* The mount itself (main.c): what `pyenvfs BASE M --site DIR` does. pyenvfs
+ * run calls it in its forked daemon, sparing an exec. */
+int mount_main(int argc, char **argv);
+
 #endif
