@@ -238,6 +238,9 @@ void cli_usage(FILE *f)
 	fputs(
 "usage: pyenvfs BASE MOUNTPOINT --site DIR [options]\n"
 "       pyenvfs BASE MOUNTPOINT -o site=DIR[,python=X.Y][,system_site_packages]\n"
+"       pyenvfs run [--home] [--site DIR] [options] BASE [--] CMD [ARGS...]\n"
+"       pyenvfs list [--json]\n"
+"       pyenvfs umount MOUNTPOINT\n"
 "\n"
 "Mounts at MOUNTPOINT a Python environment made of the Python installed in the\n"
 "prefix BASE (interpreter, headers, standard library; never written) and the\n"
@@ -266,5 +269,10 @@ void cli_usage(FILE *f)
 "                               the usual FUSE mount options\n"
 "                               (default_permissions is always on)\n"
 "  -h, --help                   this text\n"
-"  -V, --version                the version\n", f);
+"  -V, --version                the version\n"
+"\n"
+"subcommands (pyenvfs SUBCOMMAND --help for each):\n"
+"  run      an env for one command: mounted, CMD run in it, taken down after\n"
+"  list     the envs you have mounted, live or stale\n"
+"  umount   unmount an env (a stale one too)\n", f);
 }

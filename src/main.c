@@ -8,6 +8,8 @@
 #include "inval.h"
 #include "layout.h"
 #include "ops.h"
+#include "run.h"
+#include "stats.h"
 #include "util.h"
 
 #include <errno.h>
@@ -175,6 +177,21 @@ static int new_session(struct setup *s, const char *argv0)
 	return s->se ? 0 : -1;
 }
 
+/* What pyenvfs list shows of this env (stats.h, user.pyenvfs.info). */
+static void set_info(const struct setup *s)
+{
+	cleanup_free char *user_opts = cli_fuse_optstring(&s->o);
+	cleanup_free char *opts = pe_xasprintf("%s%s%s%s",
+		s->o.read_only ? "" : "rw,", s->o.system_site ? "system_site_packages," : "",
+		s->o.no_open ? "no_open," : "", user_opts);
+	size_t n = strlen(opts);
+	if (n && opts[n - 1] == ',')
+		opts[n - 1] = '\0';
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\noptions %s\n",
+		s->p.base, s->lay.version, s->p.site, *opts ? opts : "-");
+	stats_set_info(text);
+}
+
 /* The layers the view shows, in the order of enum view_layer: BASE, read-only
  * and followed through its symlinks where the view anchors into it; DIR; the
  * env's own area in DIR. -1 with errno if one cannot be opened. */
@@ -304,7 +321,7 @@ static int serve(struct setup *s)
 	return r < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+int mount_main(int argc, char **argv)
 {
 	static struct setup s;  /* large; zeroed */
 	int ret = 1;
@@ -328,6 +345,7 @@ int main(int argc, char **argv)
 		fail(s.err);
 		goto out_view;          /* frees what was built */
 	}
+	set_info(&s);
 	if (new_session(&s, argv[0]))
 		goto out_view;
 	if (make_env_area(&s)) {
@@ -361,4 +379,16 @@ out_opts:
 	check_paths_free(&s.p);
 	cli_free(&s.o);
 	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	/* Subcommands; a BASE called "run" is written ./run. */
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "list") == 0)
+		return list_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
+		return umount_main(argc - 1, argv + 1);
+	return mount_main(argc, argv);
 }

@@ -348,6 +348,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		reply_xattr_bytes(req, size, text, n);
 		return;
 	}
+	if (ino == FUSE_ROOT_ID && strcmp(name, INFO_XATTR) == 0) {
+		char text[4096];
+		reply_xattr_bytes(req, size, text, stats_format_info(text, sizeof text));
+		return;
+	}
 	char *buf = size ? pe_xmalloc(size) : NULL;
 	ssize_t r = backing_get_xattr(node_of(req, ino), name, buf, size);
 	if (r < 0)

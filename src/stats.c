@@ -4,6 +4,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static const char *const names[STAT_COUNT] = {
 	"lookup", "forget", "getattr", "setattr", "readlink", "mknod", "mkdir",
@@ -35,4 +38,19 @@ size_t stats_format(char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, "total %llu\ntotal_without_ioctl %llu\n",
 				      (unsigned long long)total, (unsigned long long)(total - ioctls));
 	return n < len ? n : len;
+}
+
+static char *info;
+
+void stats_set_info(const char *text)
+{
+	free(info);
+	info = strdup(text);
+}
+
+size_t stats_format_info(char *buf, size_t len)
+{
+	/* the pid at the time of asking: the daemon forks when it detaches */
+	int n = snprintf(buf, len, "%spid %d\n", info ? info : "", (int)getpid());
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }

@@ -21,4 +21,10 @@ void stats_count(enum stat_op op);
 /* "name count" lines, then "total N" and "total_without_ioctl N"; returns the length. */
 size_t stats_format(char *buf, size_t len);
 
+/* What the daemon says about itself, for pyenvfs list: "name value" lines
+ * (base, python, site, options), then "pid N". Set once, before mounting. */
+#define INFO_XATTR "user.pyenvfs.info"
+void stats_set_info(const char *text);
+size_t stats_format_info(char *buf, size_t len);
+
 #endif

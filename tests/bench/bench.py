@@ -7,7 +7,7 @@ docs/PERFORMANCE.md and docs/perf.png, and unmounts everything, also on failure.
 Every figure is the median of N runs of pyenvfs interleaved with its native
 reference in the same run (A B, B A, ...), reported as a ratio; see the
 generated document for what each workload does.  Workloads (--only):
-mount, startup, requests, package, pip, io, rss, cold, peers, scaling, roundtrip.
+mount, startup, requests, package, pip, io, rss, cold, peers, scaling, roundtrip, run.
 Root is needed for dropping caches, the kernel's overlayfs and the RSS
 workload's forgets; without it those parts are skipped with a note.
 """

@@ -27,6 +27,8 @@ GOAL_PIP = ("<=", 1.15)
 GOAL_READ = (">=", 0.85)
 GOAL_WRITE = (">=", 0.75)
 GOAL_REQUESTS = ("<=", 20)
+GOAL_RUN_VS_MOUNTED = ("<=", 1.3)
+GOAL_RUN_VS_VENV = ("<=", 0.2)
 RSS_IDLE_MIB = 4
 RSS_AFTER_MIB = 16
 
@@ -674,8 +676,49 @@ def w_scaling(ctx):
         rows=rows, notes=["Median mount time of each env (ms): %s." % per_env])
 
 
+# ---------------------------------------------------------------------------
+
+def w_run(ctx):
+    """`pyenvfs run BASE -- python -c pass` against the same start-up in an env
+    already mounted, and against `python -m venv --without-pip` then the run."""
+    m, _ = ctx.main_env()
+    rt = ctx.path("run-rt")
+    os.makedirs(rt, exist_ok=True)
+    env = ctx.pyenvfs_env({"TMPDIR": rt})
+    run_cmd = Cmd([ctx.pyenvfs, "run", "--python", ctx.xy, ctx.base, "--", "python", "-c", "pass"],
+                  env=env, cwd=ctx.cwd)
+    mounted = Cmd([os.path.join(m, "bin", "python3"), "-c", "pass"], env=ctx.env(), cwd=ctx.cwd)
+    n = [0]
+
+    def venv_then_run():
+        n[0] += 1
+        d = ctx.path("run-venv-%d" % n[0])
+        t = time_cmd(Cmd(["/bin/sh", "-c", '"$0" -m venv --without-pip "$1" && "$1/bin/python" -c pass',
+                          ctx.exe, d], env=ctx.env(), cwd=ctx.cwd))
+        shutil.rmtree(d)
+        return t
+
+    a, b, c = interleave([lambda: time_cmd(run_cmd), lambda: time_cmd(mounted), venv_then_run],
+                         ctx.runs, warmup=2)
+    par = [time_cmd(run_cmd, parallel=8) for _ in range(heavy_runs(ctx, 5))]
+    left = os.listdir(rt)
+    if left:
+        raise BenchError("pyenvfs run left %s in its runtime directory" % left)
+    return Group("run", "pyenvfs run", intro=[
+        "`pyenvfs run BASE -- python -c pass`: mount a fresh env (temporary DIR), run the",
+        "command, unmount, remove the mount point and DIR; against the same start-up in an",
+        "env that is already mounted, and against `python -m venv --without-pip D` followed",
+        "by `D/bin/python -c pass`. Then 8 runs at once, %d times: all exited 0 and" % len(par),
+        "nothing was left in the runtime directory."], rows=[
+        time_row("one command in a fresh env", "`pyenvfs run BASE -- python -c pass`",
+                 "`M/bin/python -c pass`, M mounted already", a, b, GOAL_RUN_VS_MOUNTED),
+        time_row("one command in a fresh env", "`pyenvfs run BASE -- python -c pass`",
+                 "`venv --without-pip D && D/bin/python -c pass`", a, c, GOAL_RUN_VS_VENV)],
+        notes=["8 parallel runs on 2 cores: median batch %s." % fmt_ms(median(par))])
+
+
 WORKLOADS = [
     ("mount", w_mount), ("startup", w_startup), ("requests", w_requests), ("package", w_package),
     ("pip", w_pip), ("io", w_io), ("rss", w_rss), ("cold", w_cold), ("peers", w_peers),
-    ("scaling", w_scaling), ("roundtrip", w_roundtrip),
+    ("scaling", w_scaling), ("roundtrip", w_roundtrip), ("run", w_run),
 ]

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* pyenvfs run: an env for one command. It mounts BASE at a fresh private
+ * mount point (the daemon is run's child, in the foreground, and dies with
+ * it), runs CMD in the env, and when CMD ends takes everything down: the
+ * mount, the mount point, and the temporary site directory. */
+#include "envs.h"
+#include "run.h"
+#include "runopts.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_PREFIX "pyenvfs-run."
+#define RUN_STATUS_FAILED 125           /* as env(1), timeout(1), chroot(1) */
+#define MOUNT_WAIT_SECONDS 60
+#define DAEMON_EXIT_SECONDS 10
+
+/* The run's own directory: RUNTIME/pyenvfs-run.XXXXXX/{owner,env,site}. */
+struct run_dir {
+	char *dir;
+	char *mnt;
+	char *site;             /* the temporary site directory, if run made one */
+	char *owner;
+};
+
+static volatile sig_atomic_t cmd_pid;
+static volatile sig_atomic_t pending_sig;
+
+/* Until CMD runs, a signal ends the run; then it goes to CMD. A SIGINT or
+ * SIGQUIT from the terminal reached CMD already (same process group): it is
+ * not sent twice. */
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if ((sig == SIGINT || sig == SIGQUIT) && si->si_code == SI_KERNEL && cmd_pid > 0)
+		return;
+	if (cmd_pid > 0)
+		kill((pid_t)cmd_pid, sig);
+	else
+		pending_sig = sig;
+}
+
+static const int forwarded[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+#define NFORWARDED ((int)(sizeof forwarded / sizeof forwarded[0]))
+
+static void set_signal_handlers(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < NFORWARDED; i++)
+		sigaction(forwarded[i], &sa, NULL);
+}
+
+/* In a child, before exec: the default actions and an empty mask back. */
+static void reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigemptyset(&dfl.sa_mask);
+	for (int i = 0; i < NFORWARDED; i++)
+		sigaction(forwarded[i], &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Where runs make their directories: $XDG_RUNTIME_DIR if it is usable, else
+ * $TMPDIR, else /tmp. */
+static const char *runtime_root(void)
+{
+	const char *cand[] = { getenv("XDG_RUNTIME_DIR"), getenv("TMPDIR"), "/tmp" };
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		if (cand[i] && cand[i][0] == '/' && stat(cand[i], &st) == 0 && S_ISDIR(st.st_mode) &&
+		    access(cand[i], W_OK | X_OK) == 0)
+			return cand[i];
+	}
+	return "/tmp";
+}
+
+/* A process's start time (field 22 of /proc/PID/stat), 0 if it is gone. */
+static unsigned long long start_time_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');        /* the command name may hold spaces */
+	unsigned long long t = 0;
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1)
+		return 0;
+	return t;
+}
+
+/* 1 if the run that owns DIR (its owner file: "PID STARTTIME") is gone. */
+static int owner_gone(const char *dir)
+{
+	cleanup_free char *owner = path_join(dir, "owner");
+	FILE *f = fopen(owner, "re");
+	if (!f)
+		return 0;                   /* being made, or not a run's */
+	int pid = 0;
+	unsigned long long t = 0;
+	int ok = fscanf(f, "%d %llu", &pid, &t) == 2;
+	fclose(f);
+	return ok && pid > 0 && start_time_of((pid_t)pid) != t;
+}
+
+static int make_owner_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	char line[64];
+	int n = snprintf(line, sizeof line, "%d %llu\n", (int)getpid(), start_time_of(getpid()));
+	int r = write(fd, line, (size_t)n) == n ? 0 : -EIO;
+	close(fd);
+	return r;
+}
+
+/* Takes a run directory down: the mount if one is there, then its content. */
+static int clear_run_dir(const char *dir, char *err, size_t len)
+{
+	cleanup_free char *mnt = path_join(dir, "env");
+	cleanup_free char *site = path_join(dir, "site");
+	cleanup_free char *owner = path_join(dir, "owner");
+	if (env_is_mounted(mnt) && env_unmount(mnt, NULL, err, len))
+		return -1;
+	rmdir(mnt);
+	if (remove_tree(site) && errno != ENOENT)
+		return pe_err(err, len, "cannot remove '%s': %s", site, strerror(errno));
+	unlink(owner);
+	if (rmdir(dir) && errno != ENOENT)
+		return pe_err(err, len, "cannot remove '%s': %s", dir, strerror(errno));
+	return 0;
+}
+
+/* What an earlier run killed with -9 left (its daemon took its mount down
+ * when it died; a daemon killed too left a stale one): cleared now, or named. */
+static void clear_dead_runs(const char *root)
+{
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, RUN_PREFIX, strlen(RUN_PREFIX)) != 0)
+			continue;
+		cleanup_free char *dir = path_join(root, de->d_name);
+		struct stat st;
+		if (lstat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || !owner_gone(dir))
+			continue;
+		char err[1024];
+		if (clear_run_dir(dir, err, sizeof err))
+			fprintf(stderr, "pyenvfs: run: an earlier run left '%s' (%s)\n", dir, err + strlen("pyenvfs: "));
+	}
+	closedir(d);
+}
+
+static int make_run_dir(struct run_dir *rd, int temp_site, char *err, size_t len)
+{
+	const char *root = runtime_root();
+	clear_dead_runs(root);
+	rd->dir = pe_xasprintf("%s/" RUN_PREFIX "XXXXXX", root);
+	if (!mkdtemp(rd->dir)) {
+		int e = errno;
+		free(rd->dir);
+		rd->dir = NULL;
+		return pe_err(err, len, "run: cannot make a directory in '%s': %s", root, strerror(e));
+	}
+	rd->owner = path_join(rd->dir, "owner");
+	rd->mnt = path_join(rd->dir, "env");
+	int r = make_owner_file(rd->owner);
+	if (!r && mkdir(rd->mnt, 0700))
+		r = -errno;
+	if (!r && temp_site) {
+		rd->site = path_join(rd->dir, "site");
+		if (mkdir(rd->site, 0700))
+			r = -errno;
+	}
+	if (r)
+		return pe_err(err, len, "run: cannot make '%s': %s", rd->dir, strerror(-r));
+	return 0;
+}
+
+static void free_run_dir(struct run_dir *rd)
+{
+	free(rd->dir);
+	free(rd->mnt);
+	free(rd->site);
+	free(rd->owner);
+}
+
+/* The daemon: `pyenvfs -f MOUNT-ARGS MNT [--site SITE]` (mount_main in the
+ * forked child, no exec), in a process group
+ * of its own (a Ctrl-C is for CMD, not for it), ended by the kernel with
+ * SIGTERM if run dies, however it dies. */
+static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
+{
+	int n = 0;
+	char **argv = pe_xcalloc((size_t)o->nmount_args + 6, sizeof *argv);
+	argv[n++] = "pyenvfs";
+	argv[n++] = "-f";
+	for (int i = 0; i < o->nmount_args; i++)
+		argv[n++] = o->mount_args[i];
+	argv[n++] = rd->mnt;
+	if (rd->site) {
+		argv[n++] = "--site";
+		argv[n++] = rd->site;
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(RUN_STATUS_FAILED);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		reset_signals();
+		fflush(NULL);
+		exit(mount_main(n, argv));     /* exit: the sanitizers check at exit */
+	}
+	free(argv);
+	return pid;
+}
+
+/* A descriptor that polls readable when PID exits (-1 on kernels before 5.3:
+ * the callers then poll with a short timeout). */
+static int pid_fd(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Waits until MNT is a mount (its device differs from its parent's), the
+ * daemon has exited (it said why), or a signal came. poll() wakes at every
+ * change of the mount table and when the daemon exits. */
+static int wait_mounted(const struct run_dir *rd, pid_t daemon, int dfd, int *status)
+{
+	struct stat dst, mst;
+	if (stat(rd->dir, &dst))
+		return -errno;
+	int mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char drain[4096];
+	int r = -ETIMEDOUT;
+	for (;;) {
+		if (waitpid(daemon, status, WNOHANG) == daemon) {
+			r = -ECHILD;
+			break;
+		}
+		if (stat(rd->mnt, &mst) == 0 && mst.st_dev != dst.st_dev) {
+			r = 0;
+			break;
+		}
+		if (pending_sig) {
+			r = -EINTR;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > MOUNT_WAIT_SECONDS)
+			break;
+		struct pollfd pfd[2] = { { .fd = mfd, .events = POLLPRI }, { .fd = dfd, .events = POLLIN } };
+		if (poll(pfd, 2, mfd >= 0 && dfd >= 0 ? 1000 : 2) > 0 && (pfd[0].revents & (POLLPRI | POLLERR))) {
+			/* re-read the table, so that poll waits for the next change */
+			lseek(mfd, 0, SEEK_SET);
+			while (read(mfd, drain, sizeof drain) > 0)
+				;
+		}
+	}
+	if (mfd >= 0)
+		close(mfd);
+	return r;
+}
+
+/* SIGTERM to the daemon (it unmounts on its way out), then, if it is slow or
+ * the mount outlived it, by force. */
+static void stop_daemon(pid_t daemon, int dfd, const struct run_dir *rd)
+{
+	int status;
+	kill(daemon, SIGTERM);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (waitpid(daemon, &status, WNOHANG) != daemon) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= DAEMON_EXIT_SECONDS) {
+			kill(daemon, SIGKILL);
+			waitpid(daemon, &status, 0);
+			break;
+		}
+		struct pollfd pfd = { .fd = dfd, .events = POLLIN };
+		poll(&pfd, dfd >= 0 ? 1 : 0, dfd >= 0 ? 1000 : 2);
+	}
+	char err[1024];
+	if (env_is_mounted(rd->mnt) && env_unmount(rd->mnt, NULL, err, sizeof err))
+		fprintf(stderr, "%s\n", err);
+}
+
+static char *env_path_with_bin(const char *mnt)
+{
+	const char *path = getenv("PATH");
+	return pe_xasprintf("%s/bin%s%s", mnt, path && *path ? ":" : "", path && *path ? path : "");
+}
+
+/* CMD, with the env active: as bin/activate makes it (venv mode), or with
+ * PYTHONHOME (--home). */
+static pid_t start_cmd(const struct run_opts *o, const char *mnt)
+{
+	cleanup_free char *path = env_path_with_bin(mnt);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("PATH", path, 1);
+		if (o->home) {
+			setenv("PYTHONHOME", mnt, 1);
+			unsetenv("VIRTUAL_ENV");
+		} else {
+			setenv("VIRTUAL_ENV", mnt, 1);
+			unsetenv("PYTHONHOME");
+		}
+		unsetenv("VIRTUAL_ENV_PROMPT");
+		reset_signals();
+		execvp(o->cmd[0], o->cmd);
+		int e = errno;
+		if (e == ENOENT)
+			fprintf(stderr, "pyenvfs: run: %s: command not found\n", o->cmd[0]);
+		else
+			fprintf(stderr, "pyenvfs: run: %s: %s\n", o->cmd[0], strerror(e));
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	return pid;
+}
+
+static int exit_status_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return RUN_STATUS_FAILED;
+}
+
+/* The steps of a run once its options are known; every path out of here
+ * leaves nothing behind. */
+static int run_env(const struct run_opts *o)
+{
+	char err[2048];
+	struct run_dir rd = { 0 };
+	int status = 0, ret = RUN_STATUS_FAILED, dfd = -1;
+
+	set_signal_handlers();
+	if (make_run_dir(&rd, !o->has_site, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
+	pid_t daemon = start_daemon(o, &rd);
+	if (daemon < 0) {
+		fprintf(stderr, "pyenvfs: run: fork: %s\n", strerror(errno));
+		goto out;
+	}
+	dfd = pid_fd(daemon);
+	int r = wait_mounted(&rd, daemon, dfd, &status);
+	if (r == -ECHILD) {
+		daemon = 0;             /* it refused, and said why on stderr */
+		goto out;
+	}
+	if (r) {
+		if (r == -ETIMEDOUT)
+			fprintf(stderr, "pyenvfs: run: the env was not mounted after %d s\n", MOUNT_WAIT_SECONDS);
+		if (r == -EINTR)
+			ret = 128 + pending_sig;
+		goto out_daemon;
+	}
+
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t cmd = start_cmd(o, rd.mnt);
+	cmd_pid = cmd;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (cmd < 0) {
+		fprintf(stderr, "pyenvfs: run: fork: %s\n", strerror(errno));
+		goto out_daemon;
+	}
+	if (pending_sig)                /* came while the env was being made */
+		kill(cmd, pending_sig);
+	while (waitpid(cmd, &status, 0) < 0 && errno == EINTR)
+		;
+	cmd_pid = 0;
+	ret = exit_status_of(status);
+out_daemon:
+	stop_daemon(daemon, dfd, &rd);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (rd.dir && clear_run_dir(rd.dir, err, sizeof err))
+		fprintf(stderr, "%s\n", err);
+	free_run_dir(&rd);
+	return ret;
+}
+
+int run_main(int argc, char **argv)
+{
+	char err[2048];
+	struct run_opts o;
+	if (run_parse(argc, argv, &o, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		return RUN_STATUS_FAILED;
+	}
+	if (o.help) {
+		run_usage(stdout);
+		run_opts_free(&o);
+		return 0;
+	}
+	int ret = run_env(&o);
+	run_opts_free(&o);
+	return ret;
+}
