@@ -123,6 +123,14 @@ int main(int argc, char **argv)
 		cli_free(&o);
 		return 0;
 	}
+	/* Parsed so that fstab lines can be written for it, but not mounted: a
+	 * view without the layers would silently lack their packages. */
+	if (o.nlower_sites) {
+		pe_err(err, sizeof err, "--lower-site %s: stacked site layers are not implemented yet (see docs/LAYERS.md)",
+		       o.lower_sites[0]);
+		fail(err);
+		goto out_opts;
+	}
 	if (check_fuse(err, sizeof err) || check_allow_other(&o, "/etc/fuse.conf", err, sizeof err) ||
 	    check_paths(&o, &p, err, sizeof err) ||
 	    check_python(p.base, o.python, xy, err, sizeof err)) {
