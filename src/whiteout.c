@@ -46,19 +46,44 @@ static int top_is(const char *path, const char *name)
 	return strncmp(path, name, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-int wh_record_path(enum wh_area area, const char *dir, const char *name, char *out, size_t len)
+int wh_node_path(enum wh_area area, const char *path, char *out, size_t len)
 {
-	int r;
-	if ((r = wh_check_name(name)) || (r = wh_check_path(dir)))
+	int r = wh_check_path(path);
+	if (r)
 		return r;
 	if (area != WH_AREA_SITE && area != WH_AREA_UPPER)
 		return -EINVAL;
 	/* The reserved area holds the records themselves and the upper area:
 	 * never shown, so never removed or renamed through the mount. */
-	if (area == WH_AREA_SITE && (*dir ? top_is(dir, VIEW_RESERVED) : view_reserved(name)))
+	if (area == WH_AREA_SITE && top_is(path, VIEW_RESERVED))
 		return -EINVAL;
-	int n = snprintf(out, len, "%s/%s/%s%s%s", WH_ROOT, area_name(area), dir, *dir ? "/" : "", name);
+	int n = snprintf(out, len, "%s/%s", WH_ROOT, area_name(area));
+	for (const char *p = path; n >= 0 && (size_t)n < len && *p;) {
+		const char *slash = strchr(p, '/');
+		int c = slash ? (int)(slash - p) : (int)strlen(p);
+		int k = snprintf(out + n, len - (size_t)n, "/%s/%.*s", WH_SUB, c, p);
+		n = k < 0 ? k : n + k;
+		p += c + (slash ? 1 : 0);
+	}
 	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int wh_record_path(enum wh_area area, const char *dir, const char *name, char *out, size_t len)
+{
+	int r;
+	if ((r = wh_check_name(name)) || (r = wh_check_path(dir)))
+		return r;
+	char path[8192];
+	int n = snprintf(path, sizeof path, "%s%s%s", dir, *dir ? "/" : "", name);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -ENAMETOOLONG;
+	if ((r = wh_node_path(area, path, out, len)))
+		return r;
+	size_t used = strlen(out);
+	n = snprintf(out + used, len - used, "/%s", WH_KIND);
+	if (n < 0 || (size_t)n >= len - used)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -86,10 +111,6 @@ int wh_decode(mode_t mode, const char *target, size_t len, struct wh_record *rec
 {
 	size_t plen = strlen(WH_TARGET_REDIRECT);
 	rec->origin[0] = '\0';
-	if (S_ISDIR(mode)) {
-		rec->kind = WH_DIR;
-		return 0;
-	}
 	rec->kind = WH_HIDE;            /* what a damaged record counts as */
 	if (!S_ISLNK(mode) || !target || memchr(target, '\0', len))
 		return -EINVAL;

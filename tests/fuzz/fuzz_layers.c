@@ -127,6 +127,8 @@ static void fuzz_whiteout(const char *s, size_t n)
 	}
 	if (wh_record_path(WH_AREA_SITE, "", s, path, sizeof path) == 0)
 		REQUIRE(wh_check_path(path) == 0, path);
+	if (wh_node_path(WH_AREA_SITE, s, path, sizeof path) == 0)
+		REQUIRE(wh_check_path(path) == 0 && strncmp(path, WH_ROOT "/site", strlen(WH_ROOT "/site")) == 0, path);
 	if (wh_record_path(WH_AREA_UPPER, s, "x", path, sizeof path) == 0)
 		REQUIRE(wh_check_path(path) == 0 && strncmp(path, WH_ROOT "/upper/", strlen(WH_ROOT "/upper/")) == 0, path);
 }

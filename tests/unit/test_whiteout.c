@@ -43,33 +43,57 @@ static void test_names(void)
 static void test_record_path(void)
 {
 	char out[512];
+	CHECK(wh_node_path(WH_AREA_SITE, "", out, sizeof out) == 0);
+	CHECK_STR(out, ".pyenvfs/whiteouts/site");
+	CHECK(wh_node_path(WH_AREA_SITE, "google/auth", out, sizeof out) == 0);
+	CHECK_STR(out, ".pyenvfs/whiteouts/site/sub/google/sub/auth");
+	CHECK(wh_node_path(WH_AREA_UPPER, "bin", out, sizeof out) == 0);
+	CHECK_STR(out, ".pyenvfs/whiteouts/upper/sub/bin");
+
 	CHECK(wh_record_path(WH_AREA_SITE, "", "six.py", out, sizeof out) == 0);
-	CHECK_STR(out, ".pyenvfs/whiteouts/site/six.py");
+	CHECK_STR(out, ".pyenvfs/whiteouts/site/sub/six.py/kind");
 	CHECK(wh_record_path(WH_AREA_SITE, "google/auth", "__init__.py", out, sizeof out) == 0);
-	CHECK_STR(out, ".pyenvfs/whiteouts/site/google/auth/__init__.py");
+	CHECK_STR(out, ".pyenvfs/whiteouts/site/sub/google/sub/auth/sub/__init__.py/kind");
 	CHECK(wh_record_path(WH_AREA_UPPER, "bin", "pip", out, sizeof out) == 0);
-	CHECK_STR(out, ".pyenvfs/whiteouts/upper/bin/pip");
+	CHECK_STR(out, ".pyenvfs/whiteouts/upper/sub/bin/sub/pip/kind");
 	/* In the upper area ".pyenvfs" is an ordinary name. */
 	CHECK(wh_record_path(WH_AREA_UPPER, "", ".pyenvfs", out, sizeof out) == 0);
-	CHECK_STR(out, ".pyenvfs/whiteouts/upper/.pyenvfs");
-	/* A name like a record's own is just a name. */
-	CHECK(wh_record_path(WH_AREA_SITE, "whiteouts", "site", out, sizeof out) == 0);
-	CHECK_STR(out, ".pyenvfs/whiteouts/site/whiteouts/site");
+	CHECK_STR(out, ".pyenvfs/whiteouts/upper/sub/.pyenvfs/kind");
+	/* Names like the format's own are just names: no collision. */
+	CHECK(wh_record_path(WH_AREA_SITE, "kind", "sub", out, sizeof out) == 0);
+	CHECK_STR(out, ".pyenvfs/whiteouts/site/sub/kind/sub/sub/kind");
+	CHECK(wh_record_path(WH_AREA_SITE, "", ".wh.x", out, sizeof out) == 0);
+	CHECK_STR(out, ".pyenvfs/whiteouts/site/sub/.wh.x/kind");
 
 	/* The reserved area of the site top is never shown, so never removed. */
 	CHECK(wh_record_path(WH_AREA_SITE, "", ".pyenvfs", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, ".pyenvfs", "upper", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, ".pyenvfs/whiteouts", "x", out, sizeof out) == -EINVAL);
+	CHECK(wh_node_path(WH_AREA_SITE, ".pyenvfs", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, ".pyenvfsx", "y", out, sizeof out) == 0);
 	CHECK(wh_record_path(WH_AREA_SITE, "pkg", ".pyenvfs", out, sizeof out) == 0);
 
 	CHECK(wh_record_path(WH_AREA_SITE, "", "", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, "", "..", out, sizeof out) == -EINVAL);
+	CHECK(wh_record_path(WH_AREA_SITE, "", "a/b", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, "a/../b", "x", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path(WH_AREA_SITE, "/abs", "x", out, sizeof out) == -EINVAL);
+	CHECK(wh_node_path(WH_AREA_SITE, "a/", out, sizeof out) == -EINVAL);
 	CHECK(wh_record_path((enum wh_area)7, "", "x", out, sizeof out) == -EINVAL);
-	CHECK(wh_record_path(WH_AREA_SITE, "", "six.py", out, 30) == -ENAMETOOLONG);
-	CHECK(wh_record_path(WH_AREA_SITE, "", "six.py", out, 31) == 0);
+	/* ".pyenvfs/whiteouts/site/sub/six.py/kind" is 39 bytes. */
+	CHECK(wh_record_path(WH_AREA_SITE, "", "six.py", out, 39) == -ENAMETOOLONG);
+	CHECK(wh_record_path(WH_AREA_SITE, "", "six.py", out, 40) == 0);
+	CHECK(wh_node_path(WH_AREA_SITE, "six.py", out, 30) == -ENAMETOOLONG);
+	CHECK(wh_node_path(WH_AREA_SITE, "six.py", out, 35) == 0);
+	char deep[5000];
+	size_t k = 0;
+	while (k + 2 < sizeof deep - 100) {
+		deep[k++] = 'd';
+		deep[k++] = '/';
+	}
+	deep[k++] = 'd';
+	deep[k] = '\0';
+	CHECK(wh_node_path(WH_AREA_SITE, deep, out, sizeof out) == -ENAMETOOLONG);
 }
 
 static void check_roundtrip(enum wh_kind kind, const char *origin, int line)
@@ -110,7 +134,7 @@ static void test_encode_decode(void)
 	CHECK(wh_encode(WH_HIDE, NULL, t, 8) == -ENAMETOOLONG);
 	CHECK(wh_encode(WH_REDIRECT, "abc", t, 12) == -ENAMETOOLONG);
 
-	CHECK(wh_decode(S_IFDIR | 0755, NULL, 0, &rec) == 0 && rec.kind == WH_DIR);
+	CHECK(wh_decode(S_IFDIR | 0755, NULL, 0, &rec) == -EINVAL && rec.kind == WH_HIDE);
 	CHECK(wh_decode(S_IFLNK | 0777, "whiteout", 8, &rec) == 0 && rec.kind == WH_HIDE);
 	/* Not NUL-terminated: only len bytes count. */
 	CHECK(wh_decode(S_IFLNK | 0777, "whiteoutXYZ", 8, &rec) == 0 && rec.kind == WH_HIDE);
