@@ -193,10 +193,30 @@ static char *join_components(char **st, size_t from, size_t n)
 	return s;
 }
 
+/* 1 if path is already a clean relative path: no "", "." or ".." component. */
+static int clean_relative(const char *path)
+{
+	for (const char *p = path;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (!n || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (!slash)
+			return 1;
+		p = slash + 1;
+	}
+}
+
 int dist_resolve(const char *site_rel, const char *from, const char *path, struct dist_file *f)
 {
 	if (!*path || *path == '/')
 		return -EINVAL;
+	/* Most of a RECORD: a file below the site directory, said plainly. */
+	if ((!from || !*from) && clean_relative(path)) {
+		f->area = DIST_AREA_SITE;
+		f->path = pe_xstrdup(path);
+		return 0;
+	}
 	cleanup_free char *site = pe_xstrdup(site_rel);
 	cleanup_free char *work = pe_xasprintf("%s/%s/%s", site_rel, from ? from : "", path);
 	cleanup_free char **st = pe_xcalloc(strlen(work) + 1, sizeof *st);
@@ -383,22 +403,36 @@ static void set_add(struct file_set *s, enum dist_area area, const char *path, s
 	s->n++;
 }
 
+/* The length of the directories two paths share ("a/b/c" and "a/b/d": 3). */
+static size_t common_dirs(const char *a, const char *b)
+{
+	size_t i = 0, last = 0;
+	for (; a[i] && a[i] == b[i]; i++)
+		if (a[i] == '/')
+			last = i;
+	return last;
+}
+
 /* The file, and in the site area every directory it is in: a package's
- * directories belong to it; elsewhere (bin, share/man/man1) they are shared. */
-static void set_add_with_dirs(struct file_set *s, const struct dist_file *f)
+ * directories belong to it; elsewhere (bin, share/man/man1) they are shared.
+ * The directories prev (the file added before) is in are there already: a
+ * RECORD lists a directory's files together, so this keeps the set small. */
+static void set_add_with_dirs(struct file_set *s, const struct dist_file *f, const struct dist_file *prev)
 {
 	set_add(s, f->area, f->path, strlen(f->path));
 	if (f->area != DIST_AREA_SITE)
 		return;
+	size_t known = prev && prev->area == DIST_AREA_SITE ? common_dirs(f->path, prev->path) : 0;
 	for (const char *p = strchr(f->path, '/'); p; p = strchr(p + 1, '/'))
-		set_add(s, f->area, f->path, (size_t)(p - f->path));
+		if ((size_t)(p - f->path) > known)
+			set_add(s, f->area, f->path, (size_t)(p - f->path));
 }
 
 static void set_add_dist(struct file_set *s, const struct dist *d)
 {
 	set_add(s, DIST_AREA_SITE, d->entry, strlen(d->entry));
 	for (size_t i = 0; i < d->nfiles; i++)
-		set_add_with_dirs(s, &d->files[i]);
+		set_add_with_dirs(s, &d->files[i], i ? &d->files[i - 1] : NULL);
 }
 
 static int file_cmp(const void *a, const void *b)
