@@ -428,13 +428,6 @@ static void set_add_with_dirs(struct file_set *s, const struct dist_file *f, con
 			set_add(s, f->area, f->path, (size_t)(p - f->path));
 }
 
-static void set_add_dist(struct file_set *s, const struct dist *d)
-{
-	set_add(s, DIST_AREA_SITE, d->entry, strlen(d->entry));
-	for (size_t i = 0; i < d->nfiles; i++)
-		set_add_with_dirs(s, &d->files[i], i ? &d->files[i - 1] : NULL);
-}
-
 static int file_cmp(const void *a, const void *b)
 {
 	const struct dist_file *x = a, *y = b;
@@ -464,23 +457,49 @@ static int set_has(const struct dist_file *v, size_t n, enum dist_area area, con
 	return v && n && bsearch(&key, v, n, sizeof *v, file_cmp) != NULL;
 }
 
-/* What the shadowed distributions of layer l hide: theirs minus what a
- * winning distribution of the same layer lists too. Sorted, unique. */
+/* 1 if path (site area) is the metadata directory of a distribution of l
+ * that is not shadowed, or lies in one. */
+static int in_winner_metadata(const struct dist_layer *layers, size_t n, size_t l, const char *path)
+{
+	const char *slash = strchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : strlen(path);
+	for (size_t i = 0; i < layers[l].ndists; i++) {
+		const char *e = layers[l].dists[i].entry;
+		if (strlen(e) == len && strncmp(e, path, len) == 0 && !dist_shadowed(layers, n, l, i))
+			return 1;
+	}
+	return 0;
+}
+
+/* What the shadowed distributions of layer l hide: their metadata
+ * directories always (no tool may see two versions), and what their RECORDs
+ * list except what a winning distribution of the same layer lists too or
+ * what lies in a winner's metadata directory. Sorted, unique. */
 static struct file_set hidden_in_layer(const struct dist_layer *layers, size_t n, size_t l)
 {
 	struct file_set lost = { 0 }, kept = { 0 };
-	for (size_t i = 0; i < layers[l].ndists; i++)
-		set_add_dist(dist_shadowed(layers, n, l, i) ? &lost : &kept, &layers[l].dists[i]);
+	for (size_t i = 0; i < layers[l].ndists; i++) {
+		const struct dist *d = &layers[l].dists[i];
+		struct file_set *to = dist_shadowed(layers, n, l, i) ? &lost : &kept;
+		for (size_t j = 0; j < d->nfiles; j++)
+			set_add_with_dirs(to, &d->files[j], j ? &d->files[j - 1] : NULL);
+	}
 	set_sort_unique(&lost);
 	set_sort_unique(&kept);
 	size_t k = 0;
 	for (size_t i = 0; i < lost.n; i++) {
-		if (set_has(kept.v, kept.n, lost.v[i].area, lost.v[i].path))
-			free(lost.v[i].path);
+		const struct dist_file *f = &lost.v[i];
+		if (set_has(kept.v, kept.n, f->area, f->path) ||
+		    (f->area == DIST_AREA_SITE && in_winner_metadata(layers, n, l, f->path)))
+			free(f->path);
 		else
 			lost.v[k++] = lost.v[i];
 	}
 	lost.n = k;
+	for (size_t i = 0; i < layers[l].ndists; i++)
+		if (dist_shadowed(layers, n, l, i))
+			set_add(&lost, DIST_AREA_SITE, layers[l].dists[i].entry, strlen(layers[l].dists[i].entry));
+	set_sort_unique(&lost);
 	free_files(kept.v, kept.n);
 	return lost;
 }

@@ -1,11 +1,13 @@
 /* libFuzzer target for the pure groundwork of stacked site layers (issue 11):
  * dist (metadata directory names, RECORD and installed-files.txt parsing,
  * path resolution, the shadow rule), whiteout (record paths and targets),
- * merge (lookup against listing) and shebang (plan and read mapping).
+ * merge (lookup against listing), shebang (plan and read mapping) and
+ * pycache (which names are bytecode).
  * Built by tests/fuzz/run.sh as fuzz_layers. Every part sees the same input;
  * an invariant that does not hold aborts with a line saying which. */
 #include "dist.h"
 #include "merge.h"
+#include "pycache.h"
 #include "shebang.h"
 #include "whiteout.h"
 
@@ -106,6 +108,13 @@ static void fuzz_dist_shadow(const char *s)
 			REQUIRE(dist_shadow_hides(&sh, l, DIST_AREA_SITE, L[l].dists[i].entry) == lost,
 				L[l].dists[i].entry);
 			REQUIRE(!lost || dist_layer_needs_records(L, 3, l), L[l].dists[i].entry);
+			/* Nothing in a winner's metadata directory is hidden. */
+			size_t elen = strlen(L[l].dists[i].entry);
+			for (size_t h = 0; !lost && h < sh.nhidden[l]; h++)
+				REQUIRE(sh.hidden[l][h].area != DIST_AREA_SITE ||
+						strncmp(sh.hidden[l][h].path, L[l].dists[i].entry, elen) != 0 ||
+						(sh.hidden[l][h].path[elen] != '/' && sh.hidden[l][h].path[elen] != '\0'),
+					sh.hidden[l][h].path);
 		}
 	}
 	REQUIRE(sh.nhidden[0] == 0 || L[0].ndists, "the top layer hides only what it holds");
@@ -225,6 +234,31 @@ static void fuzz_shebang(const char *s, size_t n)
 	}
 }
 
+/* "DIR-NAME\nNAME": only bytecode names, and clean paths, come out. */
+static void fuzz_pycache(const char *s)
+{
+	char *copy = strdup(s);
+	char *nl = strchr(copy, '\n');
+	const char *dir = nl ? copy : "__pycache__", *name = nl ? nl + 1 : copy;
+	if (nl)
+		*nl = '\0';
+	for (int legacy = 0; legacy < 2; legacy++) {
+		enum pycache_name k = pycache_classify(dir, name, legacy);
+		if (k == PYCACHE_NO)
+			continue;
+		REQUIRE(wh_check_name(name) == 0, name);
+		size_t n = strlen(name);
+		if (k == PYCACHE_DIR)
+			REQUIRE(strcmp(name, "__pycache__") == 0, name);
+		else
+			REQUIRE(strstr(name, ".pyc") || (legacy && n > 4 && strcmp(name + n - 4, ".pyo") == 0), name);
+	}
+	char out[8192];
+	if (pycache_area_path("base-0123456789abcdef", s, out, sizeof out) == 0)
+		REQUIRE(wh_check_path(out) == 0, out);
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > FUZZ_MAX_INPUT)
@@ -237,6 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_whiteout(s, size);
 	fuzz_merge(data, size);
 	fuzz_shebang(s, size);
+	fuzz_pycache(s);
 	free(s);
 	return 0;
 }

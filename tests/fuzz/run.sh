@@ -57,7 +57,8 @@ build() {   # build OUTPUT [EXTRA-FLAGS...] SOURCES...
 }
 build "$out/fuzz_view" tests/fuzz/fuzz_view.c || exit 2
 build "$out/fuzz_cli" -DFUZZ_CLI tests/fuzz/fuzz_view.c || exit 2
-build "$out/fuzz_layers" src/dist.c src/whiteout.c src/merge.c src/shebang.c tests/fuzz/fuzz_layers.c || exit 2
+build "$out/fuzz_layers" src/dist.c src/whiteout.c src/merge.c src/shebang.c src/pycache.c \
+	tests/fuzz/fuzz_layers.c || exit 2
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

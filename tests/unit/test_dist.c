@@ -331,6 +331,27 @@ static void test_shadow(void)
 		dist_layer_free(&L[i]);
 }
 
+/* RECORDs that reach into another distribution's metadata directory (found
+ * by fuzz_layers): a shadowed one's stays hidden, a winner's stays whole. */
+static void test_shadow_metadata_dirs(void)
+{
+	struct dist_layer L[2];
+	layer_of(&L[0], (const char *const[]){ "foo-2.0.dist-info", NULL });
+	layer_of(&L[1], (const char *const[]){ "foo-1.0.dist-info", "bar-1.0.dist-info", NULL });
+	add_record(&L[1], "bar-1.0.dist-info", "bar.py,,\nfoo-1.0.dist-info/stray,,\n");
+	add_record(&L[1], "foo-1.0.dist-info", "foo.py,,\nbar-1.0.dist-info/METADATA,,\nbar-1.0.dist-info,,\n");
+	struct dist_shadow s;
+	dist_shadow_build(L, 2, &s);
+	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "foo-1.0.dist-info") == 1);
+	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "foo.py") == 1);
+	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "bar-1.0.dist-info") == 0);
+	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "bar-1.0.dist-info/METADATA") == 0);
+	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "bar.py") == 0);
+	dist_shadow_free(&s);
+	dist_layer_free(&L[0]);
+	dist_layer_free(&L[1]);
+}
+
 int main(void)
 {
 	test_normalize();
@@ -339,5 +360,6 @@ int main(void)
 	test_resolve();
 	test_winner();
 	test_shadow();
+	test_shadow_metadata_dirs();
 	return UNIT_DONE();
 }
