@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Installed distributions across stacked site layers: names, RECORD files,
  * and the rule that a distribution wins or loses as a whole. Pure. */
 #include "dist.h"

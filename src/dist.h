@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Installed distributions in stacked site layers: their names, their RECORD
  * files, and which distribution wins when several layers hold the same one
  * (docs/LAYERS.md, "A distribution wins as a whole"). Pure: the caller reads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The union rule of stacked layers: lookup and merged listings. Pure. */
 #include "merge.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The union rule of stacked layers: which layer answers a name, which
  * layers' directories merge into one, and a merged directory's listing.
  * Layer 0 is the top (DIR), then L1, L2, ... Pure: the caller probes the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Bytecode for read-only places: which names, and where they go. Pure. */
 #include "pycache.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Bytecode for read-only places (docs/LAYERS.md): which new names Python may
  * write in a directory of a lower layer or of the base, and where they go in
  * the env's own area instead. Everything else there stays EROFS. Pure. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Console scripts that follow the env: the first line rewritten on read. Pure. */
 #include "shebang.h"
 

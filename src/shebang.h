@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Console scripts that follow the env: a script a layer's package installed
  * names, in its first line, the Python of the mount it was installed through.
  * Shown in another env (a clone, a layer shared by many envs, an env mounted

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records: their paths and their encoding. Pure. */
 #include "whiteout.h"
 #include "view.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records: how a layer says that a name of the layers under it is
  * gone (removed, renamed away, or a directory made again: opaque) or that a
  * directory is a lower one renamed (a redirect). Pure: the format and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* What the "a distribution wins as a whole" index costs on real site
  * directories (docs/LAYERS.md): the directories given are stacked as layers,
  * top first, and each round does what a mount (or a refresh) would do:

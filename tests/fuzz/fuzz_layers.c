@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* libFuzzer target for the pure groundwork of stacked site layers (issue 11):
  * dist (metadata directory names, RECORD and installed-files.txt parsing,
  * path resolution, the shadow rule), whiteout (record paths and targets),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The pure layer modules on real files, for tests/test_layers_pure.py, which
  * checks them against Python's own csv module, package metadata and pip's
  * console scripts. Output fields end with NUL bytes (paths may hold

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for dist: names, RECORD parsing, and which distribution wins. */
 #include "unit.h"
 #include "dist.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for pycache: which bytecode names are redirected, and where. */
 #include "unit.h"
 #include "pycache.h"

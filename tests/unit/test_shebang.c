@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for shebang: which scripts are rewritten, the new first line,
  * the read mapping; and that a rewritten script really runs (with /bin/sh
  * and the base's python3 behind a mount-like directory with a space). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for whiteout (the record format) and merge (the union rule). */
 #include "unit.h"
 #include "merge.h"
