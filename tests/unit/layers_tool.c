@@ -10,13 +10,23 @@
  *                                        ("-" three times if not a metadata dir)
  *   layers_tool shebang FILE MOUNT [--any | ROOT...]
  *                                        the file as shown, on stdout; exit 0 if
- *                                        rewritten, 3 if left alone, 2 on error */
+ *                                        rewritten, 3 if left alone, 2 on error
+ *   layers_tool tree L0 L1...            the merged site area of the layers (top
+ *                                        first), with their records: per path,
+ *                                        its type (d, f, l) and layer, sorted */
 #include "dist.h"
+#include "merge.h"
+#include "records.h"
 #include "shebang.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -104,14 +114,135 @@ static int cmd_shebang(int argc, char **argv)
 	return r == 1 ? 0 : r == 0 ? 3 : 2;
 }
 
+static int tops[MERGE_MAX_LAYERS];
+static size_t ntops;
+
+/* The entries of dir in layer l (none if it has no such directory), and the
+ * names its records hide below it; malloc'ed, the caller frees. */
+static void layer_dir(size_t l, const char *dir, struct merge_entry **ents, size_t *nents, char ***hides,
+		      size_t *nhides)
+{
+	*ents = NULL;
+	*nents = *nhides = 0;
+	*hides = NULL;
+	int fd = *dir ? openat(tops[l], dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		      : openat(tops[l], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (!*dir && !strcmp(e->d_name, ".pyenvfs")))
+			continue;
+		struct stat st;
+		fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW);
+		*ents = realloc(*ents, (*nents + 1) * sizeof **ents);
+		(*ents)[(*nents)++] = (struct merge_entry){ strdup(e->d_name),
+							    S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG };
+	}
+	if (d)
+		closedir(d);
+	char node[8192];
+	if (wh_node_path(WH_AREA_SITE, dir, node, sizeof node))
+		return;
+	strcat(node, "/" WH_SUB);
+	fd = openat(tops[l], node, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	while (d && (e = readdir(d))) {
+		struct wh_record rec;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    records_read(tops[l], WH_AREA_SITE, dir, e->d_name, &rec) ||
+		    (rec.kind != WH_HIDE && rec.kind != WH_REDIRECT))
+			continue;
+		*hides = realloc(*hides, (*nhides + 1) * sizeof **hides);
+		(*hides)[(*nhides)++] = strdup(e->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* What layer l holds at path. */
+static struct merge_probe probe(size_t l, const char *dir, const char *name)
+{
+	char path[8192];
+	struct stat st;
+	struct wh_record rec;
+	struct merge_probe p = { MERGE_ABSENT, WH_NONE, 0 };
+	snprintf(path, sizeof path, "%s%s%s", dir, *dir ? "/" : "", name);
+	if (fstatat(tops[l], path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		p.obj = S_ISDIR(st.st_mode) ? MERGE_DIR : MERGE_OTHER;
+	if (records_read(tops[l], WH_AREA_SITE, dir, name, &rec) == 0)
+		p.record = rec.kind;
+	return p;
+}
+
+/* Prints the merged directory dir made of layers[0..n) and all below it. */
+static void print_tree(const char *dir, const size_t *layers, size_t n)
+{
+	struct merge_dir_layer dl[MERGE_MAX_LAYERS] = { { 0 } };
+	char **hides[MERGE_MAX_LAYERS];
+	struct merge_entry *ents[MERGE_MAX_LAYERS];
+	for (size_t i = 0; i < n; i++) {
+		size_t ne, nh;
+		layer_dir(layers[i], dir, &ents[i], &ne, &hides[i], &nh);
+		dl[i] = (struct merge_dir_layer){ layers[i], ents[i], ne, (const char *const *)hides[i], nh };
+	}
+	struct merge_out *out;
+	size_t nout;
+	if (merge_list(dl, n, &out, &nout) == 0) {
+		for (size_t i = 0; i < nout; i++) {
+			char path[8192];
+			snprintf(path, sizeof path, "%s%s%s", dir, *dir ? "/" : "", out[i].name);
+			printf("%s\t%c\t%zu\n", path, out[i].type == DT_DIR ? 'd' : out[i].type == DT_LNK ? 'l' : 'f',
+			       out[i].layer);
+			if (out[i].type != DT_DIR)
+				continue;
+			/* The lookup of the directory: which of the layers merge into it. */
+			struct merge_state s;
+			merge_begin(&s);
+			for (size_t k = 0; k < n; k++) {
+				struct merge_probe p = probe(layers[k], dir, out[i].name);
+				if (merge_feed(&s, layers[k], &p) != 1)
+					break;
+			}
+			print_tree(path, s.layers, s.nlayers);
+		}
+		free(out);
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < dl[i].nents; j++)
+			free((char *)ents[i][j].name);
+		free(ents[i]);
+		for (size_t j = 0; j < dl[i].nhides; j++)
+			free(hides[i][j]);
+		free(hides[i]);
+	}
+}
+
+static int cmd_tree(int argc, char **argv)
+{
+	size_t layers[MERGE_MAX_LAYERS];
+	if (argc < 1 || argc > MERGE_MAX_LAYERS)
+		return 2;
+	for (int i = 0; i < argc; i++) {
+		tops[i] = open(argv[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tops[i] < 0)
+			return 2;
+		layers[i] = (size_t)i;
+	}
+	ntops = (size_t)argc;
+	print_tree("", layers, ntops);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "tree") == 0)
+		return cmd_tree(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
 		return cmd_record(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "entry") == 0)
 		return cmd_entry(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "shebang") == 0)
 		return cmd_shebang(argc - 2, argv + 2);
-	fprintf(stderr, "usage: layers_tool record FILE SITE_REL | entry NAME... | shebang FILE MOUNT [--any | ROOT...]\n");
+	fprintf(stderr, "usage: layers_tool record FILE SITE_REL | entry NAME... | shebang FILE MOUNT [--any | ROOT...] | tree L0 L1...\n");
 	return 2;
 }
