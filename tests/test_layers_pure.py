@@ -177,3 +177,65 @@ def test_pip_console_script_follows_a_moved_env(param, spaces, tmp_path):
     assert tool("shebang", moved_pip, b, b).returncode == 3
     assert tool("shebang", os.path.join(b, "bin", "activate"), b, a).returncode == 3
     shutil.rmtree(b)
+
+
+SPY = r"""
+import os, sys
+made = []
+try:
+    import posix
+    real_open, real_mkdir = posix.open, posix.mkdir
+    def spy_open(path, flags, *a, **k):
+        made.append(path)
+        return real_open(path, flags, *a, **k)
+    def spy_mkdir(path, *a, **k):
+        made.append(path)
+        return real_mkdir(path, *a, **k)
+    posix.open, posix.mkdir = spy_open, spy_mkdir
+except Exception:
+    pass
+sys.path.insert(0, sys.argv[1])
+import plain_mod
+import pkg.sub
+sys.stdout.write("\n".join(str(m) for m in made))
+"""
+
+
+@pytest.mark.parametrize("param", pythons.params())
+def test_bytecode_names_python_writes_are_redirected(param, tmp_path):
+    """Every file and directory a real interpreter makes when it writes
+    bytecode (and, on 3.x, importlib's temporary names, seen by spying on
+    posix.open) is one that pycache_classify lets through; the sources are not."""
+    base = pythons.find(param)
+    if base is None:
+        pytest.skip("%s not installed" % param)
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "plain_mod.py").write_text("X = 1\n")
+    (src / "pkg" / "__init__.py").write_text("")
+    (src / "pkg" / "sub.py").write_text("Y = 2\n")
+    before = set(os.listdir(str(src))) | {"pkg/" + n for n in os.listdir(str(src / "pkg"))}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    exe = os.path.join(base.prefix, "bin", "python" + base.xy)
+    r = subprocess.run([exe, "-E", "-s", "-c", SPY, str(src)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    legacy = "legacy" if base.major == 2 else ""
+    made = []
+    for dp, dns, fns in os.walk(str(src)):
+        for n in dns + fns:
+            rel = os.path.relpath(os.path.join(dp, n), str(src))
+            if rel not in before:
+                made.append((os.path.basename(dp), n, os.path.isdir(os.path.join(dp, n))))
+    assert made, "%s wrote no bytecode" % param
+    spied = [p for p in r.stdout.decode().splitlines() if p.startswith(str(src))]
+    if base.major >= 3:
+        temps = [p for p in spied if not p.endswith(".pyc") and "__pycache__" in p and not p.endswith("__pycache__")]
+        assert temps, "no temporary bytecode name seen: %r" % spied
+        made += [(os.path.basename(os.path.dirname(p)), os.path.basename(p), False) for p in temps]
+    for dir_name, name, is_dir in made:
+        out = tool("pyc", dir_name, name, legacy).stdout.decode().strip()
+        assert out == ("dir" if is_dir else "file"), (param, dir_name, name, out)
+    for name in ("plain_mod.py", "__init__.py", "sub.py"):
+        assert tool("pyc", "__pycache__", name, legacy).stdout.decode().strip() == "no"
+        assert tool("pyc", "pkg", name, legacy).stdout.decode().strip() == "no"

@@ -11,11 +11,15 @@
  *   layers_tool shebang FILE MOUNT [--any | ROOT...]
  *                                        the file as shown, on stdout; exit 0 if
  *                                        rewritten, 3 if left alone, 2 on error
+ *   layers_tool pyc DIR-NAME NAME [legacy]
+ *                                        what creating NAME in a directory called
+ *                                        DIR-NAME is: "no", "dir" or "file"
  *   layers_tool tree L0 L1...            the merged site area of the layers (top
  *                                        first), with their records: per path,
  *                                        its type (d, f, l) and layer, sorted */
 #include "dist.h"
 #include "merge.h"
+#include "pycache.h"
 #include "records.h"
 #include "shebang.h"
 
@@ -233,8 +237,19 @@ static int cmd_tree(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_pyc(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	enum pycache_name k = pycache_classify(argv[0], argv[1], argc > 2 && strcmp(argv[2], "legacy") == 0);
+	puts(k == PYCACHE_DIR ? "dir" : k == PYCACHE_FILE ? "file" : "no");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "pyc") == 0)
+		return cmd_pyc(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "tree") == 0)
 		return cmd_tree(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
@@ -243,6 +258,6 @@ int main(int argc, char **argv)
 		return cmd_entry(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "shebang") == 0)
 		return cmd_shebang(argc - 2, argv + 2);
-	fprintf(stderr, "usage: layers_tool record FILE SITE_REL | entry NAME... | shebang FILE MOUNT [--any | ROOT...] | tree L0 L1...\n");
+	fprintf(stderr, "usage: layers_tool record FILE SITE_REL | entry NAME... | shebang FILE MOUNT [--any | ROOT...] | pyc DIR-NAME NAME [legacy] | tree L0 L1...\n");
 	return 2;
 }
