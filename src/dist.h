@@ -109,4 +109,24 @@ void dist_shadow_build(const struct dist_layer *layers, size_t n, struct dist_sh
 int dist_shadow_hides(const struct dist_shadow *s, size_t layer, enum dist_area area, const char *path);
 void dist_shadow_free(struct dist_shadow *s);
 
+/* The shadow sets as bytes, for a cache of them (building them reads RECORD
+ * files: tens of milliseconds for large layers): malloc'ed, *len its size. */
+char *dist_shadow_encode(const struct dist_shadow *s, size_t *len);
+/* Back from those bytes, checked (counts, areas, clean paths, strict order):
+ * 0, or -EINVAL for anything else (then rebuild), s untouched. */
+int dist_shadow_decode(const char *buf, size_t len, struct dist_shadow *s);
+
+/* What the shadow sets depend on, for one lower layer: its top directory's
+ * identity and times (a package added or removed changes its mtime). */
+struct dist_stamp {
+	unsigned long long dev, ino;
+	long long mtime_ns, ctime_ns;
+};
+/* A key for the cached sets of lower layers 1..n-1 (stamps[i-1] for layer
+ * i) under top, the top layer (DIR), whose distribution names and removals
+ * are part of the key (its files are never read). Into out, 17 bytes at least:
+ * 16 hex digits. */
+void dist_cache_key(const struct dist_layer *top, const struct dist_stamp *stamps, size_t n, char *out,
+		    size_t len);
+
 #endif

@@ -55,6 +55,10 @@ static int check_resolved(const char *path, void *arg)
 
 static void fuzz_dist_parsing(const char *s, size_t n)
 {
+	struct dist_shadow cached;
+	if (dist_shadow_decode(s, n, &cached) == 0)    /* whatever a cache file holds */
+		dist_shadow_free(&cached);
+
 	dist_record_each(s, n, check_resolved, NULL);
 	dist_lines_each(s, n, check_resolved, NULL);
 
@@ -119,6 +123,20 @@ static void fuzz_dist_shadow(const char *s)
 		}
 	}
 	REQUIRE(sh.nhidden[0] == 0 || L[0].ndists, "the top layer hides only what it holds");
+	/* The cache's bytes give the same sets back. */
+	size_t elen;
+	char *enc = dist_shadow_encode(&sh, &elen);
+	struct dist_shadow back;
+	REQUIRE(dist_shadow_decode(enc, elen, &back) == 0, "decode of an encoding");
+	for (size_t l = 0; l < 3; l++) {
+		REQUIRE(back.nhidden[l] == sh.nhidden[l], "decoded count");
+		for (size_t i = 0; i < sh.nhidden[l]; i++)
+			REQUIRE(back.hidden[l][i].area == sh.hidden[l][i].area &&
+					strcmp(back.hidden[l][i].path, sh.hidden[l][i].path) == 0,
+				sh.hidden[l][i].path);
+	}
+	dist_shadow_free(&back);
+	free(enc);
 	dist_shadow_free(&sh);
 	for (size_t l = 0; l < 3; l++)
 		dist_layer_free(&L[l]);
