@@ -660,7 +660,8 @@ static int str_cmp(const void *a, const void *b)
 static uint64_t hash_sorted(uint64_t h, char **names, size_t n)
 {
 	char **v = pe_xcalloc(n ? n : 1, sizeof *v);
-	memcpy(v, names, n * sizeof *v);
+	if (n)
+		memcpy(v, names, n * sizeof *v);
 	qsort(v, n, sizeof *v, str_cmp);
 	for (size_t i = 0; i < n; i++)
 		h = hash_bytes(h, v[i], strlen(v[i]) + 1);
