@@ -41,6 +41,37 @@ static void add_fuse_opt(struct pe_opts *o, const char *opt)
 	o->fuse_opts[o->nfuse_opts++] = pe_xstrdup(opt);
 }
 
+static int add_lower_site(struct pe_opts *o, const char *dir, char *err, size_t len)
+{
+	if (!*dir)
+		return pe_err(err, len, "--lower-site needs a directory (-o lower_site=L1:L2 in fstab)");
+	o->lower_sites = realloc(o->lower_sites, (o->nlower_sites + 1) * sizeof *o->lower_sites);
+	if (!o->lower_sites)
+		abort();
+	o->lower_sites[o->nlower_sites++] = pe_xstrdup(dir);
+	return 0;
+}
+
+/* "L1:L2:..." of -o lower_site=, in order; an empty element is refused (it
+ * would be the working directory, which means nothing to a daemon). */
+static int add_lower_site_list(struct pe_opts *o, const char *list, char *err, size_t len)
+{
+	cleanup_free char *copy = pe_xstrdup(list);
+	char *p = copy;
+	for (;;) {
+		char *colon = strchr(p, ':');
+		if (colon)
+			*colon = '\0';
+		if (!*p)
+			return pe_err(err, len, "-o lower_site=%s: expected directories separated by ':'", list);
+		if (add_lower_site(o, p, err, len))
+			return -1;
+		if (!colon)
+			return 0;
+		p = colon + 1;
+	}
+}
+
 static void set_str(char **dst, const char *val)
 {
 	free(*dst);
@@ -83,6 +114,9 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 		if (!valid_version(opt + 7))
 			return pe_err(err, len, "-o python=%s: expected a version like 3.11", opt + 7);
 		set_str(&o->python, opt + 7);
+	} else if (strncmp(opt, "lower_site=", 11) == 0) {
+		if (add_lower_site_list(o, opt + 11, err, len))
+			return -1;
 	} else if (strcmp(opt, "system_site_packages") == 0) {
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
@@ -179,6 +213,11 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 			if (!(v = long_value(argc, argv, &i, "--site")) || !*v)
 				return pe_err(err, len, "--site needs a directory");
 			set_str(&o->site, v);
+		} else if (strncmp(a, "--lower-site", 12) == 0 && (a[12] == '\0' || a[12] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--lower-site")))
+				return pe_err(err, len, "--lower-site needs a directory");
+			if (add_lower_site(o, v, err, len))
+				return -1;
 		} else if (strncmp(a, "--python", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
 			if (!(v = long_value(argc, argv, &i, "--python")))
 				return pe_err(err, len, "--python needs a version like 3.11");
@@ -213,6 +252,9 @@ void cli_free(struct pe_opts *o)
 	free(o->mountpoint);
 	free(o->site);
 	free(o->python);
+	for (size_t i = 0; i < o->nlower_sites; i++)
+		free(o->lower_sites[i]);
+	free(o->lower_sites);
 	for (size_t i = 0; i < o->nfuse_opts; i++)
 		free(o->fuse_opts[i]);
 	free(o->fuse_opts);

@@ -12,6 +12,8 @@ struct pe_opts {
 	char *mountpoint;
 	char *site;
 	char *python;           /* "X.Y" or NULL */
+	char **lower_sites;     /* --lower-site L, -o lower_site=L1:L2: in order, top first */
+	size_t nlower_sites;
 	int foreground;
 	int debug;
 	int single_thread;

@@ -114,6 +114,12 @@ static int fail(const char *err)
  * which Python BASE holds. */
 static int check_input(struct setup *s)
 {
+	/* Parsed so that fstab lines can be written for it, but not mounted: a
+	 * view without the layers would silently lack their packages. */
+	if (s->o.nlower_sites)
+		return pe_err(s->err, sizeof s->err,
+			      "--lower-site %s: stacked site layers are not implemented yet (see docs/LAYERS.md)",
+			      s->o.lower_sites[0]);
 	return check_fuse(s->err, sizeof s->err) ||
 	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
 	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||

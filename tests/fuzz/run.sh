@@ -1,10 +1,11 @@
 #!/bin/sh
-# Builds the libFuzzer targets of tests/fuzz/fuzz_view.c with clang and runs
-# each for SECONDS on a fresh copy of its seed corpus.
+# Builds the libFuzzer targets of tests/fuzz/fuzz_view.c (view, cli) and
+# tests/fuzz/fuzz_layers.c (layers) with clang and runs each for SECONDS on a
+# fresh copy of its seed corpus.
 #
-#   tests/fuzz/run.sh [SECONDS] [view|cli|all]     (defaults: 30, all)
+#   tests/fuzz/run.sh [SECONDS] [view|cli|layers|all]     (defaults: 30, all)
 #
-# Each target runs SECONDS (all: view, then cli). Exits non-zero if a target
+# Each target runs SECONDS (all: view, cli, then layers). Exits non-zero if a target
 # crashes (the input is kept in build-fuzz/artifacts/). Without clang (or
 # without its libFuzzer runtime) it prints "skipped: ..." and exits 0, unless
 # PYENVFS_FUZZ_REQUIRED=1. Environment:
@@ -18,11 +19,11 @@ set -u
 
 secs=${1:-30}
 which=${2:-all}
-case $secs in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [view|cli|all]" >&2; exit 2;; esac
+case $secs in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [view|cli|layers|all]" >&2; exit 2;; esac
 case $which in
-view|cli) targets=$which ;;
-all) targets="view cli" ;;
-*) echo "usage: $0 [SECONDS] [view|cli|all]" >&2; exit 2 ;;
+view|cli|layers) targets=$which ;;
+all) targets="view cli layers" ;;
+*) echo "usage: $0 [SECONDS] [view|cli|layers|all]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,16 +47,18 @@ printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(con
 "$cc" -fsanitize=fuzzer,address,undefined "$probe_src" -o "$out/probe-libfuzzer" >/dev/null 2>&1 ||
 	skip "$cc cannot build libFuzzer targets (-fsanitize=fuzzer,address,undefined)"
 
-build() {   # build OUTPUT [EXTRA-FLAGS...]
+build() {   # build OUTPUT [EXTRA-FLAGS...] SOURCES...
 	o=$1
 	shift
 	"$cc" -g -O1 -std=gnu11 -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Wall -Wextra -D_GNU_SOURCE -DPYENVFS_VERSION='"fuzz"' -Isrc "$@" \
-		src/view.c src/layout.c src/util.c src/cli.c tests/fuzz/fuzz_view.c -o "$o"
+		src/view.c src/layout.c src/util.c src/cli.c -o "$o"
 }
-build "$out/fuzz_view" || exit 2
-build "$out/fuzz_cli" -DFUZZ_CLI || exit 2
+build "$out/fuzz_view" tests/fuzz/fuzz_view.c || exit 2
+build "$out/fuzz_cli" -DFUZZ_CLI tests/fuzz/fuzz_view.c || exit 2
+build "$out/fuzz_layers" src/dist.c src/whiteout.c src/merge.c src/shebang.c src/pycache.c \
+	tests/fuzz/fuzz_layers.c || exit 2
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

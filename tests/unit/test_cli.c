@@ -290,6 +290,57 @@ static void test_errors(void)
 	cli_free(&o);
 }
 
+static void test_lower_sites(void)
+{
+	struct pe_opts o;
+
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S") == 0);
+	CHECK(o.nlower_sites == 0 && o.lower_sites == NULL);
+	cli_free(&o);
+
+	/* Repeatable, in order (top first), both spellings, with -o after them. */
+	CHECK(PARSE(&o, "--lower-site", "/l/a", "/usr", "M", "--site", "S", "--lower-site=/l/b",
+		    "-o", "lower_site=/l/c:/l/d") == 0);
+	CHECK(o.nlower_sites == 4);
+	if (o.nlower_sites == 4) {
+		CHECK_STR(o.lower_sites[0], "/l/a");
+		CHECK_STR(o.lower_sites[1], "/l/b");
+		CHECK_STR(o.lower_sites[2], "/l/c");
+		CHECK_STR(o.lower_sites[3], "/l/d");
+	}
+	CHECK(o.nfuse_opts == 0);        /* ours, not libfuse's */
+	CHECK_STR(o.site, "S");
+	cli_free(&o);
+	CHECK(o.lower_sites == NULL && o.nlower_sites == 0);
+
+	/* The fstab form alone, among other options; a comma ends the list. */
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,lower_site=/shared/sci:rel/tools,ro") == 0);
+	CHECK(o.nlower_sites == 2);
+	if (o.nlower_sites == 2) {
+		CHECK_STR(o.lower_sites[0], "/shared/sci");
+		CHECK_STR(o.lower_sites[1], "rel/tools");
+	}
+	CHECK(o.read_only == 1);
+	CHECK(o.nfuse_opts == 1);
+	cli_free(&o);
+
+	/* A ':' in a --lower-site path is part of the name. */
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S", "--lower-site", "/a:b") == 0);
+	CHECK(o.nlower_sites == 1 && strcmp(o.lower_sites[0], "/a:b") == 0);
+	cli_free(&o);
+
+	EXPECT_ERROR("--lower-site", "/usr", "M", "--site", "S", "--lower-site");
+	EXPECT_ERROR("--lower-site", "/usr", "M", "--site", "S", "--lower-site=");
+	EXPECT_ERROR("--lower-site", "/usr", "M", "--site", "S", "--lower-site", "");
+	EXPECT_ERROR("--lower-sitex", "/usr", "M", "--site", "S", "--lower-sitex", "L");
+	EXPECT_ERROR("lower_site=", "/usr", "M", "--site", "S", "-o", "lower_site=");
+	EXPECT_ERROR("lower_site=/a::/b", "/usr", "M", "--site", "S", "-o", "lower_site=/a::/b");
+	EXPECT_ERROR("lower_site=/a:", "/usr", "M", "--site", "S", "-o", "lower_site=/a:");
+	EXPECT_ERROR("lower_site=:/a", "/usr", "M", "--site", "S", "-o", "lower_site=:/a");
+	/* Still needs --site: layers are under DIR, never instead of it. */
+	EXPECT_ERROR("--site", "/usr", "M", "--lower-site", "/l/a");
+}
+
 static void test_optstring(void)
 {
 	struct pe_opts o;
@@ -328,6 +379,7 @@ int main(void)
 	test_fuse_opts();
 	test_flags();
 	test_errors();
+	test_lower_sites();
 	test_optstring();
 	test_usage();
 	return UNIT_DONE();

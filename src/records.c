@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Whiteout records on disk: read, set atomically, drop. */
+#include "records.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RECORD_PATH_MAX 8192
+
+static atomic_uint tmp_counter;
+
+/* Opens the directory path below top one component at a time, following no
+ * symbolic link, making the missing ones when create is set. An O_PATH
+ * descriptor, or -errno (-ENOENT: not there). */
+static int walk(int top, const char *path, int create)
+{
+	char copy[RECORD_PATH_MAX];
+	if (strlen(path) >= sizeof copy)
+		return -ENAMETOOLONG;
+	strcpy(copy, path);
+	int cur = top, r = 0;
+	char *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (create && mkdirat(cur, c, 0700) < 0 && errno != EEXIST)
+			r = -errno;
+		int fd = r ? -1 : openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (!r && fd < 0)
+			r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink on the way */
+		if (cur != top)
+			close(cur);
+		if (r)
+			return r;
+		cur = fd;
+	}
+	return cur == top ? openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC) : cur;
+}
+
+/* The node path of name in dir. */
+static int node_of(enum wh_area area, const char *dir, const char *name, char *out, size_t len)
+{
+	char path[RECORD_PATH_MAX];
+	int r = wh_check_name(name);
+	if (r)
+		return r;
+	int n = snprintf(path, sizeof path, "%s%s%s", dir, *dir ? "/" : "", name);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -ENAMETOOLONG;
+	return wh_node_path(area, path, out, len);
+}
+
+int records_read(int top, enum wh_area area, const char *dir, const char *name, struct wh_record *rec)
+{
+	char node[RECORD_PATH_MAX], target[PATH_MAX];
+	int r = node_of(area, dir, name, node, sizeof node);
+	rec->kind = WH_NONE;
+	rec->origin[0] = '\0';
+	if (r)
+		return r;
+	int fd = walk(top, node, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	ssize_t n = readlinkat(fd, WH_KIND, target, sizeof target);
+	int e = errno;
+	struct stat st;
+	if (n < 0 && e == ENOENT) {
+		rec->kind = WH_DIR;
+	} else if (n < 0 && e == EINVAL && fstatat(fd, WH_KIND, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		wh_decode(st.st_mode, NULL, 0, rec);    /* not a link: damaged, hides */
+	} else if (n < 0) {
+		close(fd);
+		return -e;
+	} else {
+		wh_decode(S_IFLNK, target, (size_t)n, rec);     /* damaged: WH_HIDE */
+	}
+	close(fd);
+	return 0;
+}
+
+int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind,
+		const char *origin)
+{
+	char node[RECORD_PATH_MAX], target[PATH_MAX], tmp[64];
+	int r = node_of(area, dir, name, node, sizeof node);
+	if (!r)
+		r = wh_encode(kind, origin, target, sizeof target);
+	if (r)
+		return r;
+	int fd = walk(top, node, 1);
+	if (fd < 0)
+		return fd;
+	/* The new link beside the old one, then over it: one atomic step. */
+	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+	r = symlinkat(target, fd, tmp) < 0 ? -errno : 0;
+	if (!r && renameat(fd, tmp, fd, WH_KIND) < 0) {
+		r = -errno;
+		unlinkat(fd, tmp, 0);
+	}
+	close(fd);
+	return r;
+}
+
+/* Removes name in the directory dfd and all below it, following no link. */
+static int remove_tree(int dfd, const char *name)
+{
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int r = 0;
+	struct dirent *e;
+	while (!r && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			r = remove_tree(dirfd(d), e->d_name);
+	closedir(d);
+	if (!r && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+int records_drop(int top, enum wh_area area, const char *dir, const char *name)
+{
+	char node[RECORD_PATH_MAX];
+	int r = node_of(area, dir, name, node, sizeof node);
+	if (r)
+		return r;
+	/* The node is ".../sub/NAME": open its parent ".../sub" and remove NAME. */
+	char *slash = strrchr(node, '/');
+	*slash = '\0';
+	int fd = walk(top, node, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (dfd < 0)
+		return -errno;
+	r = remove_tree(dfd, name);
+	close(dfd);
+	return r;
+}
