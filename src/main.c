@@ -6,6 +6,7 @@
 #include "gen.h"
 #include "layout.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "util.h"
 
 #include <errno.h>
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.version) {
-		printf("pyenvfs %s (libfuse %s)\n", PYENVFS_VERSION, fuse_pkgversion());
+		printf("pyenvfs %s (libfuse %s; %s)\n", PYENVFS_VERSION, fuse_pkgversion(), pt_build_note());
 		cli_free(&o);
 		return 0;
 	}
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
 	fs.base_timeout = o.base_timeout;
 	fs.site_timeout = o.site_timeout;
 	fs.want_no_open = o.no_open;
+	pt_configure(o.passthrough_off, o.no_open);
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 	fs_init(&fs);
 	/* A descriptor per node the kernel knows (up to three with -o no_open):
