@@ -31,6 +31,7 @@ static const char *const state_text[] = {
 
 static enum pt_state state = PYENVFS_PASSTHROUGH ? PT_WANTED : PT_NOT_BUILT;
 static uint64_t pt_opens, daemon_opens;
+static uint64_t backing_files;   /* backing ids held: inodes open in passthrough mode */
 
 const char *pt_build_note(void)
 {
@@ -73,9 +74,11 @@ const char *pt_state_text(void)
 
 size_t pt_format_stats(char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "passthrough %d\npassthrough_opens %llu\ndaemon_opens %llu\n", pt_active(),
+	int n = snprintf(buf, len, "passthrough %d\npassthrough_opens %llu\ndaemon_opens %llu\nbacking_files %llu\n",
+			 pt_active(),
 			 (unsigned long long)__atomic_load_n(&pt_opens, __ATOMIC_RELAXED),
-			 (unsigned long long)__atomic_load_n(&daemon_opens, __ATOMIC_RELAXED));
+			 (unsigned long long)__atomic_load_n(&daemon_opens, __ATOMIC_RELAXED),
+			 (unsigned long long)__atomic_load_n(&backing_files, __ATOMIC_RELAXED));
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len;
 }
 
@@ -137,6 +140,8 @@ void pt_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi)
 		 * daemon for as long as it has files open: the kernel allows no
 		 * mix of the two modes on one inode. */
 		pi->backing_id = fuse_passthrough_open(req, fd);
+		if (pi->backing_id > 0)
+			__atomic_fetch_add(&backing_files, 1, __ATOMIC_RELAXED);
 		*p = pi;
 	}
 	(*p)->nopen++;
@@ -163,8 +168,10 @@ void pt_release(fuse_req_t req, fuse_ino_t ino)
 		*p = pi->next;
 		/* The kernel holds its own reference to the backing file for the
 		 * files still open on it; the id is only for new opens. */
-		if (pi->backing_id > 0)
+		if (pi->backing_id > 0) {
 			fuse_passthrough_close(req, pi->backing_id);
+			__atomic_fetch_sub(&backing_files, 1, __ATOMIC_RELAXED);
+		}
 		free(pi);
 	}
 	pthread_mutex_unlock(&lock);

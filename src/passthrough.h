@@ -44,8 +44,10 @@ void pt_release(fuse_req_t req, fuse_ino_t ino);
 /* Whether passthrough is in use on this mount (after init). */
 int pt_active(void);
 
-/* "passthrough 0|1", "passthrough_opens N", "daemon_opens N" lines for the
- * stats xattr; returns the length written. */
+/* Lines for the stats xattr: "passthrough 0|1", "passthrough_opens N" (opens
+ * answered with a backing file), "daemon_opens N" (opens of regular files the
+ * daemon serves), "backing_files N" (backing ids held now); returns the
+ * length written. */
 size_t pt_format_stats(char *buf, size_t len);
 
 /* One line for the xattr PT_XATTR: "on", or "off: why". */
