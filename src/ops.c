@@ -818,7 +818,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_create(req, &e, fi);
 		return;
 	}
-	pt_open(req, e.ino, fd, fi);
+	struct node *made = node_of(req, e.ino);
+	pt_open(req, e.ino, made->dev, made->ino, fd, fi);
 	if (fuse_reply_create(req, &e, fi)) {
 		pt_release(req, e.ino);
 		close(fd);
@@ -865,7 +866,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Nothing to flush from a file that cannot be written: spare the request. */
 	fi->noflush = !n->writable;
 	if (S_ISREG(n->type))
-		pt_open(req, ino, fd, fi);
+		pt_open(req, ino, n->dev, n->ino, fd, fi);
 	if (fuse_reply_open(req, fi)) {
 		if (S_ISREG(n->type))
 			pt_release(req, ino);

@@ -86,8 +86,9 @@ size_t pt_format_stats(char *buf, size_t len)
 
 void pt_init(struct fuse_conn_info *conn)
 {
-	/* libfuse 3.18 grows a pipe for each spliced read request, fails, and
-	 * throws it away: ~8 system calls more per request. Plain reads. */
+	/* libfuse 3.18 makes a pipe for each spliced read request, fails to
+	 * grow it, and throws it away: 7 system calls more per request
+	 * (strace). Plain reads. */
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	if (state != PT_WANTED)
 		return;
@@ -106,6 +107,8 @@ void pt_init(struct fuse_conn_info *conn)
  * id, or 0: served by the daemon) and how many are open. */
 struct pt_inode {
 	fuse_ino_t ino;
+	dev_t dev;              /* the backing object's */
+	ino_t backing_ino;
 	int backing_id;
 	uint64_t nopen;
 	struct pt_inode *next;
@@ -123,7 +126,20 @@ static struct pt_inode **slot_of(fuse_ino_t ino)
 	return p;
 }
 
-void pt_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi)
+static void drop(fuse_req_t req, struct pt_inode **p)
+{
+	struct pt_inode *pi = *p;
+	*p = pi->next;
+	/* The kernel holds its own reference to the backing file for the
+	 * files still open on it; the id is only for new opens. */
+	if (pi->backing_id > 0) {
+		fuse_passthrough_close(req, pi->backing_id);
+		__atomic_fetch_sub(&backing_files, 1, __ATOMIC_RELAXED);
+	}
+	free(pi);
+}
+
+void pt_open(fuse_req_t req, fuse_ino_t ino, dev_t dev, ino_t backing_ino, int fd, struct fuse_file_info *fi)
 {
 	if (state != PT_ON) {
 		__atomic_fetch_add(&daemon_opens, 1, __ATOMIC_RELAXED);
@@ -131,11 +147,18 @@ void pt_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi)
 	}
 	pthread_mutex_lock(&lock);
 	struct pt_inode **p = slot_of(ino);
+	/* An open whose RELEASE never came (the opener killed while the kernel
+	 * waited for the reply) leaves an entry behind; once its node is gone,
+	 * the id may name another file: never give that one its backing file. */
+	if (*p && ((*p)->dev != dev || (*p)->backing_ino != backing_ino))
+		drop(req, p);
 	if (!*p) {
 		struct pt_inode *pi = calloc(1, sizeof *pi);
 		if (!pi)
 			abort();
 		pi->ino = ino;
+		pi->dev = dev;
+		pi->backing_ino = backing_ino;
 		/* 0 (libfuse has logged why) leaves this inode served by the
 		 * daemon for as long as it has files open: the kernel allows no
 		 * mix of the two modes on one inode. */
@@ -163,17 +186,8 @@ void pt_release(fuse_req_t req, fuse_ino_t ino)
 		return;
 	pthread_mutex_lock(&lock);
 	struct pt_inode **p = slot_of(ino);
-	struct pt_inode *pi = *p;
-	if (pi && --pi->nopen == 0) {
-		*p = pi->next;
-		/* The kernel holds its own reference to the backing file for the
-		 * files still open on it; the id is only for new opens. */
-		if (pi->backing_id > 0) {
-			fuse_passthrough_close(req, pi->backing_id);
-			__atomic_fetch_sub(&backing_files, 1, __ATOMIC_RELAXED);
-		}
-		free(pi);
-	}
+	if (*p && --(*p)->nopen == 0)
+		drop(req, p);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -184,9 +198,9 @@ void pt_init(struct fuse_conn_info *conn)
 	(void)conn;
 }
 
-void pt_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi)
+void pt_open(fuse_req_t req, fuse_ino_t ino, dev_t dev, ino_t backing_ino, int fd, struct fuse_file_info *fi)
 {
-	(void)req, (void)ino, (void)fd, (void)fi;
+	(void)req, (void)ino, (void)dev, (void)backing_ino, (void)fd, (void)fi;
 	__atomic_fetch_add(&daemon_opens, 1, __ATOMIC_RELAXED);
 }
 

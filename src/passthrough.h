@@ -21,6 +21,7 @@
 #include "ops.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Text for --version: whether this build can use passthrough. */
 const char *pt_build_note(void);
@@ -34,11 +35,11 @@ void pt_configure(int off, int no_open);
  * calls per request with them). */
 void pt_init(struct fuse_conn_info *conn);
 
-/* A regular file of inode ino was opened on fd, to be answered with fi:
- * sets fi->backing_id when the open goes through passthrough.  Every call
- * must be matched by one pt_release (at RELEASE, or when the reply to the
- * open could not be sent). */
-void pt_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi);
+/* A regular file of inode ino (backing object dev, backing_ino) was opened
+ * on fd, to be answered with fi: sets fi->backing_id when the open goes
+ * through passthrough.  Every call must be matched by one pt_release (at
+ * RELEASE, or when the reply to the open could not be sent). */
+void pt_open(fuse_req_t req, fuse_ino_t ino, dev_t dev, ino_t backing_ino, int fd, struct fuse_file_info *fi);
 void pt_release(fuse_req_t req, fuse_ino_t ino);
 
 /* Whether passthrough is in use on this mount (after init). */
