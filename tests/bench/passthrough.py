@@ -135,9 +135,15 @@ class Envs:
 def startup(argv_env):
     argv, env = argv_env
     t = time.perf_counter()
-    subprocess.run(argv + ["-c", IMPORTS], env=env, cwd="/", check=True,
-                   stdout=subprocess.DEVNULL)
+    r = subprocess.run(argv + ["-c", IMPORTS], env=env, cwd="/", stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode:
+        print(r.stderr, file=sys.stderr)
+        raise subprocess.CalledProcessError(r.returncode, argv)
     return time.perf_counter() - t
+
+
+FAILED = []     # start-ups of the page-cache runs that failed: reported, not hidden
 
 
 def page_cache(envs, kind, n):
@@ -151,7 +157,11 @@ def page_cache(envs, kind, n):
         drop_caches()
         before, cg_before = meminfo_kb("Cached"), cgroup_cache_kb()
         for i in range(n):
-            startup(envs.python(ms[i]) if ms else envs.native())
+            try:
+                startup(envs.python(ms[i]) if ms else envs.native())
+            except subprocess.CalledProcessError as e:
+                FAILED.append("%s #%d of %d" % (kind, i + 1, n))
+                print("[pt-bench] failed: %s" % e, file=sys.stderr)
         grown = meminfo_kb("Cached") - before
         cg = cgroup_cache_kb()
         cg_grown = cg - cg_before if cg is not None and cg_before is not None else None
@@ -253,6 +263,8 @@ def main():
                             glob[0], glob[1], glob[2], rss_on, rss_off))
             print("[pt-bench] page cache, %d envs: native %.1f, on %.1f, off %.1f MB" % ((n,) + curve[n]),
                   file=sys.stderr)
+        if FAILED:
+            rows += ["", "Start-ups that failed (counted with what they had read): %s." % ", ".join(FAILED)]
         out += ["### Page cache", "",
                 "Growth of %s from `sync; echo 3 > drop_caches` to after N" % source,
                 "import-heavy start-ups in PYTHONHOME mode, one in each of N envs over %s (native:" % a.base,
