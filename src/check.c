@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The refusals that look at the system: /dev/fuse, fuse.conf, the paths, which Python. */
 #include "check.h"
 #include "layout.h"
 #include "util.h"
@@ -120,6 +122,29 @@ static int stale_message(const char *what, const char *path, char *err, size_t l
 		      what, path, q, q);
 }
 
+/* The nestings refused: a daemon that serves a path through its own mount
+ * waits on itself; DIR inside BASE would have pyenvfs write the base. */
+static int check_nesting(const struct pe_paths *p, char *err, size_t len)
+{
+	const struct { const char *what; const char *path; } at[] = {
+		{ "BASE", p->base }, { "MOUNTPOINT", p->mountpoint }, { "DIR", p->site },
+	};
+	enum { BASE, MOUNT, SITE };
+	static const struct { int inner, outer; const char *advice; } refused[] = {
+		{ SITE, MOUNT, ": put the site directory elsewhere" },
+		{ MOUNT, SITE, ": mount the env elsewhere" },
+		{ BASE, MOUNT, ": mount the env elsewhere" },
+		{ SITE, BASE, ", which pyenvfs never writes: put the site directory elsewhere" },
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		int in = refused[i].inner, out = refused[i].outer;
+		if (path_is_within(at[in].path, at[out].path))
+			return pe_err(err, len, "%s '%s' is inside %s '%s'%s", at[in].what, at[in].path,
+				      at[out].what, at[out].path, refused[i].advice);
+	}
+	return 0;
+}
+
 int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
 {
 	struct stat st;
@@ -175,23 +200,8 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 		}
 		goto fail;
 	}
-	/* A daemon that serves a path through its own mount waits on itself. */
-	if (path_is_within(p->site, p->mountpoint)) {
-		pe_err(err, len, "DIR '%s' is inside MOUNTPOINT '%s': put the site directory elsewhere", p->site, p->mountpoint);
+	if (check_nesting(p, err, len))
 		goto fail;
-	}
-	if (path_is_within(p->mountpoint, p->site)) {
-		pe_err(err, len, "MOUNTPOINT '%s' is inside DIR '%s': mount the env elsewhere", p->mountpoint, p->site);
-		goto fail;
-	}
-	if (path_is_within(p->base, p->mountpoint)) {
-		pe_err(err, len, "BASE '%s' is inside MOUNTPOINT '%s': mount the env elsewhere", p->base, p->mountpoint);
-		goto fail;
-	}
-	if (path_is_within(p->site, p->base)) {
-		pe_err(err, len, "DIR '%s' is inside BASE '%s', which pyenvfs never writes: put the site directory elsewhere", p->site, p->base);
-		goto fail;
-	}
 
 	if (stat(p->site, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {

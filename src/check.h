@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The refusals that need to look at the system: paths, mounts, /dev/fuse,
  * which Python BASE holds. All run before anything is created or mounted. */
 #ifndef PYENVFS_CHECK_H

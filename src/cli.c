@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Command-line parsing (pure) and the usage text. */
 #include "cli.h"
 #include "util.h"
 

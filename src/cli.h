@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Command line: parsing into options (pure), the usage text. The checks that
  * need the file system (paths exist, not mounted, ...) live in check.c. */
 #ifndef PYENVFS_CLI_H

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The generated files: pyvenv.cfg and the activation scripts for each shell. */
 #include "gen.h"
 #include "util.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Generated files: their content, made once at mount time. */
 #ifndef PYENVFS_GEN_H
 #define PYENVFS_GEN_H

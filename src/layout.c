@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Asking the base interpreter about its layout, parsing its answer, caching it. */
 #include "layout.h"
 #include "util.h"
 

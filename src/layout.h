@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* What the base interpreter says about its own layout: its version, where its
  * install schemes put things for a prefix, its site directories. Asked once,
  * before mounting (the daemon never runs Python once the mount is up). */

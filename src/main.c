@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* pyenvfs: session set-up and teardown. Everything that can refuse runs
  * before anything is created; the base interpreter is asked before mounting
  * (the daemon never runs Python once its mount is up). */
 #include "check.h"
 #include "cli.h"
 #include "gen.h"
+#include "inval.h"
 #include "layout.h"
 #include "ops.h"
 #include "passthrough.h"
@@ -85,233 +87,280 @@ static void forget_made(struct made *made)
 		free(made->paths[--made->n]);
 }
 
+/* What main makes, in the order it makes it; undone in reverse. */
+struct setup {
+	char err[2048];
+	struct pe_opts o;
+	struct pe_paths p;
+	char xy[16];
+	struct layout lay;
+	char *probe;            /* the interpreter's answer about its layout */
+	int probe_fresh;        /* ... asked now, not read from the cache */
+	char *cache_dir, *cache_key;
+	struct pe_fs fs;
+	struct fuse_args args;
+	struct fuse_session *se;
+	struct made made;       /* directories made for DIR and its reserved area */
+};
+
 static int fail(const char *err)
 {
 	fprintf(stderr, "%s\n", err);
 	return 1;
 }
 
-int main(int argc, char **argv)
+/* The refusals that need the system: /dev/fuse, allow_other, the paths,
+ * which Python BASE holds. */
+static int check_input(struct setup *s)
 {
-	char err[2048];
-	struct pe_opts o;
-	struct pe_paths p = { 0 };
-	struct layout lay = { 0 };
-	struct pe_fs fs;
-	struct made made = { 0 };
-	char xy[16];
-	int ret = 1, r;
-	struct fuse_session *se = NULL;
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char *exe_path = NULL, *config_path = NULL, *exe = NULL, *config = NULL;
-	char *user_opts = NULL, *fsname = NULL, *mount_opts = NULL, *upper = NULL, *reserved = NULL;
-	char *cache_dir = NULL, *cache_key = NULL, *probe = NULL;
-	int probe_fresh = 0;
+	return check_fuse(s->err, sizeof s->err) ||
+	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
+	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
+	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err);
+}
 
-	memset(&fs, 0, sizeof fs);
-	for (int i = 0; i < LAYER_COUNT; i++)
-		fs.layer_fd[i] = -1;
+/* What the base interpreter says about itself. Asking it is most of a
+ * mount's time: its answer is cached, keyed on the interpreter's identity,
+ * and stored once the mount is up. */
+static int ask_layout(struct setup *s)
+{
+	s->cache_dir = layout_cache_dir();
+	s->cache_key = layout_cache_key(s->p.base, s->xy);
+	s->probe = s->cache_dir && s->cache_key ? layout_cache_load(s->cache_dir, s->cache_key) : NULL;
+	s->probe_fresh = !s->probe;
+	if (!s->probe)
+		s->probe = layout_probe(s->p.base, s->xy, s->err, sizeof s->err);
+	if (!s->probe || layout_parse(s->probe, &s->lay, s->err, sizeof s->err))
+		return -1;
+	if (strcmp(s->lay.xy, s->xy) != 0)
+		return pe_err(s->err, sizeof s->err, "%s/bin/python%s reports version %s", s->p.base, s->xy, s->lay.xy);
+	return 0;
+}
 
-	if (cli_parse(argc, argv, &o, err, sizeof err))
-		return fail(err);
-	if (o.help) {
-		cli_usage(stdout);
-		cli_free(&o);
-		return 0;
-	}
-	if (o.version) {
-		printf("pyenvfs %s (libfuse %s; %s)\n", PYENVFS_VERSION, fuse_pkgversion(), pt_build_note());
-		cli_free(&o);
-		return 0;
-	}
-	if (check_fuse(err, sizeof err) || check_allow_other(&o, "/etc/fuse.conf", err, sizeof err) ||
-	    check_paths(&o, &p, err, sizeof err) ||
-	    check_python(p.base, o.python, xy, err, sizeof err)) {
-		fail(err);
-		goto out_opts;
-	}
-	/* Asking the interpreter is most of a mount's time: its answer is cached,
-	 * keyed on the interpreter's identity, and stored once the mount is up. */
-	cache_dir = layout_cache_dir();
-	cache_key = layout_cache_key(p.base, xy);
-	probe = cache_dir && cache_key ? layout_cache_load(cache_dir, cache_key) : NULL;
-	probe_fresh = !probe;
-	if (!probe)
-		probe = layout_probe(p.base, xy, err, sizeof err);
-	if (!probe || layout_parse(probe, &lay, err, sizeof err)) {
-		fail(err);
-		goto out_layout;
-	}
-	if (strcmp(lay.xy, xy) != 0) {
-		pe_err(err, sizeof err, "%s/bin/python%s reports version %s", p.base, xy, lay.xy);
-		fail(err);
-		goto out_layout;
-	}
-
-	exe_path = pe_xasprintf("%s/bin/python%s", p.base, xy);
-	config_path = pe_xasprintf("%s-config", exe_path);
-	exe = realpath(exe_path, NULL);
-	config = realpath(config_path, NULL);
-	struct view_input vin = { &lay, exe ? exe : exe_path, config, o.system_site, o.read_only };
-	if (view_build(&vin, &fs.view, err, sizeof err)) {
-		fail(err);
-		goto out_view;          /* frees what was built */
-	}
-	struct gen_input gin = { p.base, p.mountpoint, lay.version, o.system_site };
+/* The view, and the generated files' contents. */
+static int build_view(struct setup *s)
+{
+	cleanup_free char *exe_path = pe_xasprintf("%s/bin/python%s", s->p.base, s->xy);
+	cleanup_free char *config_path = pe_xasprintf("%s-config", exe_path);
+	cleanup_free char *exe = realpath(exe_path, NULL);
+	cleanup_free char *config = realpath(config_path, NULL);
+	struct view_input vin = { &s->lay, exe ? exe : exe_path, config, s->o.system_site, s->o.read_only };
+	if (view_build(&vin, &s->fs.view, s->err, sizeof s->err))
+		return -1;
+	struct gen_input gin = { s->p.base, s->p.mountpoint, s->lay.version, s->o.system_site };
 	for (int g = 0; g < GEN_COUNT; g++) {
-		fs.gen[g] = gen_content((enum gen_file)g, &gin);
-		fs.gen_len[g] = strlen(fs.gen[g]);
+		s->fs.gen[g] = gen_content((enum gen_file)g, &gin);
+		s->fs.gen_len[g] = strlen(s->fs.gen[g]);
 	}
+	return 0;
+}
 
-	/* libfuse refuses what it does not know here, still before anything is made. */
-	user_opts = cli_fuse_optstring(&o);
-	fsname = strstr(user_opts, "fsname=") ? NULL : pe_xasprintf("fsname=%s", p.base);
-	mount_opts = pe_xasprintf("default_permissions%s%s%s%s%s",
+/* The session, with the mount options: libfuse refuses what it does not
+ * know here, still before anything is made. */
+static int new_session(struct setup *s, const char *argv0)
+{
+	cleanup_free char *user_opts = cli_fuse_optstring(&s->o);
+	cleanup_free char *fsname = strstr(user_opts, "fsname=") ? NULL : pe_xasprintf("fsname=%s", s->p.base);
+	cleanup_free char *mount_opts = pe_xasprintf("default_permissions%s%s%s%s%s",
 		fsname ? "," : "", fsname ? fsname : "",
 		strstr(user_opts, "subtype=") ? "" : ",subtype=pyenvfs",
 		*user_opts ? "," : "", user_opts);
-	fuse_opt_add_arg(&args, argv[0]);
-	fuse_opt_add_arg(&args, "-o");
-	fuse_opt_add_arg(&args, mount_opts);
-	if (o.debug)
-		fuse_opt_add_arg(&args, "-d");
-	debug_log = o.debug;
+	fuse_opt_add_arg(&s->args, argv0);
+	fuse_opt_add_arg(&s->args, "-o");
+	fuse_opt_add_arg(&s->args, mount_opts);
+	if (s->o.debug)
+		fuse_opt_add_arg(&s->args, "-d");
+	debug_log = s->o.debug;
 	fuse_set_log_func(log_to_stderr);
-	se = fuse_session_new(&args, &pe_ops, sizeof pe_ops, &fs);
-	if (!se)
-		goto out_view;
+	s->se = fuse_session_new(&s->args, &pe_ops, sizeof pe_ops, &s->fs);
+	return s->se ? 0 : -1;
+}
 
-	/* The env's own area in DIR is the user's, who may change it natively:
-	 * pyenvfs follows no symlink there, and says so rather than make one. */
-	upper = path_join(p.site, VIEW_UPPER_IN_SITE);
-	reserved = path_join(p.site, VIEW_RESERVED);
-	const char *area[2] = { reserved, upper };     /* the env's own area, outer first */
+/* The layers the view shows, in the order of enum view_layer: BASE, read-only
+ * and followed through its symlinks where the view anchors into it; DIR; the
+ * env's own area in DIR. -1 with errno if one cannot be opened. */
+static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o)
+{
+	const int rw = !o->read_only;
+	int base = open(p->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	int site = open(p->site, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	e = site < 0 ? errno : e;
+	int upper = site < 0 ? -1 : openat_beneath(site, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
+	e = site >= 0 && upper < 0 ? errno : e;
+	const struct layer layers[LAYER_COUNT] = {
+		[LAYER_BASE] = { .name = "BASE", .fd = base, .timeout = o->base_timeout, .follow = 1, .stable = 1 },
+		[LAYER_SITE] = { .name = "DIR", .fd = site, .timeout = o->site_timeout, .writable = rw },
+		[LAYER_UPPER] = { .name = "the env's area", .fd = upper, .timeout = o->site_timeout,
+				  .writable = rw, .make_dirs = 1 },
+	};
+	for (int i = 0; i < LAYER_COUNT; i++)
+		fs_add_layer(fs, &layers[i]);
+	fs->home_layer = LAYER_SITE;
+	fs->fixed_timeout = o->base_timeout;
+	errno = e;
+	return base < 0 || site < 0 || upper < 0 ? -1 : 0;
+}
+
+/* DIR and the env's own area in it (made if missing), and the layers. The
+ * area is the user's, who may change it natively: pyenvfs follows no
+ * symlink there, and says so rather than make one. */
+static int make_env_area(struct setup *s)
+{
+	cleanup_free char *upper = path_join(s->p.site, VIEW_UPPER_IN_SITE);
+	cleanup_free char *reserved = path_join(s->p.site, VIEW_RESERVED);
+	const char *area[2] = { reserved, upper };     /* outer first */
 	for (int i = 0; i < 2; i++) {
 		struct stat lst;
-		if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode)) {
-			pe_err(err, sizeof err, "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
-			       area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
-			fail(err);
-			goto out_session;
-		}
+		if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode))
+			return pe_err(s->err, sizeof s->err,
+				      "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
+				      area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
 	}
 	/* From here on things are made: DIR, and its reserved directory. */
-	r = make_dirs(upper, &made);
+	int r = make_dirs(upper, &s->made);
 	if (r) {
 		struct stat dst;
 		/* Name what the user asked for when that is what failed. */
-		if (stat(p.site, &dst))
-			pe_err(err, sizeof err, "cannot create DIR '%s': %s", p.site, strerror(-r));
-		else
-			pe_err(err, sizeof err, "cannot create '%s' in DIR: %s", upper, strerror(-r));
-		fail(err);
-		goto out_session;
+		if (stat(s->p.site, &dst))
+			return pe_err(s->err, sizeof s->err, "cannot create DIR '%s': %s", s->p.site, strerror(-r));
+		return pe_err(s->err, sizeof s->err, "cannot create '%s' in DIR: %s", upper, strerror(-r));
 	}
-	fs.layer_fd[LAYER_BASE] = open(p.base, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fs.layer_fd[LAYER_SITE] = open(p.site, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fs.layer_fd[LAYER_UPPER] = fs.layer_fd[LAYER_SITE] < 0 ? -1 :
-		openat_beneath(fs.layer_fd[LAYER_SITE], VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
+	struct pe_fs *fs = &s->fs;
 	struct stat sst;
-	if (fs.layer_fd[LAYER_BASE] < 0 || fs.layer_fd[LAYER_SITE] < 0 || fs.layer_fd[LAYER_UPPER] < 0 ||
-	    fstat(fs.layer_fd[LAYER_SITE], &sst)) {
-		pe_err(err, sizeof err, "cannot open '%s': %s", p.site, strerror(errno));
-		fail(err);
-		goto out_made;
-	}
-	fs.owner = sst.st_uid;
-	fs.group = sst.st_gid;
-	fs.daemon_is_root = geteuid() == 0;
+	if (add_layers(fs, &s->p, &s->o) || fstat(fs->layers[LAYER_SITE].fd, &sst))
+		return pe_err(s->err, sizeof s->err, "cannot open '%s': %s", s->p.site, strerror(errno));
+	fs->owner = sst.st_uid;
+	fs->group = sst.st_gid;
+	fs->daemon_is_root = geteuid() == 0;
 	/* A root daemon gives the env's area it made just now to DIR's owner, as
 	 * it does the directories it makes later: DIR stays its user's to
 	 * delete. By descriptor (opened following nothing), never by path. */
-	if (fs.daemon_is_root) {
+	if (fs->daemon_is_root) {
 		int area_fd[2] = {
-			openat(fs.layer_fd[LAYER_SITE], VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-			fs.layer_fd[LAYER_UPPER],
+			openat(fs->layers[LAYER_SITE].fd, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+			fs->layers[LAYER_UPPER].fd,
 		};
 		for (int i = 0; i < 2; i++) {
 			int mine = 0;
-			for (int k = 0; k < made.n; k++)
-				mine |= strcmp(made.paths[k], area[i]) == 0;
+			for (int k = 0; k < s->made.n; k++)
+				mine |= strcmp(s->made.paths[k], area[i]) == 0;
 			if (mine && area_fd[i] >= 0)
-				(void)fchownat(area_fd[i], "", fs.owner, fs.group, AT_EMPTY_PATH);
+				(void)fchownat(area_fd[i], "", fs->owner, fs->group, AT_EMPTY_PATH);
 		}
 		if (area_fd[0] >= 0)
 			close(area_fd[0]);
 	}
-	fs.base_timeout = o.base_timeout;
-	fs.site_timeout = o.site_timeout;
-	fs.want_no_open = o.no_open;
-	pt_configure(o.passthrough_off, o.no_open);
-	clock_gettime(CLOCK_REALTIME, &fs.started);
-	fs_init(&fs);
-	/* A descriptor per node the kernel knows (up to three with -o no_open):
-	 * as many as allowed; root may raise the hard limit to the system's. */
-	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		FILE *nr = fs.daemon_is_root ? fopen("/proc/sys/fs/nr_open", "re") : NULL;
-		unsigned long long most = 0;
-		if (nr && fscanf(nr, "%llu", &most) == 1 && most > nofile.rlim_max)
-			nofile.rlim_max = (rlim_t)most;
-		if (nr)
-			fclose(nr);
-		nofile.rlim_cur = nofile.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &nofile) && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-			nofile.rlim_cur = nofile.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &nofile);
-		}
-	}
+	return 0;
+}
 
-	fs.se = se;
-	if (fuse_set_signal_handlers(se))
-		goto out_made;
-	if (fuse_session_mount(se, p.mountpoint)) {
-		fuse_remove_signal_handlers(se);
-		goto out_made;
+/* A descriptor per node the kernel knows (up to three with -o no_open): as
+ * many as allowed; root may raise the hard limit to the system's. */
+static void raise_fd_limit(int is_root)
+{
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile))
+		return;
+	FILE *nr = is_root ? fopen("/proc/sys/fs/nr_open", "re") : NULL;
+	unsigned long long most = 0;
+	if (nr && fscanf(nr, "%llu", &most) == 1 && most > nofile.rlim_max)
+		nofile.rlim_max = (rlim_t)most;
+	if (nr)
+		fclose(nr);
+	nofile.rlim_cur = nofile.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
-	forget_made(&made);
-	if (probe_fresh && cache_dir && cache_key)
-		layout_cache_store(cache_dir, cache_key, probe);
-	fuse_daemonize(o.foreground);
+}
+
+/* Mounts, daemonizes and serves until unmounted or signalled: 0 for a clean
+ * end, 1 for an error, -1 if the mount failed. */
+static int serve(struct setup *s)
+{
+	struct fuse_session *se = s->se;
+	inval_attach(s->fs.inval, se);
+	if (fuse_set_signal_handlers(se))
+		return -1;
+	if (fuse_session_mount(se, s->p.mountpoint)) {
+		fuse_remove_signal_handlers(se);
+		return -1;
+	}
+	forget_made(&s->made);
+	if (s->probe_fresh && s->cache_dir && s->cache_key)
+		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
+	fuse_daemonize(s->o.foreground);
 	/* The kernel applied the caller's umask already. */
 	umask(0);
-	if (o.single_thread) {
+	int r;
+	if (s->o.single_thread) {
 		r = fuse_session_loop(se);
 	} else {
 		struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
 		r = fuse_session_loop_mt(se, &cfg);
 	}
-	/* A signal that ended the loop is a clean end; an error is not. */
-	ret = r < 0 ? 1 : 0;
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
+	/* A signal that ended the loop is a clean end; an error is not. */
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct setup s;  /* large; zeroed */
+	int ret = 1;
+
+	s.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	if (cli_parse(argc, argv, &s.o, s.err, sizeof s.err))
+		return fail(s.err);
+	if (s.o.help || s.o.version) {
+		if (s.o.help)
+			cli_usage(stdout);
+		else
+			printf("pyenvfs %s (libfuse %s; %s)\n", PYENVFS_VERSION, fuse_pkgversion(), pt_build_note());
+		cli_free(&s.o);
+		return 0;
+	}
+	if (check_input(&s)) {
+		fail(s.err);
+		goto out_opts;
+	}
+	if (ask_layout(&s) || build_view(&s)) {
+		fail(s.err);
+		goto out_view;          /* frees what was built */
+	}
+	if (new_session(&s, argv[0]))
+		goto out_view;
+	if (make_env_area(&s)) {
+		fail(s.err);
+		goto out_made;
+	}
+	s.fs.want_no_open = s.o.no_open;
+	pt_configure(s.o.passthrough_off, s.o.no_open);
+	clock_gettime(CLOCK_REALTIME, &s.fs.started);
+	fs_init(&s.fs);
+	raise_fd_limit(s.fs.daemon_is_root);
+	ret = serve(&s);
+	if (ret < 0) {
+		ret = 1;
+		goto out_made;
+	}
 	/* The invalidation thread uses the session: it ends first (if it hangs
 	 * in the kernel, nothing it may touch is freed: the process ends). */
-	if (fs_stop(&fs))
+	if (inval_stop(s.fs.inval))
 		return ret;
 out_made:
-	unmake_dirs(&made);
-out_session:
-	fuse_session_destroy(se);
+	unmake_dirs(&s.made);
+	fuse_session_destroy(s.se);
 out_view:
-	fuse_opt_free_args(&args);
-	fs_destroy(&fs);
-out_layout:
-	layout_free(&lay);
-	free(exe_path);
-	free(config_path);
-	free(exe);
-	free(config);
-	free(user_opts);
-	free(fsname);
-	free(mount_opts);
-	free(upper);
-	free(reserved);
-	free(cache_dir);
-	free(cache_key);
-	free(probe);
+	fuse_opt_free_args(&s.args);
+	fs_destroy(&s.fs);
+	layout_free(&s.lay);
+	free(s.cache_dir);
+	free(s.cache_key);
+	free(s.probe);
 out_opts:
-	check_paths_free(&p);
-	cli_free(&o);
+	check_paths_free(&s.p);
+	cli_free(&s.o);
 	return ret;
 }

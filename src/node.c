@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The inode table: a hash of nodes by (device, inode, place), with lookup counts. */
 #include "node.h"
 #include "util.h"
 
@@ -86,9 +88,9 @@ static void grow(struct node_table *t)
 	t->nbuckets = nb;
 }
 
-struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
-		      int layer, int writable, int site_root)
+struct node *node_get(struct node_table *t, int fd, const struct stat *st, const struct origin *o)
 {
+	unsigned place = o->place;
 	pthread_mutex_lock(&t->lock);
 	struct node *n = find_locked(t, st->st_dev, st->st_ino, place);
 	if (n) {
@@ -104,9 +106,9 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsig
 	n->ino = st->st_ino;
 	n->place = place;
 	n->nlookup = 1;
-	n->layer = (unsigned char)layer;
-	n->writable = (unsigned char)writable;
-	n->site_root = (unsigned char)site_root;
+	n->layer = o->layer;
+	n->writable = o->writable;
+	n->site_root = o->site_root;
 	n->type = st->st_mode & S_IFMT;
 	n->io_fd = -1;
 	n->io_wfd = -1;

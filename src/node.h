@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The inode table: one node per object the kernel knows, found by
  * (device, inode, place). "place" keeps one backing directory shown at two
  * paths of the view (DIR under site-packages and under local/.../dist-packages)
@@ -26,7 +27,7 @@ struct node {
 	uint64_t nlookup;       /* NODE_PASS: the kernel's references */
 	const struct vdir *vdir;/* NODE_VIEW */
 	int gen;                /* NODE_GEN */
-	unsigned char layer;    /* NODE_PASS: enum view_layer */
+	unsigned char layer;    /* NODE_PASS: index in the fs's layers */
 	unsigned char writable;
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
@@ -37,15 +38,22 @@ struct node {
 	struct node *next;      /* hash chain */
 };
 
+/* Where a backing object is shown from: what a new node records of it. */
+struct origin {
+	unsigned place;         /* where its subtree is shown (see view_source_place) */
+	unsigned char layer;    /* index in the fs's layers */
+	unsigned char writable; /* the env may change it */
+	unsigned char site_root;/* it is DIR's top directory */
+};
+
 struct node_table;
 
 struct node_table *node_table_new(void);
 void node_table_free(struct node_table *t);
 
-/* The node for st at place, with one more lookup. fd (O_PATH, for st) is
- * kept by a new node and closed if the node existed already. */
-struct node *node_get(struct node_table *t, int fd, const struct stat *st, unsigned place,
-		      int layer, int writable, int site_root);
+/* The node for st at o->place, with one more lookup. fd (O_PATH, for st)
+ * is kept by a new node and closed if the node existed already. */
+struct node *node_get(struct node_table *t, int fd, const struct stat *st, const struct origin *o);
 
 /* The node for (dev, ino, place) if the kernel knows it, with one more
  * reference (of a NODE_PASS node) that the caller drops with

@@ -1,3 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* FUSE passthrough: the capability, the per-inode backing files, the
+ * counters (see passthrough.h). */
 #include "passthrough.h"
 
 #include <errno.h>

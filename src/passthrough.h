@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* FUSE passthrough (libfuse >= 3.17, Linux >= 6.9): reads, writes and mmap
  * of a file opened through the mount go straight to the backing file, so its
  * pages are the backing file's, shared by every env and by native users.

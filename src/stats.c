@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Request counters, kept lock-free, and their text form. */
 #include "stats.h"
 
 #include <stdint.h>

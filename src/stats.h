@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Counters of the requests that reach the daemon, by kind: how much work a
  * workload costs the daemon, read through the mount root's extended attribute
  * "user.pyenvfs.stats" (getfattr -n user.pyenvfs.stats M). */

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Small shared helpers: memory, paths, hashing, quoting, descriptors beneath a root. */
 #include "util.h"
 
 #include <errno.h>
@@ -242,4 +244,16 @@ int openat_beneath_walk(int dfd, const char *path, int flags)
 		fd = openat(dfd, ".", flags | O_CLOEXEC);
 	free(copy);
 	return fd;
+}
+
+void pe_proc_path(char buf[PE_PROC_PATH_MAX], int fd)
+{
+	snprintf(buf, PE_PROC_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+int pe_open_dir(int path_fd)
+{
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, path_fd);
+	return open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Small helpers shared by the set-up code and the core: paths, buffers. */
 #ifndef PYENVFS_UTIL_H
 #define PYENVFS_UTIL_H
@@ -50,5 +51,14 @@ char *path_nearest_existing(const char *abs);
 int openat_beneath(int dfd, const char *path, int flags);
 /* The same without openat2 (kernels before 5.6); for the unit tests too. */
 int openat_beneath_walk(int dfd, const char *path, int flags);
+
+/* "/proc/self/fd/N": the path that reopens an O_PATH descriptor. */
+#define PE_PROC_PATH_MAX 32
+void pe_proc_path(char buf[PE_PROC_PATH_MAX], int fd);
+
+/* A readable descriptor of the directory behind an O_PATH one, or -1 (errno).
+ * Through /proc, not openat(fd, "."): that would need search permission on
+ * it, which listing a directory does not. */
+int pe_open_dir(int path_fd);
 
 #endif

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Building the view from the layout, and its pure lookups. */
 #include "view.h"
 #include "layout.h"
 #include "util.h"
@@ -145,17 +147,50 @@ static int conflict(const char *what, const char *path, char *err, size_t len)
 	return pe_err(err, len, "the base interpreter's layout puts %s at '%s', where the view already has something else", what, path);
 }
 
-int view_build(const struct view_input *in, struct view *v, char *err, size_t len)
+/* Whether the directory at path of the writable layer also shows at
+ * another place than vdir i's source: anchored, or another vdir's source. */
+static int shown_elsewhere(const struct view *v, size_t i, enum view_layer layer, const char *path)
+{
+	for (size_t k = 0; k < v->ndirs; k++) {
+		const struct vdir *o = v->dirs[k];
+		const struct view_source *os = view_writable_source(o);
+		if (k != i && os && os->layer == layer && strcmp(os->path, path) == 0)
+			return 1;
+		for (size_t j = 0; j < o->nents; j++)
+			if (o->ents[j].kind == VENT_ANCHOR && o->ents[j].layer == layer &&
+			    strcmp(o->ents[j].path, path) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void find_aliases(struct view *v)
+{
+	size_t most = v->nplaces + v->ndirs * VIEW_MAX_SOURCES + 1;
+	v->alias_places = pe_xcalloc(most, sizeof *v->alias_places);
+	for (size_t i = 0; i < v->ndirs; i++) {
+		const struct vdir *d = v->dirs[i];
+		for (size_t j = 0; j < d->nents; j++)
+			if (d->ents[j].kind == VENT_ANCHOR && d->ents[j].writable)
+				v->alias_places[v->nalias_places++] = d->ents[j].place;
+		for (size_t j = 0; j < d->nsrc; j++)
+			if (d->src[j].writable)
+				v->alias_places[v->nalias_places++] = view_source_place(d, j);
+	}
+	v->alias_vdirs = pe_xcalloc(v->ndirs + 1, sizeof *v->alias_vdirs);
+	for (size_t i = 0; i < v->ndirs; i++) {
+		const struct view_source *ws = view_writable_source(v->dirs[i]);
+		if (ws && *ws->path && shown_elsewhere(v, i, ws->layer, ws->path))
+			v->alias_vdirs[v->nalias_vdirs++] = (unsigned)i;
+	}
+}
+
+/* Scripts: every scheme's scripts dir shows the same directory of the env's
+ * own, so that PATH=M/bin finds what pip put in local/bin (Debian) too; in it
+ * the interpreter, the activation scripts and python-config. */
+static int add_scripts(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
 {
 	const struct layout *l = in->layout;
-	const int rw = !in->read_only;
-
-	memset(v, 0, sizeof *v);
-	new_dir(v, "", rw);
-	add_entry(v->dirs[0], "pyvenv.cfg", VENT_GEN)->gen = GEN_PYVENV_CFG;
-
-	/* Scripts: every scheme's scripts dir shows the same upper directory, so
-	 * that PATH=M/bin finds what pip put in local/bin (Debian) too. */
 	const char *scripts = l->scripts[0];
 	struct vdir *bin = mkdirs(v, scripts, rw);
 	if (!bin)
@@ -190,9 +225,13 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (!add_anchor(v, a, LAYER_BASE, in->config, 0, rw) || !add_anchor(v, b, LAYER_BASE, in->config, 0, rw))
 			return conflict("python-config", a, err, len);
 	}
+	return 0;
+}
 
-	/* The standard library: the base's, read-only, minus what makes it a
-	 * system install (its site dirs, PEP 668's marker). */
+/* The standard library: the base's, read-only, minus what makes it a system
+ * install (its site dirs, PEP 668's marker). */
+static int add_stdlib(struct view *v, const struct layout *l, int rw, char *err, size_t len)
+{
 	for (size_t i = 0; i < l->nstdlib; i++) {
 		struct vdir *d = mkdirs(v, l->stdlib[i], rw);
 		if (!d)
@@ -201,9 +240,14 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		if (add_hidden(d, "EXTERNALLY-MANAGED"))
 			abort();
 	}
-	/* The headers: the base's, and beside them the env's own (the prefix
-	 * scheme installs a package's headers to include/pythonX.Y/<dist>). The
-	 * base's come first: the env cannot shadow Python.h. */
+	return 0;
+}
+
+/* The headers: the base's, and beside them the env's own (the prefix scheme
+ * installs a package's headers to include/pythonX.Y/<dist>). The base's come
+ * first: the env cannot shadow Python.h. */
+static int add_headers(struct view *v, const struct layout *l, int rw, char *err, size_t len)
+{
 	for (size_t i = 0; i < l->ninclude; i++) {
 		struct vdir *d = mkdirs(v, l->include[i], rw);
 		if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
@@ -212,9 +256,14 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 		set_source(&d->src[0], LAYER_BASE, l->include[i], NULL, 0);
 		d->nsrc = 2;
 	}
+	return 0;
+}
 
-	/* DIR at every site path; with --system-site-packages over the base's
-	 * own directory at that path, which it shadows name by name. */
+/* DIR at every site path; with --system-site-packages over the base's own
+ * directory at that path, which it shadows name by name. */
+static int add_site(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
+{
+	const struct layout *l = in->layout;
 	for (size_t i = 0; i < l->nsite; i++) {
 		if (in->system_site) {
 			const char *name;
@@ -234,36 +283,62 @@ int view_build(const struct view_input *in, struct view *v, char *err, size_t le
 			e->site_root = 1;
 		}
 	}
+	return 0;
+}
+
+/* The base's own site directories: shown read-only with
+ * --system-site-packages, else hidden where the view shows their parent. */
+static int add_system_site(struct view *v, const struct view_input *in, int rw, char *err, size_t len)
+{
+	const struct layout *l = in->layout;
 	for (size_t i = 0; i < l->nsyssite; i++) {
 		const char *slash = strrchr(l->syssite[i], '/');
 		if (in->system_site) {
 			if (!add_anchor(v, l->syssite[i], LAYER_BASE, l->syssite[i], 0, rw))
 				return conflict("a system site directory", l->syssite[i], err, len);
 		} else if (slash) {
-			/* Only where the view shows the base's parent directory. */
 			cleanup_free char *dir = strndup(l->syssite[i], (size_t)(slash - l->syssite[i]));
 			struct vdir *d = (struct vdir *)find_dir(v, dir);
 			if (d && add_hidden(d, slash + 1))
 				abort();
 		}
 	}
+	return 0;
+}
 
-	/* libpython and its pkg-config files, for $ORIGIN-relative and embedding builds. */
-	if (l->libdir) {
-		cleanup_free char *pc = pe_xasprintf("%s/pkgconfig", l->libdir);
-		const char *const paths[2] = { l->libdir, pc };
-		const char *const only[2] = { "libpython", "python" };
-		for (size_t i = 0; i < 2; i++) {
-			struct vdir *d = mkdirs(v, paths[i], rw);
-			if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
-				continue;       /* inside the stdlib or DIR: shown there already */
-			/* Base first: the env cannot shadow the base's libpython. */
-			d->src[1] = d->src[0];
-			d->src[0] = (struct view_source){ 0 };
-			set_source(&d->src[0], LAYER_BASE, paths[i], only[i], 0);
-			d->nsrc = 2;
-		}
+/* libpython and its pkg-config files, for $ORIGIN-relative and embedding builds. */
+static void add_libpython(struct view *v, const struct layout *l, int rw)
+{
+	if (!l->libdir)
+		return;
+	cleanup_free char *pc = pe_xasprintf("%s/pkgconfig", l->libdir);
+	const char *const paths[2] = { l->libdir, pc };
+	const char *const only[2] = { "libpython", "python" };
+	for (size_t i = 0; i < 2; i++) {
+		struct vdir *d = mkdirs(v, paths[i], rw);
+		if (!d || d->nsrc != 1 || d->src[0].layer != LAYER_UPPER)
+			continue;       /* inside the stdlib or DIR: shown there already */
+		/* Base first: the env cannot shadow the base's libpython. */
+		d->src[1] = d->src[0];
+		d->src[0] = (struct view_source){ 0 };
+		set_source(&d->src[0], LAYER_BASE, paths[i], only[i], 0);
+		d->nsrc = 2;
 	}
+}
+
+int view_build(const struct view_input *in, struct view *v, char *err, size_t len)
+{
+	const int rw = !in->read_only;
+
+	memset(v, 0, sizeof *v);
+	new_dir(v, "", rw);
+	add_entry(v->dirs[0], "pyvenv.cfg", VENT_GEN)->gen = GEN_PYVENV_CFG;
+	if (add_scripts(v, in, rw, err, len) || add_stdlib(v, in->layout, rw, err, len) ||
+	    add_headers(v, in->layout, rw, err, len) || add_site(v, in, rw, err, len) ||
+	    add_system_site(v, in, rw, err, len))
+		return -1;
+	add_libpython(v, in->layout, rw);
+	find_aliases(v);
 	return 0;
 }
 
@@ -285,6 +360,8 @@ void view_free(struct view *v)
 		free(d);
 	}
 	free(v->dirs);
+	free(v->alias_places);
+	free(v->alias_vdirs);
 	memset(v, 0, sizeof *v);
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The view: what each path of the mount shows. Built once from the layout,
  * then only read. Pure: no I/O here, so it is unit-tested and fuzzed alone.
  *
@@ -15,7 +16,10 @@
 
 struct layout;
 
-/* The layers every backing path is relative to. */
+/* The layers every backing path is relative to: indexes into the layer
+ * array the daemon builds at start-up (struct layer in fs.h), which says what
+ * each one is (writable, followed, ...). The view builds with these three;
+ * nothing outside view.c and main.c compares them. */
 enum view_layer {
 	LAYER_BASE = 0,         /* BASE: read-only, always */
 	LAYER_SITE = 1,         /* DIR */
@@ -67,6 +71,15 @@ struct view {
 	struct vdir **dirs;
 	size_t ndirs;
 	unsigned nplaces;       /* anchors' places are 1..nplaces */
+	/* Aliases: what a change through one path must make the kernel forget
+	 * at another. The places where a writable directory (DIR's, the env's)
+	 * may show: each writable anchor's and writable source's. */
+	unsigned *alias_places;
+	size_t nalias_places;
+	/* The view directories whose writable source directory also shows
+	 * elsewhere (bin and Debian's local/bin), by id. */
+	unsigned *alias_vdirs;
+	size_t nalias_vdirs;
 };
 
 struct view_input {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* libFuzzer targets for the pure core of pyenvfs.
  *
  * Built twice from this one file by tests/fuzz/run.sh:
@@ -335,6 +336,15 @@ static void check_view(const struct view *v, const struct view_input *in, const 
 	for (size_t i = 1; i < v->ndirs; i++)
 		REQUIRE(parents[i] == 1, v->dirs[i]->path);
 	REQUIRE(parents[0] == 0, NULL);
+	/* Alias places name writable places; alias vdirs writable ones. */
+	REQUIRE(v->nalias_places <= v->nplaces + v->ndirs * VIEW_MAX_SOURCES, NULL);
+	for (size_t i = 0; i < v->nalias_places; i++)
+		REQUIRE(!ro && v->alias_places[i] >= 1, NULL);
+	for (size_t i = 0; i < v->nalias_vdirs; i++) {
+		REQUIRE(v->alias_vdirs[i] < v->ndirs, NULL);
+		const struct view_source *w = view_writable_source(v->dirs[v->alias_vdirs[i]]);
+		REQUIRE(w && w->path[0], v->dirs[v->alias_vdirs[i]]->path);
+	}
 	/* Places are handed out 1..nplaces with none skipped. */
 	for (unsigned p = 1; p <= v->nplaces; p++)
 		REQUIRE(seen_place[p], NULL);

@@ -215,7 +215,7 @@ where = collections.Counter()
 kinds = collections.Counter()
 suppressed = collections.Counter()
 teardown = collections.Counter()
-TEARDOWN = ("node_forget", "op_release", "op_releasedir", "dir_handle_free")
+TEARDOWN = ("node_forget", "op_release", "op_releasedir", "listing_free")
 with_reports = 0
 for p in logs:
     text = open(p, errors="replace").read()

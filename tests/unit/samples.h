@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* What the layout probe prints, verbatim, on these machines: Debian's
  * python3.11 and pyenv's 3.6 and 2.7. Shared by the unit tests. */
 #ifndef PYENVFS_TEST_SAMPLES_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for cli: cli_parse, cli_fuse_optstring. */
 #include "unit.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for layout: parsing what the probe prints (layout_parse), and
  * layout_find_versions / layout_query on small trees where available. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for util: path helpers and pe_err. */
 #include "unit.h"
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests for view: view_build from parsed layouts, and the pure lookups. */
 #include "unit.h"
 #include "samples.h"
@@ -61,6 +62,23 @@ static int is_source(const struct view_source *s, enum view_layer layer, const c
 	return s->only && strcmp(s->only, only) == 0;
 }
 
+static int has_alias_place(const struct view *v, unsigned place)
+{
+	for (size_t i = 0; i < v->nalias_places; i++)
+		if (v->alias_places[i] == place)
+			return 1;
+	return 0;
+}
+
+static int has_alias_vdir(const struct view *v, const char *path)
+{
+	const struct vdir *d = view_find_dir(v, path);
+	for (size_t i = 0; d && i < v->nalias_vdirs; i++)
+		if (v->alias_vdirs[i] == d->id)
+			return 1;
+	return 0;
+}
+
 /* Invariants every view must hold. */
 static void check_invariants(const struct view *v)
 {
@@ -115,6 +133,29 @@ static void check_invariants(const struct view *v)
 	}
 	CHECK(nanchors == v->nplaces);
 	free(seen);
+
+	/* Alias places: exactly the writable anchors' and writable sources' places. */
+	size_t nalias = 0;
+	for (size_t i = 0; i < v->ndirs; i++) {
+		const struct vdir *d = v->dirs[i];
+		for (size_t j = 0; j < d->nents; j++)
+			if (d->ents[j].kind == VENT_ANCHOR && d->ents[j].writable) {
+				nalias++;
+				CHECK(has_alias_place(v, d->ents[j].place));
+			}
+		for (size_t s = 0; s < d->nsrc; s++)
+			if (d->src[s].writable) {
+				nalias++;
+				CHECK(has_alias_place(v, view_source_place(d, s)));
+			}
+	}
+	CHECK(nalias == v->nalias_places);
+	/* Alias vdirs: each has a writable source below a layer's root. */
+	for (size_t k = 0; k < v->nalias_vdirs; k++) {
+		CHECK(v->alias_vdirs[k] < v->ndirs);
+		const struct view_source *w = view_writable_source(v->dirs[v->alias_vdirs[k]]);
+		CHECK(w && *w->path);
+	}
 
 	/* Source places: distinct across dirs and sources, never an anchor's. */
 	for (size_t i = 0; i < v->ndirs; i++)
@@ -202,6 +243,12 @@ static void test_debian(void)
 	const struct vent *lbin = ent(&v, "local", "bin");
 	CHECK(is_anchor(lbin, LAYER_UPPER, "bin", 1));
 	CHECK(view_find_dir(&v, "local/bin") == NULL);
+	/* A name changed through local/bin must be forgotten in bin, and the
+	 * other way round: bin is an alias, and so is the anchor's place. */
+	CHECK(has_alias_vdir(&v, "bin"));
+	CHECK(!has_alias_vdir(&v, "include"));
+	CHECK(!has_alias_vdir(&v, ""));
+	CHECK(lbin && has_alias_place(&v, lbin->place));
 
 	/* The standard library: the base's, read-only, minus a system install's marks. */
 	const struct vdir *std = view_find_dir(&v, "lib/python3.11");
@@ -333,6 +380,8 @@ static void test_read_only(void)
 		CHECK(build(debian311, DEB_EXE, DEB_CONFIG, sys, 1, &l, &v) == 0);
 		check_invariants(&v);
 		check_nothing_writable(&v);
+		/* Nothing changes through the mount: nothing to forget elsewhere. */
+		CHECK(v.nalias_places == 0 && v.nalias_vdirs == 0);
 		/* Same shape, only nothing writable. */
 		CHECK(is_anchor(ent(&v, "local", "bin"), LAYER_UPPER, "bin", 0));
 		CHECK(is_anchor(ent(&v, "bin", "python3"), LAYER_BASE, DEB_EXE, 0));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* A tiny assertion helper for the C unit tests.
  *
  *   CHECK(cond)          counts a pass, or prints file:line and the expression

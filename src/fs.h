@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The mounted file system's state: the view, its layers on disk, the node
+ * table. Shared by resolve, inval and ops; built by main, freed by fs_destroy. */
+#ifndef PYENVFS_FS_H
+#define PYENVFS_FS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "node.h"
+#include "view.h"
+
+/* One directory tree the view shows objects from. The view names a layer by
+ * its index in pe_fs.layers (enum view_layer for the three it builds today);
+ * everything that differs between layers is a field here, never a comparison
+ * of indexes. */
+struct layer {
+	const char *name;       /* for messages and debugging: "BASE", "DIR", ... */
+	int fd;                 /* O_PATH descriptor of its root; owned by pe_fs */
+	double timeout;         /* how long the kernel caches its entries and attributes */
+	unsigned writable : 1;  /* the env may change it (DIR, the env's area) */
+	unsigned follow : 1;    /* the view's anchors into it follow symlinks (bin/python
+				 * shows the base's interpreter); names below an anchor
+				 * or in a source never do */
+	unsigned make_dirs : 1; /* a directory the view expects in it is made when missing */
+	unsigned stable : 1;    /* never changes under the mount: the view's source
+				 * directories in it are opened once, at start-up */
+};
+
+struct inval_queue;
+
+struct pe_fs {
+	struct view view;
+	struct layer *layers;           /* by enum view_layer */
+	size_t nlayers;
+	unsigned home_layer;            /* DIR: whose file system statfs reports for the view's own objects */
+	double fixed_timeout;           /* the kernel's cache timeout for what the view itself makes */
+	struct node_table *nodes;
+	struct node *vnodes;            /* one per view directory, by vdir id; [0] is the root */
+	struct node gnodes[GEN_COUNT];  /* one per generated file */
+	char *gen[GEN_COUNT];
+	size_t gen_len[GEN_COUNT];
+	int *src_fd;                    /* sources in stable layers: [vdir id * VIEW_MAX_SOURCES + i], or -1 */
+	uid_t owner;                    /* of the view's own directories: DIR's owner */
+	gid_t group;
+	struct timespec started;
+	int daemon_is_root;
+	int no_opendir;                 /* the kernel opens directories itself */
+	int want_no_open;               /* -o no_open */
+	int no_open;                    /* ... and the kernel can: files too */
+	struct inval_queue *inval;      /* what the kernel must forget, sent after the reply */
+};
+
+/* Adds a layer (its root descriptor is then the fs's); returns its index. */
+unsigned fs_add_layer(struct pe_fs *fs, const struct layer *l);
+/* Opens the stable layers' sources and makes the view's nodes. 0 or -errno. */
+int fs_init(struct pe_fs *fs);
+void fs_destroy(struct pe_fs *fs);
+
+/* The inode number the kernel knows n by (FUSE_ROOT_ID is 1 for the root). */
+static inline uint64_t fs_ino(const struct pe_fs *fs, const struct node *n)
+{
+	return n == &fs->vnodes[0] ? 1 : (uint64_t)(uintptr_t)n;
+}
+
+static inline struct node *fs_node(struct pe_fs *fs, uint64_t ino)
+{
+	return ino == 1 ? &fs->vnodes[0] : (struct node *)(uintptr_t)ino;
+}
+
+#endif

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests for resolve: the view over real layer directories (a small
+ * BASE, DIR and the env's area in a temporary directory), without a mount. */
+#include "unit.h"
+#include "samples.h"
+#include "fs.h"
+#include "layout.h"
+#include "resolve.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char top[] = "/tmp/pyenvfs-test-resolve-XXXXXX";
+
+static void put(const char *rel, const char *content)
+{
+	cleanup_free char *path = pe_xasprintf("%s/%s", top, rel);
+	/* Parents first. */
+	for (char *s = path + strlen(top) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(path, 0755);
+		*s = '/';
+	}
+	if (content) {
+		FILE *f = fopen(path, "w");
+		fputs(content, f);
+		fclose(f);
+	} else {
+		mkdir(path, 0755);
+	}
+}
+
+static int exists(const char *rel)
+{
+	cleanup_free char *path = pe_xasprintf("%s/%s", top, rel);
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static void make_fs(struct pe_fs *fs, struct layout *l)
+{
+	char err[512];
+	put("base/bin/python3.11", "#!fake interpreter\n");
+	put("base/lib/python3.11/os.py", "# os\n");
+	put("base/lib/python3.11/dist-packages/system_pkg.py", "");
+	put("base/lib/python3.11/EXTERNALLY-MANAGED", "");
+	put("base/include/python3.11/Python.h", "");
+	put("base/lib/x86_64-linux-gnu/libpython3.11.so.1.0", "");
+	put("base/lib/x86_64-linux-gnu/libc.so.6", "");
+	put("site/.pyenvfs/upper", NULL);
+	put("site/requests/__init__.py", "");
+
+	memset(fs, 0, sizeof *fs);
+	CHECK(layout_parse(debian311, l, err, sizeof err) == 0);
+	cleanup_free char *exe = pe_xasprintf("%s/base/bin/python3.11", top);
+	struct view_input in = { l, exe, NULL, 0, 0 };
+	CHECK(view_build(&in, &fs->view, err, sizeof err) == 0);
+
+	cleanup_free char *base = pe_xasprintf("%s/base", top);
+	cleanup_free char *site = pe_xasprintf("%s/site", top);
+	int site_fd = open(site, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	const struct layer layers[LAYER_COUNT] = {
+		[LAYER_BASE] = { .name = "BASE", .fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC),
+				 .timeout = 3600, .follow = 1, .stable = 1 },
+		[LAYER_SITE] = { .name = "DIR", .fd = site_fd, .timeout = 1, .writable = 1 },
+		[LAYER_UPPER] = { .name = "the env's area", .timeout = 1, .writable = 1, .make_dirs = 1,
+				  .fd = openat_beneath(site_fd, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY) },
+	};
+	for (int i = 0; i < LAYER_COUNT; i++) {
+		CHECK(layers[i].fd >= 0);
+		CHECK(fs_add_layer(fs, &layers[i]) == (unsigned)i);
+	}
+	fs->home_layer = LAYER_SITE;
+	fs->fixed_timeout = 3600;
+	fs->owner = getuid();
+	fs->group = getgid();
+	for (int g = 0; g < GEN_COUNT; g++) {
+		fs->gen[g] = pe_xstrdup("generated\n");
+		fs->gen_len[g] = strlen(fs->gen[g]);
+	}
+	CHECK(fs_init(fs) == 0);
+}
+
+/* The node at a '/'-separated path of the mount, or NULL (r: the answer). */
+static struct node *walk(struct pe_fs *fs, const char *path, int *r)
+{
+	struct node *n = &fs->vnodes[0];
+	cleanup_free char *p = pe_xstrdup(path);
+	char *save = NULL;
+	*r = 0;
+	for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		struct resolved res;
+		*r = resolve_lookup(fs, n, c, &res);
+		if (*r)
+			return NULL;
+		n = res.node;
+	}
+	return n;
+}
+
+static struct node *at(struct pe_fs *fs, const char *path)
+{
+	int r;
+	return walk(fs, path, &r);
+}
+
+static int lookup_error(struct pe_fs *fs, const char *path)
+{
+	int r;
+	walk(fs, path, &r);
+	return r;
+}
+
+/* Whether n's listing has name. */
+static int lists(struct pe_fs *fs, struct node *n, const char *name)
+{
+	struct listing *l;
+	if (!n || resolve_list(fs, n, &l))
+		return -1;
+	struct listing_entry e;
+	int found = 0;
+	off_t off = 0;
+	while (listing_get(l, off, &e) > 0) {
+		found |= strcmp(e.name, name) == 0;
+		listing_advance(l);
+		off = e.next;
+	}
+	listing_free(l);
+	return found;
+}
+
+static void test_lookup(struct pe_fs *fs)
+{
+	struct node *n = at(fs, "pyvenv.cfg");
+	CHECK(n && n->kind == NODE_GEN);
+	n = at(fs, "lib/python3.11");
+	CHECK(n && n->kind == NODE_VIEW);
+	/* The base's objects: read-only, shown without write bits. */
+	n = at(fs, "lib/python3.11/os.py");
+	CHECK(n && n->kind == NODE_PASS && n->layer == LAYER_BASE && !n->writable);
+	struct stat st;
+	CHECK(n && resolve_stat(fs, n, &st) == 0 && !(st.st_mode & 0222) && S_ISREG(st.st_mode));
+	CHECK(n && resolve_timeout(fs, n) == 3600);
+	CHECK(lookup_error(fs, "lib/python3.11/EXTERNALLY-MANAGED") == -ENOENT);
+	CHECK(lookup_error(fs, "lib/python3.11/dist-packages") == -ENOENT);
+	CHECK(lookup_error(fs, "lib/python3.11/nothing.py") == -ENOENT);
+	CHECK(lookup_error(fs, "pyvenv.cfg/x") == -ENOTDIR);
+	/* The interpreter: the base's file, through its anchor. */
+	n = at(fs, "bin/python3");
+	CHECK(n && n->kind == NODE_PASS && !n->writable && n->type == S_IFREG);
+	/* libpython from the base, nothing else of its libdir. */
+	CHECK(at(fs, "lib/x86_64-linux-gnu/libpython3.11.so.1.0") != NULL);
+	CHECK(lookup_error(fs, "lib/x86_64-linux-gnu/libc.so.6") == -ENOENT);
+	/* DIR at both site paths, as two nodes of one directory; its reserved
+	 * name never shows. */
+	struct node *s1 = at(fs, "lib/python3.11/site-packages");
+	struct node *s2 = at(fs, "local/lib/python3.11/dist-packages");
+	CHECK(s1 && s2 && s1 != s2 && s1->ino == s2->ino && s1->site_root && s1->writable);
+	CHECK(s1 && resolve_timeout(fs, s1) == 1);
+	CHECK(at(fs, "lib/python3.11/site-packages/requests/__init__.py") != NULL);
+	CHECK(lookup_error(fs, "lib/python3.11/site-packages/.pyenvfs") == -ENOENT);
+	/* A file seen through two paths is one node. */
+	CHECK(at(fs, "lib/python3.11/site-packages/requests/__init__.py") ==
+	      at(fs, "local/lib/python3.11/dist-packages/requests/__init__.py"));
+}
+
+static void test_changes(struct pe_fs *fs)
+{
+	struct target t;
+	struct node *std = at(fs, "lib/python3.11"), *bin = at(fs, "bin"), *root = &fs->vnodes[0];
+	struct node *hdr = at(fs, "include/python3.11"), *site = at(fs, "lib/python3.11/site-packages");
+	struct node *os_py = at(fs, "lib/python3.11/os.py");
+
+	/* The base and the view's fixed objects refuse every change. */
+	CHECK(resolve_new_name(fs, std, "new.py", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_existing(fs, std, "os.py", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_existing(fs, root, "pyvenv.cfg", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_existing(fs, bin, "python3", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, bin, "python3", &t) == -EEXIST);
+	target_release(&t);
+	CHECK(resolve_existing(fs, std, "nothing.py", &t) == -ENOENT);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, os_py, "x", &t) == -EROFS);
+	target_release(&t);
+	/* The reserved name in DIR's top directory. */
+	CHECK(resolve_new_name(fs, site, ".pyenvfs", &t) == -EPERM);
+	target_release(&t);
+	CHECK(resolve_existing(fs, site, ".pyenvfs", &t) == -ENOENT);
+	target_release(&t);
+	/* A header beside the base's: Python.h cannot be shadowed. */
+	CHECK(resolve_new_name(fs, hdr, "Python.h", &t) == -EEXIST);
+	target_release(&t);
+
+	/* A new script goes to the env's area, whose bin is made on first use. */
+	CHECK(!exists("site/.pyenvfs/upper/bin"));
+	CHECK(resolve_new_name(fs, bin, "tool", &t) == 0);
+	CHECK(exists("site/.pyenvfs/upper/bin"));
+	CHECK(t.dfd >= 0 && strcmp(t.name, "tool") == 0 && t.origin.writable && t.origin.layer == LAYER_UPPER);
+	int fd = openat(t.dfd, t.name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0755);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	struct resolved res;
+	CHECK(resolve_made(fs, &t, &res) == 0 && res.node->writable && res.node->layer == LAYER_UPPER);
+	target_release(&t);
+	CHECK(exists("site/.pyenvfs/upper/bin/tool"));
+	/* ... shown in bin and in Debian's local/bin, and changeable there. */
+	CHECK(at(fs, "local/bin/tool") == res.node);
+	CHECK(resolve_existing(fs, bin, "tool", &t) == 0 && strcmp(t.name, "tool") == 0);
+	target_release(&t);
+	CHECK(lists(fs, bin, "tool") == 1 && lists(fs, bin, "python3") == 1 && lists(fs, bin, "activate") == 1);
+	/* Debian's local/bin is the env's own: it may go as a whole. */
+	CHECK(resolve_existing(fs, at(fs, "local"), "bin", &t) == 0 && strcmp(t.name, "bin") == 0);
+	target_release(&t);
+
+	/* DIR's listing hides the reserved name; the view's merges its sources. */
+	CHECK(lists(fs, site, "requests") == 1 && lists(fs, site, ".pyenvfs") == 0);
+	CHECK(lists(fs, std, "os.py") == 1 && lists(fs, std, "dist-packages") == 0);
+	CHECK(lists(fs, root, "pyvenv.cfg") == 1 && lists(fs, root, "lib") == 1);
+	CHECK(lists(fs, os_py, "x") == -1);
+}
+
+static void test_forget(struct pe_fs *fs)
+{
+	/* A lookup of a known object adds a reference to its node, not a node. */
+	size_t before = node_count(fs->nodes);
+	struct node *n = at(fs, "lib/python3.11/os.py");
+	CHECK(n && node_count(fs->nodes) == before && n->nlookup >= 2);
+	/* The kernel forgets all of them: the node goes; the next lookup makes
+	 * a new one. The view's own nodes never go. */
+	if (n)
+		node_forget(fs->nodes, n, n->nlookup);
+	CHECK(node_count(fs->nodes) == before - 1);
+	CHECK(at(fs, "lib/python3.11/os.py") != NULL && node_count(fs->nodes) == before);
+	CHECK(at(fs, "lib") == &fs->vnodes[view_find_dir(&fs->view, "lib")->id]);
+}
+
+int main(void)
+{
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	struct pe_fs fs;
+	struct layout l;
+	make_fs(&fs, &l);
+	test_lookup(&fs);
+	test_changes(&fs);
+	test_forget(&fs);
+	fs_destroy(&fs);
+	layout_free(&l);
+	cleanup_free char *cmd = pe_xasprintf("rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", top);
+	return UNIT_DONE();
+}
