@@ -23,6 +23,8 @@ DEBREV=1
 # The .orig tarball's sha256 as Debian's fuse3_3.18.3-1.dsc states it; the
 # downloaded .dsc must agree, and so must the tarball.
 SHA256=bcd19582c5e30f7fe45dd86a5540e998590aa01903afc7ebcbeea6c8ac5421ee
+# Bumped when the build below changes: a prefix built otherwise is rebuilt.
+BUILD_REV=2
 PREFIX="$ROOT/build-deps/libfuse-$VERSION"
 SRC="$ROOT/build-deps/src"
 
@@ -39,7 +41,7 @@ if dpkg --compare-versions "$sysver" ge 3.17 2>/dev/null; then
     echo system
     exit 0
 fi
-if [[ -f "$PREFIX/.complete" ]]; then
+if [[ -f "$PREFIX/.complete" && "$(cat "$PREFIX/.complete")" == "$BUILD_REV" ]]; then
     say "libfuse $VERSION already built in $PREFIX"
     echo "$PREFIX"
     exit 0
@@ -84,6 +86,15 @@ rm -rf "$work" "$PREFIX"
 tar -xzf "$SRC/$tarball" -C "$SRC"
 [[ -d "$work" ]] || die "$tarball did not unpack to fuse-$VERSION"
 
+# One change to the source, so that the system's fusermount3 keeps serving
+# every mount: since 3.17, a root daemon with -o auto_unmount mounts by
+# itself and then runs `fusermount3 --auto-unmount`, an option older
+# fusermount3s (Debian 12's 3.14) refuse, which leaves the mount behind when
+# the daemon dies. As 3.14 did, such a mount goes through fusermount3.
+auto_unmount_guard='	if (mo->auto_unmount)\n\t\treturn -2;  /* pyenvfs: through fusermount3, as libfuse 3.14 did */\n'
+sed -i "/^static int fuse_mount_sys(/,/^}/ s|^\tres = stat(mnt, &stbuf);|${auto_unmount_guard}\n\tres = stat(mnt, \&stbuf);|" "$work/lib/mount.c"
+grep -q 'pyenvfs: through fusermount3' "$work/lib/mount.c" || die "could not adapt lib/mount.c for auto_unmount"
+
 # Static, library only: no examples, tests or utilities (fusermount3 stays the
 # system's), and no io_uring (measured: no win inside a real start-up).
 say "building libfuse $VERSION into $PREFIX"
@@ -93,5 +104,5 @@ meson setup "$work/build" "$work" --prefix="$PREFIX" --libdir=lib --buildtype=re
 ninja -C "$work/build" >&2
 ninja -C "$work/build" install >&2
 rm -rf "$work"
-touch "$PREFIX/.complete"
+echo "$BUILD_REV" > "$PREFIX/.complete"
 echo "$PREFIX"
