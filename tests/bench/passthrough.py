@@ -240,8 +240,8 @@ def main():
         if state != "on":
             sys.exit("passthrough.py: passthrough is %s" % state)
         version = subprocess.run([PYENVFS, "--version"], capture_output=True, text=True).stdout.strip()
-        out += ["- Command: `sudo /usr/bin/python3 tests/bench/passthrough.py --envs %s --rounds %d`"
-                % (a.envs, a.rounds),
+        out += ["- Command: `sudo /usr/bin/python3 tests/bench/passthrough.py %s`" % " ".join(sys.argv[1:]),
+                "- Load average at start: %s" % " ".join("%.2f" % x for x in os.getloadavg()),
                 "- Date: %s; %s; kernel %s; base %s (Python %s)" % (
                     time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), version, os.uname().release,
                     a.base, a.python), ""]
