@@ -276,6 +276,13 @@ char *layout_cache_key(const char *base, const char *xy)
 		cleanup_free char *rel = pe_xasprintf(parts[i], xy);
 		cleanup_free char *path = path_join(base, rel);
 		struct stat st;
+		if (stat(path, &st) && i == 1) {
+			/* 3.13 made sysconfig a package */
+			free(rel);
+			free(path);
+			rel = pe_xasprintf("lib/python%s/sysconfig/__init__.py", xy);
+			path = path_join(base, rel);
+		}
 		if (stat(path, &st))
 			return NULL;
 		char *next = pe_xasprintf("%s|%s:%llu:%llu:%lld:%lld.%09ld", key, rel,

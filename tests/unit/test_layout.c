@@ -476,6 +476,32 @@ static void test_cache(void)
 	free(cache);
 }
 
+/* 3.13 made sysconfig a package: its bases get a key too. */
+static void test_cache_key_sysconfig_package(void)
+{
+	char tmpl[] = "/tmp/pyenvfs-unit-cache13-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	char *cmd = pe_xasprintf("mkdir -p '%s/bin' '%s/lib/python3.13/sysconfig' && touch '%s/bin/python3.13' "
+				 "'%s/lib/python3.13/site.py'", dir, dir, dir, dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	CHECK(layout_cache_key(dir, "3.13") == NULL);    /* the package has no __init__.py yet */
+	char *init = pe_xasprintf("%s/lib/python3.13/sysconfig/__init__.py", dir);
+	FILE *f = fopen(init, "w");
+	if (f)
+		fclose(f);
+	char *key = layout_cache_key(dir, "3.13");
+	CHECK(key != NULL && strstr(key, "sysconfig/__init__.py") != NULL);
+	free(key);
+	free(init);
+	cmd = pe_xasprintf("rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+}
+
 int main(void)
 {
 	test_debian();
@@ -488,5 +514,6 @@ int main(void)
 	test_find_versions();
 	test_probe();
 	test_cache();
+	test_cache_key_sysconfig_package();
 	return UNIT_DONE();
 }
