@@ -57,6 +57,11 @@ void fs_destroy(struct pe_fs *fs)
 		if (fs->layers[l].fd >= 0)
 			close(fs->layers[l].fd);
 	free(fs->layers);
+	if (fs->stack && fs->tmp_fd >= 0)
+		close(fs->tmp_fd);
+	free(fs->stack);
+	free(fs->area_path[0]);
+	free(fs->area_path[1]);
 	view_free(&fs->view);
 	memset(fs, 0, sizeof *fs);
 }

@@ -204,8 +204,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct resolved res;
 	struct target t = { .dfd = -1 };
 	int r;
-	/* A hard link to a base file would let a write through DIR reach the base. */
-	if (n->kind != NODE_PASS || !n->writable)
+	/* A hard link to a base file would let a write through DIR reach the
+	 * base; a layer's file is copied up first. */
+	if (n->kind != NODE_PASS || resolve_copy_up(fs, n, 0))
 		r = -EROFS;
 	else
 		r = resolve_new_name(fs, node_of(req, newparent), newname, &t);
@@ -227,11 +228,16 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
 	struct target t;
-	int r = resolve_existing(fs, node_of(req, parent), name, &t);
-	if (!r)
-		r = backing_sticky_check(fs, &c, t.dfd, t.name);
-	if (!r)
-		r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+	int r;
+	if (resolve_stacked(fs)) {
+		r = resolve_remove(fs, node_of(req, parent), name, flags, &t);
+	} else {
+		r = resolve_existing(fs, node_of(req, parent), name, &t);
+		if (!r)
+			r = backing_sticky_check(fs, &c, t.dfd, t.name);
+		if (!r)
+			r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+	}
 	if (!r)
 		inval_names_changed(fs, t.dfd, t.name, node_of(req, parent));
 	target_release(&t);
@@ -257,7 +263,18 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
 	struct target from, to = { .dfd = -1 };
-	int r = resolve_existing(fs, node_of(req, parent), name, &from);
+	int r = resolve_rename(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags, &from, &to);
+	if (r <= 0) {
+		if (!r) {
+			inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
+			inval_names_changed(fs, to.dfd, to.name, node_of(req, newparent));
+		}
+		target_release(&from);
+		target_release(&to);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = resolve_existing(fs, node_of(req, parent), name, &from);
 	if (!r) {
 		r = resolve_existing(fs, node_of(req, newparent), newname, &to);
 		if (r == -ENOENT)
@@ -299,7 +316,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 {
 	stats_count(STAT_SETATTR);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || !n->writable) {
+	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -316,7 +333,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	stats_count(STAT_SETXATTR);
 	struct node *n = node_of(req, ino);
-	int r = backing_set_xattr(n, name, value, size, flags);
+	int r = n->area ? resolve_copy_up(fs_of(req), n, 0) : 0;
+	if (!r)
+		r = backing_set_xattr(n, name, value, size, flags);
 	if (!r)
 		inval_dir_changed(fs_of(req), n);
 	fuse_reply_err(req, -r);
@@ -326,7 +345,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	stats_count(STAT_REMOVEXATTR);
 	struct node *n = node_of(req, ino);
-	int r = backing_set_xattr(n, name, NULL, 0, 0);
+	int r = n->area ? resolve_copy_up(fs_of(req), n, 0) : 0;
+	if (!r)
+		r = backing_set_xattr(n, name, NULL, 0, 0);
 	if (!r)
 		inval_dir_changed(fs_of(req), n);
 	fuse_reply_err(req, -r);
@@ -438,7 +459,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if (wants_write(fi->flags) && (n->kind == NODE_GEN || !n->writable)) {
+	if (wants_write(fi->flags) && (n->kind == NODE_GEN || resolve_copy_up(fs, n, (fi->flags & O_TRUNC) != 0))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -500,7 +521,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 {
 	stats_count(STAT_WRITE);
 	struct node *n = node_of(req, ino);
-	if (!fi->fh && (n->kind != NODE_PASS || !n->writable)) {
+	if (!fi->fh && (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0))) {
 		/* Opened by the kernel: refused here. Queued while the request
 		 * keeps the node alive; the thread's notification waits in the
 		 * kernel until the reply is in. */
@@ -566,7 +587,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	stats_count(STAT_FALLOCATE);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || !n->writable) {
+	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
