@@ -1,0 +1,184 @@
+"""Stacked read-only site layers (--lower-site, issue 11) through real mounts.
+
+- the union against the kernel's overlayfs: the same trees (upperdir = a copy
+  of DIR, lowerdir = the layer), the same operations at several depths
+  through both, the same resulting trees;
+- pip across layers with real pip on Debian's 3.11 and pyenv's 3.13 and 3.8:
+  a layer L made by installing wheels into an env's DIR (pip itself included),
+  a second env over it: pip list, import, an install that depends on L's
+  package, uninstall and upgrade of L's package (whiteouts, copy-up);
+- a clone: --lower-site of another env's DIR;
+- layers on a squashfs image and on a read-only bind mount.
+
+Every layer is digested before and after: it is never written."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import helpers_base as hb
+import pkgs
+import pythons
+from conftest import mounted, run
+
+SITE_REL = None  # per base: the env's site-packages relative to M
+
+
+def site_of(m, base):
+    return m.path("lib", "python" + base.xy, "site-packages")
+
+
+def extra_for(base):
+    return ["--python", base.xy] if len(pythons.versions_in(base.prefix)) > 1 else []
+
+
+# ---------------------------------------------------------------------------
+# the union and the changes, against overlayfs
+
+def write_tree(root, tree):
+    for rel, content in sorted(tree.items()):
+        p = os.path.join(root, rel)
+        if content is None:
+            os.makedirs(p, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(content)
+
+
+def walk(root, skip_top=(".pyenvfs",)):
+    """{relative path: ("d",) | ("f", content, mode) | ("l", target)}, via os.scandir."""
+    out = {}
+
+    def rec(d, rel):
+        with os.scandir(d) as it:
+            for e in it:
+                r = os.path.join(rel, e.name) if rel else e.name
+                if not rel and e.name in skip_top:
+                    continue
+                if e.is_symlink():
+                    out[r] = ("l", os.readlink(e.path))
+                elif e.is_dir():
+                    out[r] = ("d",)
+                    rec(e.path, r)
+                else:
+                    with open(e.path) as f:
+                        out[r] = ("f", f.read(), oct(os.lstat(e.path).st_mode & 0o7777))
+    rec(root, "")
+    return out
+
+
+def tree_digest(root):
+    return hb.tree_digest(root)
+
+
+LOWER = {
+    "pkg/__init__.py": "X = 1\n",
+    "pkg/sub/deep/mod.py": "D = 1\n",
+    "pkg/sub/other.py": "O = 1\n",
+    "pkg/__pycache__/__init__.cpython-311.pyc": "lower-bytecode\n",
+    "ns/a/mod_a.py": "A = 1\n",
+    "pkg-1.0.dist-info/METADATA": "Name: pkg\nVersion: 1.0\n",
+    "pkg-1.0.dist-info/RECORD": "pkg/__init__.py,,\n",
+    "gone/x.py": "x\n",
+    "gone/y/z.py": "z\n",
+    "both.py": "lower\n",
+    "top.py": "top\n",
+    "emptydir": None,
+}
+UPPER = {
+    "ns/b/mod_b.py": "B = 1\n",
+    "pkg/sub/mine.py": "M = 1\n",
+    "both.py": "upper\n",
+    "own/o.py": "o\n",
+}
+
+
+def ops_sequence(root):
+    """The same operations, through pyenvfs's site-packages or overlayfs's root."""
+    j = lambda *p: os.path.join(root, *p)  # noqa: E731
+    log = []
+
+    def step(name, fn):
+        try:
+            fn()
+            log.append((name, "ok"))
+        except OSError as e:
+            log.append((name, e.errno))
+    step("append lower deep", lambda: open(j("pkg/sub/deep/mod.py"), "a").write("E = 2\n"))
+    step("chmod lower", lambda: os.chmod(j("pkg/sub/other.py"), 0o600))
+    step("rm lower file", lambda: os.unlink(j("top.py")))
+    step("rm shadowing file", lambda: os.unlink(j("both.py")))
+    step("rmtree lower dir", lambda: shutil.rmtree(j("gone")))
+    step("remake removed dir", lambda: os.mkdir(j("gone")))
+    step("file in remade dir", lambda: open(j("gone/new.py"), "w").write("new\n"))
+    step("rm from namespace", lambda: os.unlink(j("ns/a/mod_a.py")))
+    step("create deep in lower", lambda: open(j("pkg/sub/deep/new.py"), "w").write("n\n"))
+    step("mkdir in lower", lambda: os.mkdir(j("ns/a/sub")))
+    step("rename own file onto lower", lambda: os.rename(j("own/o.py"), j("pkg/sub/other.py")))
+    step("rename own dir", lambda: os.rename(j("own"), j("own2")))
+    step("rename lower dir", lambda: os.rename(j("ns/a"), j("ns/a2")))
+    step("move lower dir", lambda: shutil.move(j("pkg/sub/deep"), j("pkg/deep2")))
+    step("rmdir lower empty", lambda: os.rmdir(j("emptydir")))
+    step("rmdir nonempty", lambda: os.rmdir(j("pkg")))
+    step("recreate lower name", lambda: open(j("top.py"), "w").write("again\n"))
+    step("pycache in lower", lambda: open(j("pkg/__pycache__/x.cpython-311.pyc"), "w").write("b\n"))
+    step("link lower", lambda: os.link(j("pkg/__init__.py"), j("pkg/init_link.py")))
+    return log
+
+
+@pytest.fixture(scope="module")
+def overlay_ok(tmp_path_factory):
+    if not hb.is_root():
+        pytest.skip("needs root (overlayfs)")
+    d = tmp_path_factory.mktemp("probe")
+    for sub in ("l", "u", "w", "m"):
+        os.mkdir(str(d / sub))
+    r = run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s,workdir=%s"
+             % (d / "l", d / "u", d / "w"), str(d / "m")])
+    if r.returncode != 0:
+        pytest.skip("cannot mount overlayfs here: %s" % r.stderr.strip())
+    run(["umount", str(d / "m")])
+
+
+def test_union_and_changes_agree_with_overlayfs(overlay_ok, any_base, tmp_path):
+    t = str(tmp_path)
+    for name in ("L", "D", "oL", "oU", "oW", "mnt", "omnt"):
+        os.mkdir(os.path.join(t, name))
+    write_tree(os.path.join(t, "L"), LOWER)
+    write_tree(os.path.join(t, "oL"), LOWER)
+    write_tree(os.path.join(t, "D"), UPPER)
+    write_tree(os.path.join(t, "oU"), UPPER)
+    layer_digest = tree_digest(os.path.join(t, "L"))
+    r = run(["mount", "-t", "overlay", "overlay", "-o",
+             "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,index=off,metacopy=off"
+             % (os.path.join(t, "oL"), os.path.join(t, "oU"), os.path.join(t, "oW")),
+             os.path.join(t, "omnt")])
+    assert r.returncode == 0, r.stderr
+    try:
+        with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
+                     ["--lower-site", os.path.join(t, "L")] + extra_for(any_base), base=any_base) as m:
+            sp = site_of(m, any_base)
+            assert walk(sp) == walk(os.path.join(t, "omnt")), "the union before any change"
+            ours = ops_sequence(sp)
+            theirs = ops_sequence(os.path.join(t, "omnt"))
+            assert ours == theirs
+            got, want = walk(sp), walk(os.path.join(t, "omnt"))
+            assert got == want
+            # find and ls never show a whited-out name
+            found = subprocess.run(["find", sp], stdout=subprocess.PIPE, universal_newlines=True).stdout
+            assert "/gone/x.py" not in found and "/top.py" in found
+            assert "mod_a.py" not in found
+            ls = subprocess.run(["ls", "-a", sp], stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
+            assert ".pyenvfs" not in ls and "both.py" not in ls
+        # the same again after a remount: the records and copies are in DIR
+        with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
+                     ["--lower-site", os.path.join(t, "L")] + extra_for(any_base), base=any_base) as m:
+            assert walk(site_of(m, any_base)) == want
+        # DIR holds no overlay-style markers, and the whiteouts are not in its site
+        assert not any(n.startswith(".wh.") for n in os.listdir(os.path.join(t, "D")))
+    finally:
+        run(["umount", os.path.join(t, "omnt")])
+    assert tree_digest(os.path.join(t, "L")) == layer_digest, "the layer was written"
