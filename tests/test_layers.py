@@ -182,3 +182,159 @@ def test_union_and_changes_agree_with_overlayfs(overlay_ok, any_base, tmp_path):
     finally:
         run(["umount", os.path.join(t, "omnt")])
     assert tree_digest(os.path.join(t, "L")) == layer_digest, "the layer was written"
+
+
+# ---------------------------------------------------------------------------
+# pip across layers
+
+PIP_BASES = ["usr-3.11", "pyenv-3.13", "pyenv-3.8"]
+LIBX_EP = "[console_scripts]\nlibx-tool = libx:main\n"
+
+
+def libx_wheel(d, version):
+    return pkgs.make_wheel(d, "libx", version, {
+        "libx/__init__.py": "VERSION = %r\ndef main():\n    print('libx-tool', VERSION)\n" % version,
+        "libx/util.py": "U = 1\n",
+        "nsp/x/__init__.py": "",
+    }, entry_points=LIBX_EP)
+
+
+def app_wheel(d):
+    return pkgs.make_wheel(d, "app", "1.0", {
+        "app/__init__.py": "import libx\nV = libx.VERSION\ndef main():\n    print('app', V)\n",
+        "nsp/y/__init__.py": "",
+    }, entry_points="[console_scripts]\napp-tool = app:main\n", requires=["libx>=1.0"])
+
+
+class LEnv:
+    def __init__(self, m, base, home):
+        self.m, self.base, self.home = m, base, home
+        self.python = m.path("bin", "python3")
+        self.env = pkgs.pip_env(home, m.mnt)
+        self.pip = [self.python, "-m", "pip"]
+        self.site = site_of(m, base)
+
+    def run(self, args, ok=True):
+        return pkgs.run_checked(args, self.env, cwd=self.home, ok=ok)
+
+    def pip_run(self, args, ok=True):
+        return self.run(self.pip + list(args), ok=ok)
+
+    def listed(self):
+        out = self.pip_run(["list", "--format=freeze"]).stdout
+        return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+
+def install_pip(e):
+    if e.base.kind == "pyenv":
+        e.run([e.python, "-m", "ensurepip"])
+    else:
+        whl = pkgs.debian_pip_wheel()
+        if whl is None:
+            pytest.skip("no pip wheel in %s" % pkgs.DEBIAN_WHEELS)
+        e.run([e.python, os.path.join(whl, "pip"), "install", "--no-index", whl])
+
+
+@pytest.fixture(scope="module", params=PIP_BASES)
+def layer(request, tmp_path_factory):
+    """An env's DIR with pip and libx 1.0 installed through a mount, now unmounted."""
+    b = pythons.find(request.param)
+    if b is None:
+        pytest.skip("no Python for %s on this machine" % request.param)
+    d = tmp_path_factory.mktemp("layer-" + b.id)
+    (d / "mnt").mkdir()
+    (d / "home").mkdir()
+    (d / "wheels").mkdir()
+    with mounted(b.prefix, d / "mnt", d / "L", extra_for(b), base=b) as m:
+        e = LEnv(m, b, str(d / "home"))
+        install_pip(e)
+        e.pip_run(["install", "--no-index", libx_wheel(str(d / "wheels"), "1.0")])
+    return b, str(d / "L"), str(d / "wheels"), tree_digest(str(d / "L"))
+
+
+@pytest.fixture
+def lenv(layer, tmp_path):
+    b, L, wheels, digest = layer
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "home").mkdir()
+    with mounted(b.prefix, tmp_path / "mnt", tmp_path / "D", ["--lower-site", L] + extra_for(b), base=b) as m:
+        yield LEnv(m, b, str(tmp_path / "home")), L, wheels
+    assert tree_digest(L) == digest, "the layer was written"
+
+
+def dist_infos(site, name):
+    return sorted(n for n in os.listdir(site) if n.lower().startswith(name + "-") and n.endswith(".dist-info"))
+
+
+def test_pip_sees_the_layer(lenv):
+    e, L, wheels = lenv
+    listed = e.listed()
+    assert [x for x in listed if x.startswith("libx==")] == ["libx==1.0"]
+    assert len([x for x in listed if x.startswith("pip==")]) == 1
+    r = e.run([e.python, "-c", "import libx, libx.util, nsp.x; print(libx.VERSION, libx.__file__)"])
+    assert r.stdout.split()[0] == "1.0" and r.stdout.split()[1].startswith(e.m.mnt)
+    assert "libx-tool" in os.listdir(e.m.path("bin"))
+    assert os.listdir(e.m.site) == [".pyenvfs"] or sorted(os.listdir(e.m.site)) == [".pyenvfs"]
+
+
+def test_pip_install_depending_on_the_layer(lenv, tmp_path):
+    e, L, wheels = lenv
+    only_app = str(tmp_path / "only-app")
+    app = app_wheel(only_app)
+    # libx is not offered: pip must find it satisfied in the layer
+    r = e.pip_run(["install", "--no-index", "--find-links", only_app, app])
+    assert "libx" not in r.stdout.lower().split("successfully installed")[-1]
+    assert dist_infos(e.m.site, "libx") == []
+    assert dist_infos(e.m.site, "app") == ["app-1.0.dist-info"]
+    r = e.run([e.python, "-c", "import app, nsp.x, nsp.y; print(app.V)"])
+    assert r.stdout.strip() == "1.0"
+    assert sorted(os.listdir(os.path.join(e.site, "nsp"))) == ["x", "y"]
+    e.pip_run(["check"])
+
+
+def test_pip_uninstall_a_layer_package(lenv):
+    e, L, wheels = lenv
+    e.pip_run(["uninstall", "-y", "libx"])
+    assert not [x for x in e.listed() if x.startswith("libx")]
+    r = e.run([e.python, "-c", "import libx"], ok=False)
+    assert r.returncode != 0
+    assert "libx-tool" not in os.listdir(e.m.path("bin"))
+    assert dist_infos(e.site, "libx") == []
+    assert not os.path.exists(os.path.join(e.site, "libx"))
+    # still there in the layer
+    assert os.path.exists(os.path.join(L, "libx", "__init__.py"))
+    # installing it again works and shows
+    e.pip_run(["install", "--no-index", os.path.join(wheels, "libx-1.0-py3-none-any.whl")])
+    assert [x for x in e.listed() if x.startswith("libx==")] == ["libx==1.0"]
+
+
+def test_pip_upgrade_a_layer_package(lenv, tmp_path):
+    e, L, wheels = lenv
+    new = libx_wheel(str(tmp_path / "w2"), "2.0")
+    e.pip_run(["install", "--no-index", "-U", new])
+    assert [x for x in e.listed() if x.startswith("libx")] == ["libx==2.0"]
+    assert dist_infos(e.site, "libx") == ["libx-2.0.dist-info"]
+    assert dist_infos(e.m.site, "libx") == ["libx-2.0.dist-info"]
+    r = e.run([e.python, "-c", "import libx, libx.util; print(libx.VERSION)"])
+    assert r.stdout.strip() == "2.0"
+    assert "libx-tool" in os.listdir(e.m.path("bin"))
+
+
+def test_clone_of_an_env(lenv, tmp_path):
+    """--lower-site of another env's DIR: its packages and console scripts."""
+    e, L, wheels = lenv
+    only_app = str(tmp_path / "only-app")
+    e.pip_run(["install", "--no-index", "--find-links", only_app, app_wheel(only_app)])
+    (tmp_path / "cmnt").mkdir()
+    digest = tree_digest(e.m.site)
+    with mounted(e.base.prefix, tmp_path / "cmnt", tmp_path / "C",
+                 ["--lower-site", e.m.site, "--lower-site", L] + extra_for(e.base), base=e.base) as m:
+        c = LEnv(m, e.base, e.home)
+        listed = c.listed()
+        assert "app==1.0" in listed and "libx==1.0" in listed
+        assert {"app-tool", "libx-tool"} <= set(os.listdir(m.path("bin")))
+        r = c.run([c.python, "-c", "import app; print(app.V)"])
+        assert r.stdout.strip() == "1.0"
+        c.pip_run(["uninstall", "-y", "app"])
+        assert "app-tool" not in os.listdir(m.path("bin"))
+    assert tree_digest(e.m.site) == digest
