@@ -338,3 +338,43 @@ def test_clone_of_an_env(lenv, tmp_path):
         c.pip_run(["uninstall", "-y", "app"])
         assert "app-tool" not in os.listdir(m.path("bin"))
     assert tree_digest(e.m.site) == digest
+
+
+# ---------------------------------------------------------------------------
+# layers on read-only file systems
+
+@pytest.mark.parametrize("kind", ["squashfs", "ro_bind"])
+def test_layer_on_a_read_only_file_system(kind, layer, tmp_path):
+    b, L, wheels, digest = layer
+    if not hb.is_root():
+        pytest.skip("needs root (loop and bind mounts)")
+    mp = str(tmp_path / "layer-ro")
+    if kind == "squashfs":
+        if shutil.which("mksquashfs") is None or hb.squashfs_how() != "loop":
+            pytest.skip("no mksquashfs or no loop mounts")
+        image = str(tmp_path / "layer.sqfs")
+        r = run(["mksquashfs", L, image, "-noappend", "-no-progress", "-quiet"])
+        assert r.returncode == 0, r.stderr
+        image_sum = hb._sha256(image)
+        cm = hb.squashfs_mounted(image, mp, "loop")
+    else:
+        image = None
+        cm = hb.ro_bind(L, mp)
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "home").mkdir()
+    with cm:
+        ro_digest = tree_digest(mp)
+        with mounted(b.prefix, tmp_path / "mnt", tmp_path / "D", ["--lower-site", mp] + extra_for(b),
+                     base=b) as m:
+            e = LEnv(m, b, str(tmp_path / "home"))
+            assert [x for x in e.listed() if x.startswith("libx")] == ["libx==1.0"]
+            e.run([e.python, "-c", "import libx.util"])
+            e.pip_run(["install", "--no-index", "-U", libx_wheel(str(tmp_path / "w2"), "2.0")])
+            assert [x for x in e.listed() if x.startswith("libx")] == ["libx==2.0"]
+            e.pip_run(["uninstall", "-y", "libx"])
+            assert not [x for x in e.listed() if x.startswith("libx")]
+            assert "libx-tool" not in os.listdir(m.path("bin"))
+        assert tree_digest(mp) == ro_digest
+    if image:
+        assert hb._sha256(image) == image_sum
+    assert tree_digest(L) == digest
