@@ -64,6 +64,7 @@ struct pe_fs {
 	size_t nstack;
 	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
 	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
+	const char *mountpoint;         /* for the layers' console scripts' first lines */
 };
 
 /* Adds a layer (its root descriptor is then the fs's); returns its index. */

@@ -212,6 +212,7 @@ static char *fd_path(int fd)
 static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p)
 {
 	fs->tmp_fd = -1;
+	fs->mountpoint = p->mountpoint;
 	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
 	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, fs->layers[LAYER_SITE].fd, 0 };
 	fs->nstack = 1;

@@ -41,6 +41,7 @@ static void node_free(struct node *n)
 	if (n->io_wfd >= 0)
 		close(n->io_wfd);
 	free(n->rel);
+	free(n->sb);
 	free(n);
 }
 

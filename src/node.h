@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct vdir;
+struct shebang_edit;
 
 enum node_kind {
 	NODE_VIEW,              /* a directory of the view; lives as long as the mount */
@@ -36,6 +37,9 @@ struct node {
 	 * area when it was looked up ("" for the area's top). */
 	unsigned char area;
 	char *rel;
+	/* A layer's console script: its first line as this env shows it
+	 * (shebang.h), while the node is the layer's (not writable). */
+	struct shebang_edit *sb;
 	/* NODE_PASS, for requests without a handle (-o no_open): opened on first
 	 * use, or -1.  io_fd (O_RDONLY) for reading, io_wfd (O_WRONLY) for writing. */
 	int io_fd;

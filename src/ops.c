@@ -510,6 +510,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	if (n->sb && !n->writable) {
+		char *b = malloc(size ? size : 1);
+		int r = b ? resolve_read_shebang(n, fd, b, size, off) : -ENOMEM;
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_buf(req, b, (size_t)r);
+		free(b);
+		return;
+	}
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;

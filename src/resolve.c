@@ -5,6 +5,7 @@
 #include "copyup.h"
 #include "merge.h"
 #include "records.h"
+#include "shebang.h"
 #include "whiteout.h"
 
 #include <limits.h>
@@ -97,6 +98,8 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 			return -errno;
 		show_mode(fs, n, st);
+		if (n->sb && !n->writable)
+			st->st_size = shebang_size(n->sb, st->st_size);
 		return 0;
 	}
 	return -EIO;
@@ -370,6 +373,57 @@ static const char *node_rel(struct pe_fs *fs, const struct node *n, char *buf, s
 	return n->rel ? n->rel : "";
 }
 
+/* A layer's console script names the Python of the mount it was installed
+ * through: shown here, its first line names this env's (docs/LAYERS.md,
+ * "Console scripts follow the env"). Any <dir>/bin/python... is rewritten:
+ * the mount points a layer was used at are not recorded yet. */
+static void plan_shebang(struct pe_fs *fs, struct node *n, const char *dir)
+{
+	size_t dl = strlen(dir);
+	if (!fs->mountpoint || !(strcmp(dir, "bin") == 0 || (dl > 4 && strcmp(dir + dl - 4, "/bin") == 0)))
+		return;
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, n->fd);
+	int fd = open(pp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char head[SHEBANG_HEAD];
+	ssize_t len = pread(fd, head, sizeof head, 0);
+	close(fd);
+	if (len <= 0)
+		return;
+	const struct shebang_match match = { NULL, 0, 1 };
+	struct shebang_edit *e = pe_xcalloc(1, sizeof *e);
+	struct shebang_edit *none = NULL;
+	if (shebang_plan(head, (size_t)len, &match, fs->mountpoint, e) != 1 ||
+	    !__atomic_compare_exchange_n(&n->sb, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(e);
+}
+
+int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t off)
+{
+	struct stat st;
+	if (fstat(fd, &st))
+		return -errno;
+	struct shebang_piece pc[3];
+	int np = shebang_map(n->sb, st.st_size, off, size, pc);
+	size_t got = 0;
+	for (int i = 0; i < np; i++) {
+		if (pc[i].from_text) {
+			memcpy(buf + got, n->sb->text + pc[i].pos, pc[i].n);
+			got += pc[i].n;
+			continue;
+		}
+		ssize_t k = pread(fd, buf + got, pc[i].n, pc[i].pos);
+		if (k < 0)
+			return -errno;
+		got += (size_t)k;
+		if ((size_t)k < pc[i].n)
+			break;
+	}
+	return (int)got;
+}
+
 /* The node for what m found at dir/name of area, shown at place. */
 static int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, unsigned place,
 		      const struct merge_state *m, struct resolved *out)
@@ -407,6 +461,10 @@ static int stack_node(struct pe_fs *fs, int area, const char *dir, const char *n
 		o.place = NONDIR_PLACE(lay);
 	}
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
+	if (S_ISREG(st.st_mode) && m->top != 0 && area == 2 && !n->sb && !n->writable)
+		plan_shebang(fs, n, dir);
+	if (n->sb && !n->writable)
+		st.st_size = shebang_size(n->sb, st.st_size);
 	if (spare >= 0) {
 		if (n->layer != lay && dup3(spare, n->fd, O_CLOEXEC) >= 0) {
 			n->layer = (unsigned char)lay;

@@ -274,7 +274,25 @@ def test_pip_sees_the_layer(lenv):
     r = e.run([e.python, "-c", "import libx, libx.util, nsp.x; print(libx.VERSION, libx.__file__)"])
     assert r.stdout.split()[0] == "1.0" and r.stdout.split()[1].startswith(e.m.mnt)
     assert "libx-tool" in os.listdir(e.m.path("bin"))
-    assert os.listdir(e.m.site) == [".pyenvfs"] or sorted(os.listdir(e.m.site)) == [".pyenvfs"]
+    assert sorted(os.listdir(e.m.site)) == [".pyenvfs"]
+
+
+def test_console_scripts_follow_the_env(lenv):
+    """The layer's script named the layer env's mount (unmounted now): shown
+    here it names this env's Python, with the size shown matching the bytes."""
+    e, L, wheels = lenv
+    raw = open(os.path.join(L, ".pyenvfs", "upper", "bin", "libx-tool"), "rb").read()
+    assert not raw.startswith(("#!" + e.m.mnt).encode())
+    tool = e.m.path("bin", "libx-tool")
+    shown = open(tool, "rb").read()
+    assert shown.splitlines()[0].startswith(("#!" + e.m.path("bin", "python")).encode()), shown[:120]
+    assert os.stat(tool).st_size == len(shown)
+    assert shown.splitlines()[1:] == raw.splitlines()[1:]
+    r = e.run([tool])
+    assert r.stdout.strip() == "libx-tool 1.0"
+    # through PATH, as a user runs it
+    r = e.run(["libx-tool"])
+    assert r.stdout.strip() == "libx-tool 1.0"
 
 
 def test_pip_install_depending_on_the_layer(lenv, tmp_path):
@@ -335,6 +353,7 @@ def test_clone_of_an_env(lenv, tmp_path):
         assert {"app-tool", "libx-tool"} <= set(os.listdir(m.path("bin")))
         r = c.run([c.python, "-c", "import app; print(app.V)"])
         assert r.stdout.strip() == "1.0"
+        assert c.run([m.path("bin", "app-tool")]).stdout.strip() == "app 1.0"
         c.pip_run(["uninstall", "-y", "app"])
         assert "app-tool" not in os.listdir(m.path("bin"))
     assert tree_digest(e.m.site) == digest
