@@ -397,3 +397,26 @@ def test_layer_on_a_read_only_file_system(kind, layer, tmp_path):
     if image:
         assert hb._sha256(image) == image_sum
     assert tree_digest(L) == digest
+
+
+def test_pip_install_target_dir_as_a_layer(lenv, tmp_path):
+    """A `pip install --target T` directory: its packages in site-packages,
+    its bin/ as the env's scripts (not in site-packages), the scripts run."""
+    e, L, wheels = lenv
+    T = str(tmp_path / "target")
+    e.pip_run(["install", "--no-index", "--target", T, app_wheel(str(tmp_path / "w")),
+               os.path.join(wheels, "libx-1.0-py3-none-any.whl")])
+    assert os.path.exists(os.path.join(T, "bin", "app-tool"))
+    digest = tree_digest(T)
+    (tmp_path / "tmnt").mkdir()
+    with mounted(e.base.prefix, tmp_path / "tmnt", tmp_path / "C", ["--lower-site", T] + extra_for(e.base),
+                 base=e.base) as m:
+        c = LEnv(m, e.base, e.home)
+        site = site_of(m, e.base)
+        assert "bin" not in os.listdir(site)
+        assert "app" in os.listdir(site) and "libx" in os.listdir(site)
+        assert {"app-tool", "libx-tool"} <= set(os.listdir(m.path("bin")))
+        assert c.run([m.path("bin", "app-tool")]).stdout.strip() == "app 1.0"
+        r = c.run([c.python, "-c", "import app, libx; print(app.V, libx.__file__)"])
+        assert r.stdout.split()[0] == "1.0" and r.stdout.split()[1].startswith(site)
+    assert tree_digest(T) == digest
