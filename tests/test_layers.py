@@ -420,3 +420,68 @@ def test_pip_install_target_dir_as_a_layer(lenv, tmp_path):
         r = c.run([c.python, "-c", "import app, libx; print(app.V, libx.__file__)"])
         assert r.stdout.split()[0] == "1.0" and r.stdout.split()[1].startswith(site)
     assert tree_digest(T) == digest
+
+
+# ---------------------------------------------------------------------------
+# a copy-up killed half-way
+
+def test_kill_during_a_large_copy_up(any_base, tmp_path):
+    """The daemon is killed (SIGKILL) while it copies a 64 MB file of the layer
+    up for a writer, at several moments: after a remount the file is the
+    layer's or the whole copy (with the writer's bytes if it got that far),
+    never a part; DIR holds no partial file and no temporary stays."""
+    import hashlib
+    import signal
+    import sys
+    import time
+    from conftest import PYENVFS, force_unmount, wait_for_mount
+    L = str(tmp_path / "L")
+    os.makedirs(os.path.join(L, "pkg"))
+    block = hashlib.sha256(b"x").digest() * 2048     # 64 KiB
+    with open(os.path.join(L, "pkg", "big.bin"), "wb") as f:
+        for _ in range(1024):
+            f.write(block)
+    original = hb._sha256(os.path.join(L, "pkg", "big.bin"))
+    digest = tree_digest(L)
+    size = 1024 * len(block)
+    writer = ("import sys\nf = open(sys.argv[1], 'r+b')\nf.seek(0, 2)\nf.write(b'tail')\nf.close()\n"
+              "print('written')\n")
+    outcomes = set()
+    for k, delay in enumerate((0.0, 0.01, 0.03, 0.08, 0.2, 0.5)):
+        D, mnt = str(tmp_path / ("D%d" % k)), str(tmp_path / ("mnt%d" % k))
+        os.mkdir(mnt)
+        args = [PYENVFS, any_base.prefix, mnt, "--site", D, "-f", "--lower-site", L] + extra_for(any_base)
+        log = mnt + ".log"
+        with open(log, "wb") as lf:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, cwd="/")
+        try:
+            wait_for_mount(proc, mnt, log)
+            target = os.path.join(mnt, "lib", "python" + any_base.xy, "site-packages", "pkg", "big.bin")
+            w = subprocess.Popen([sys.executable, "-c", writer, target], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            w.communicate(timeout=60)
+        finally:
+            force_unmount(mnt)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        in_dir = os.path.join(D, "pkg", "big.bin")
+        if os.path.exists(in_dir):
+            assert os.path.getsize(in_dir) in (size, size + 4), "a partial copy in DIR"
+        with mounted(any_base.prefix, mnt, D, ["--lower-site", L] + extra_for(any_base), base=any_base) as m:
+            shown = os.path.join(site_of(m, any_base), "pkg", "big.bin")
+            got = hb._sha256(shown)
+            with open(shown, "rb") as f:
+                f.seek(size)
+                tail = f.read()
+            if tail == b"tail":
+                outcomes.add("written")
+            else:
+                assert tail == b"" and got == original, "neither the layer's file nor the whole copy"
+                outcomes.add("copied" if os.path.exists(in_dir) else "untouched")
+            assert os.listdir(os.path.join(D, ".pyenvfs", "tmp")) == []
+    assert tree_digest(L) == digest
+    print("outcomes:", sorted(outcomes))
