@@ -29,6 +29,7 @@ struct layer {
 };
 
 struct inval_queue;
+struct dist_index;
 
 /* One layer of the stacked areas (--lower-site): [0] is DIR, then L1..Ln. */
 struct stack_layer {
@@ -65,6 +66,8 @@ struct pe_fs {
 	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
 	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
 	const char *mountpoint;         /* for the layers' console scripts' first lines */
+	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
+	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
 };
 
 /* Adds a layer (its root descriptor is then the fs's); returns its index. */

@@ -209,10 +209,11 @@ static char *fd_path(int fd)
  * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
  * and records in it); one without is a `pip install --target` directory.
  * -1 with errno if one cannot be opened. */
-static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p)
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel)
 {
 	fs->tmp_fd = -1;
 	fs->mountpoint = p->mountpoint;
+	fs->site_rel = pe_xstrdup(site_rel);
 	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
 	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, fs->layers[LAYER_SITE].fd, 0 };
 	fs->nstack = 1;
@@ -258,7 +259,7 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p)
 /* The layers the view shows, in the order of enum view_layer: BASE, read-only
  * and followed through its symlinks where the view anchors into it; DIR; the
  * env's own area in DIR. -1 with errno if one cannot be opened. */
-static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o)
+static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o, const char *site_rel)
 {
 	const int rw = !o->read_only;
 	int base = open(p->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -280,7 +281,7 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 	errno = e;
 	if (base < 0 || site < 0 || upper < 0)
 		return -1;
-	return p->nlower ? add_lower_layers(fs, p) : 0;
+	return p->nlower ? add_lower_layers(fs, p, site_rel) : 0;
 }
 
 /* DIR and the env's own area in it (made if missing), and the layers. The
@@ -309,7 +310,7 @@ static int make_env_area(struct setup *s)
 	}
 	struct pe_fs *fs = &s->fs;
 	struct stat sst;
-	if (add_layers(fs, &s->p, &s->o) || fstat(fs->layers[LAYER_SITE].fd, &sst))
+	if (add_layers(fs, &s->p, &s->o, s->lay.nsite ? s->lay.site[0] : "lib/python3/site-packages") || fstat(fs->layers[LAYER_SITE].fd, &sst))
 		return pe_err(s->err, sizeof s->err, "cannot open '%s': %s", s->p.site, strerror(errno));
 	fs->owner = sst.st_uid;
 	fs->group = sst.st_gid;

@@ -6,9 +6,11 @@
 #include "merge.h"
 #include "records.h"
 #include "shebang.h"
+#include "dist.h"
 #include "whiteout.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include <dirent.h>
@@ -299,6 +301,8 @@ static int layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir)
 }
 
 /* Feeds layers from..n of the stack for name in dir into m. */
+static int dist_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const char *name);
+
 static void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const char *name, size_t from,
 			     struct merge_state *m)
 {
@@ -328,6 +332,8 @@ static void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const 
 				close(dfd);
 			}
 		}
+		if (pr.obj != MERGE_ABSENT && dist_hidden(fs, i, area, dir, name))
+			pr.shadowed = 1;
 		if (fs->stack[i].top >= 0) {
 			struct wh_record rec;
 			if (records_read(fs->stack[i].top, area == 1 ? WH_AREA_SITE : WH_AREA_UPPER, dir, name, &rec) == 0)
@@ -674,8 +680,13 @@ static void take_name(struct layer_ents *le, char *s)
 	le->names[le->nnames++] = s;
 }
 
+static void read_layer_dir_records(struct pe_fs *fs, size_t i, int area, const char *dir, struct layer_ents *le);
+static int dist_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name);
+static const struct dist_shadow *dist_current(struct pe_fs *fs);
+
 static void read_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir, struct layer_ents *le)
 {
+	const struct dist_shadow *shadow = i ? dist_current(fs) : NULL;
 	int pfd = layer_dir(fs, i, area, dir);
 	int fd = pfd >= 0 ? pe_open_dir(pfd) : -1;
 	if (pfd >= 0)
@@ -686,7 +697,8 @@ static void read_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir
 	struct dirent *de;
 	size_t cap = 0;
 	while (dp && (de = readdir(dp))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !area_shows(fs, i, area, dir, de->d_name))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !area_shows(fs, i, area, dir, de->d_name) ||
+		    dist_hidden_in(shadow, i, area, dir, de->d_name))
 			continue;
 		if (le->n == cap) {
 			cap = cap ? cap * 2 : 32;
@@ -700,9 +712,15 @@ static void read_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir
 	}
 	if (dp)
 		closedir(dp);
-	if (fs->stack[i].top < 0)
-		return;
-	/* The records below dir: the names of its node's sub/ with a kind. */
+	if (fs->stack[i].top >= 0)
+		read_layer_dir_records(fs, i, area, dir, le);
+}
+
+/* The names layer i's records hide below dir: the names of its node's
+ * sub/ with a kind. */
+static void read_layer_dir_records(struct pe_fs *fs, size_t i, int area, const char *dir, struct layer_ents *le)
+{
+	struct dirent *de;
 	enum wh_area wa = area == 1 ? WH_AREA_SITE : WH_AREA_UPPER;
 	char node[PATH_MAX];
 	if (wh_node_path(wa, dir, node, sizeof node - 8))
@@ -736,6 +754,151 @@ static void read_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir
 		closedir(rp);
 }
 
+/* ---- a distribution wins as a whole ----------------------------------------- */
+
+/* Which objects of the lower layers belong to a distribution that a higher
+ * layer holds too (or removed): they are not shown (dist.h). Built at the
+ * first lookup, and again when DIR's top directory changes (an install or
+ * removal there); an index replaced is kept until unmount, since other
+ * requests may still read it. */
+struct dist_index {
+	struct dist_shadow shadow;
+	struct timespec mtime, ctime;   /* of DIR's top when built */
+	struct dist_index *older;
+};
+
+static pthread_mutex_t dist_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *read_small(int dfd, const char *path, size_t *len)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 8192, n = 0;
+	char *buf = pe_xcalloc(1, cap);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (64u << 20))
+				break;
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records)
+{
+	int top = layer_dir(fs, i, 1, "");
+	int fd = top >= 0 ? pe_open_dir(top) : -1;
+	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dp && fd >= 0)
+		close(fd);
+	const char *site_rel = fs->stack[i].target ? "lib/python" : fs->site_rel;
+	struct dirent *de;
+	while (dp && (de = readdir(dp))) {
+		struct dist_id id;
+		size_t idx;
+		if (dist_parse_entry(de->d_name, &id) || !area_shows(fs, i, 1, "", de->d_name))
+			continue;
+		/* A distribution is there only with its metadata: a metadata
+		 * directory copied up into DIR for a change of one of its files
+		 * (pip writing INSTALLER) is not DIR's distribution. */
+		struct stat mst;
+		cleanup_free char *meta = path_join(de->d_name, id.kind == DIST_INFO ? "METADATA" : "PKG-INFO");
+		if (fstatat(top, de->d_name, &mst, AT_SYMLINK_NOFOLLOW) ||
+		    (S_ISDIR(mst.st_mode) && fstatat(top, meta, &mst, AT_SYMLINK_NOFOLLOW)))
+			continue;
+		if (dist_layer_add(dl, de->d_name, &idx))
+			continue;
+		if (!with_records)
+			continue;
+		cleanup_free char *rec = path_join(de->d_name, id.kind == DIST_INFO ? "RECORD" : "installed-files.txt");
+		size_t len = 0;
+		char *buf = read_small(top, rec, &len);
+		if (buf)
+			(void)dist_layer_add_record(dl, idx, site_rel, buf, len);
+		free(buf);
+	}
+	if (dp)
+		closedir(dp);
+	if (top >= 0)
+		close(top);
+	/* A layer's removals of metadata directories are not counted as
+	 * removing the distribution: pip's uninstall removes the metadata
+	 * directory before the package's own (its stash), and they must stay
+	 * until it does. Each file pip removes has its own whiteout. */
+}
+
+static const struct dist_shadow *dist_current(struct pe_fs *fs)
+{
+	struct stat st;
+	if (fstat(fs->layers[fs->stack[0].site].fd, &st))
+		memset(&st, 0, sizeof st);
+	struct dist_index *cur = __atomic_load_n(&fs->dist, __ATOMIC_ACQUIRE);
+	if (cur && cur->mtime.tv_sec == st.st_mtim.tv_sec && cur->mtime.tv_nsec == st.st_mtim.tv_nsec &&
+	    cur->ctime.tv_sec == st.st_ctim.tv_sec && cur->ctime.tv_nsec == st.st_ctim.tv_nsec)
+		return &cur->shadow;
+	pthread_mutex_lock(&dist_lock);
+	cur = fs->dist;
+	if (!cur || cur->mtime.tv_sec != st.st_mtim.tv_sec || cur->mtime.tv_nsec != st.st_mtim.tv_nsec ||
+	    cur->ctime.tv_sec != st.st_ctim.tv_sec || cur->ctime.tv_nsec != st.st_ctim.tv_nsec) {
+		size_t n = fs->nstack;
+		struct dist_layer *dl = pe_xcalloc(n, sizeof *dl);
+		for (size_t i = 0; i < n; i++)
+			dist_read_layer(fs, i, &dl[i], 0);
+		for (size_t i = 1; i < n; i++)
+			if (dist_layer_needs_records(dl, n, i)) {
+				dist_layer_free(&dl[i]);
+				memset(&dl[i], 0, sizeof dl[i]);
+				dist_read_layer(fs, i, &dl[i], 1);
+			}
+		struct dist_index *ni = pe_xcalloc(1, sizeof *ni);
+		dist_shadow_build(dl, n, &ni->shadow);
+		for (size_t i = 0; i < n; i++)
+			dist_layer_free(&dl[i]);
+		free(dl);
+		ni->mtime = st.st_mtim;
+		ni->ctime = st.st_ctim;
+		ni->older = cur;
+		__atomic_store_n(&fs->dist, ni, __ATOMIC_RELEASE);
+		cur = ni;
+	}
+	pthread_mutex_unlock(&dist_lock);
+	return &cur->shadow;
+}
+
+static int dist_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name)
+{
+	if (i == 0 || !s || !s->nlayers)
+		return 0;
+	cleanup_free char *path = path_join(dir, name);
+	return dist_shadow_hides(s, i, area == 1 ? DIST_AREA_SITE : DIST_AREA_PREFIX, path);
+}
+
+static int dist_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const char *name)
+{
+	return i == 0 ? 0 : dist_hidden_in(dist_current(fs), i, area, dir, name);
+}
+
+void resolve_free_dist(struct pe_fs *fs)
+{
+	for (struct dist_index *d = fs->dist, *o; d; d = o) {
+		o = d->older;
+		dist_shadow_free(&d->shadow);
+		free(d);
+	}
+	fs->dist = NULL;
+}
+
 static void free_layer_ents(struct layer_ents *le, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -761,12 +924,20 @@ static int stack_list(struct pe_fs *fs, int area, const char *rel, stack_each_fn
 		return -ENOENT;
 	if (!m.is_dir)
 		return -ENOTDIR;
-	size_t n = m.nlayers;
+	/* Every layer down to the lowest merged one: the merged ones with their
+	 * entries, the others for their records only (a layer above may have
+	 * removed names of this directory without holding it). */
+	size_t n = m.nlayers ? m.layers[m.nlayers - 1] + 1 : 0;
 	struct layer_ents *le = pe_xcalloc(n + 1, sizeof *le);
 	struct merge_dir_layer *dl = pe_xcalloc(n + 1, sizeof *dl);
-	for (size_t k = 0; k < n; k++) {
-		read_layer_dir(fs, m.layers[k], area, rel, &le[k]);
-		dl[k] = (struct merge_dir_layer){ m.layers[k], le[k].ents, le[k].n, le[k].hides, le[k].nhides };
+	for (size_t i = 0, k = 0; i < n; i++) {
+		if (k < m.nlayers && m.layers[k] == i) {
+			read_layer_dir(fs, i, area, rel, &le[i]);
+			k++;
+		} else if (fs->stack[i].top >= 0) {
+			read_layer_dir_records(fs, i, area, rel, &le[i]);
+		}
+		dl[i] = (struct merge_dir_layer){ i, le[i].ents, le[i].n, le[i].hides, le[i].nhides };
 	}
 	struct merge_out *out = NULL;
 	size_t nout = 0;
@@ -812,10 +983,16 @@ int resolve_remove(struct pe_fs *fs, struct node *p, const char *name, int flags
 	}
 	struct merge_state below;
 	stack_probe_from(fs, c.area, c.dir, name, 1, &below);
-	int dfd = copy_up_dirs(fs, c.area, c.dir);
-	if (dfd < 0)
-		return dfd;
-	*t = (struct target){ dfd, name, { c.place, (unsigned char)area_layer(fs, 0, c.area), 1, 0, 0, NULL }, 1, NULL, 0 };
+	/* Nothing is made in DIR for a removal: the record is enough (a copied
+	 * up metadata directory would count as DIR's distribution). */
+	int dfd = -1;
+	if (m.top == 0) {
+		dfd = layer_dir(fs, 0, c.area, c.dir);
+		if (dfd < 0)
+			return dfd;
+	}
+	*t = (struct target){ dfd, name, { c.place, (unsigned char)area_layer(fs, 0, c.area), 1, 0, 0, NULL },
+			      dfd >= 0, NULL, 0 };
 	/* The whiteout first: a crash after it hides the name (the new view). */
 	if (below.found) {
 		int r = records_set(fs->stack[0].top, c.area == 1 ? WH_AREA_SITE : WH_AREA_UPPER, c.dir, name, WH_HIDE, NULL);

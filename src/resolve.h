@@ -60,6 +60,8 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc);
 /* Removes name in p (flags: 0 or AT_REMOVEDIR), recording a whiteout where
  * a layer under DIR holds it; t is DIR's directory, for invalidation. */
 int resolve_remove(struct pe_fs *fs, struct node *p, const char *name, int flags, struct target *t);
+/* Frees the distribution index (fs_destroy). */
+void resolve_free_dist(struct pe_fs *fs);
 /* A read of a layer's console script (n->sb set, not writable) from fd: the
  * bytes as shown, into buf. Their number, or -errno. */
 int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t off);

@@ -485,3 +485,62 @@ def test_kill_during_a_large_copy_up(any_base, tmp_path):
             assert os.listdir(os.path.join(D, ".pyenvfs", "tmp")) == []
     assert tree_digest(L) == digest
     print("outcomes:", sorted(outcomes))
+
+
+# ---------------------------------------------------------------------------
+# a distribution wins as a whole
+
+def dist_tree(version, files, script=None):
+    """An env DIR's tree holding libx at version: files {path: text}, with its
+    dist-info and RECORD (and a console script in the upper area)."""
+    tree = dict(files)
+    di = "libx-%s.dist-info" % version
+    tree[di + "/METADATA"] = "Metadata-Version: 2.1\nName: libx\nVersion: %s\n" % version
+    tree[di + "/INSTALLER"] = "pip\n"
+    record = sorted(files) + [di + "/METADATA", di + "/INSTALLER", di + "/RECORD"]
+    if script:
+        tree[".pyenvfs/upper/bin/" + script] = "#!/bin/sh\necho %s\n" % version
+        record.append("../../../bin/" + script)
+    tree[di + "/RECORD"] = "".join("%s,,\n" % p for p in record)
+    return tree
+
+
+def test_a_distribution_wins_as_a_whole(any_base, tmp_path):
+    t = str(tmp_path)
+    write_tree(os.path.join(t, "L1"), dist_tree("2.0", {
+        "libx/__init__.py": "VERSION = '2.0'\n", "libx/new.py": "N = 2\n"}))
+    write_tree(os.path.join(t, "L2"), dist_tree("1.0", {
+        "libx/__init__.py": "VERSION = '1.0'\n", "libx/old.py": "O = 1\n", "libx_helper.py": "H = 1\n",
+        "other/__init__.py": ""}, script="libx-old"))
+    with open(os.path.join(t, "L2", "unrelated.py"), "w") as f:
+        f.write("K = 1\n")
+    digests = [tree_digest(os.path.join(t, n)) for n in ("L1", "L2")]
+    os.mkdir(os.path.join(t, "mnt"))
+    with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
+                 ["--lower-site", os.path.join(t, "L1"), "--lower-site", os.path.join(t, "L2"),
+                  "-o", "site_timeout=0"] + extra_for(any_base), base=any_base) as m:
+        sp = site_of(m, any_base)
+        names = sorted(os.listdir(sp))
+        assert "libx-2.0.dist-info" in names and "libx-1.0.dist-info" not in names, names
+        assert "libx_helper.py" not in names          # listed by 1.0's RECORD only
+        assert sorted(os.listdir(os.path.join(sp, "libx"))) == ["__init__.py", "new.py"]
+        assert not os.path.exists(os.path.join(sp, "libx", "old.py"))
+        assert not os.path.exists(os.path.join(sp, "libx-1.0.dist-info"))
+        assert "libx-old" not in os.listdir(m.path("bin"))
+        # the directories of its files go with it; what nothing lists stays
+        assert "other" not in names and "unrelated.py" in names
+        code = ("import importlib.metadata as md, libx; print(md.version('libx'), libx.VERSION, "
+                "sorted({d.version for d in md.distributions() if d.metadata['Name'] == 'libx'}))")
+        r = subprocess.run([m.path("bin", "python3"), "-c", code], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, env=pkgs.pip_env(t, m.mnt))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["2.0", "2.0", "['2.0']"]
+        # DIR's own install (made natively: seen at once with site_timeout=0)
+        # shadows both, found when DIR's top changes
+        write_tree(m.site, dist_tree("3.0", {"libx/__init__.py": "VERSION = '3.0'\n"}))
+        names = sorted(os.listdir(sp))
+        assert [n for n in names if n.startswith("libx-")] == ["libx-3.0.dist-info"], names
+        # (the import above wrote its bytecode into DIR's part of libx/)
+        assert sorted(os.listdir(os.path.join(sp, "libx"))) == ["__init__.py", "__pycache__"]
+        assert os.path.isdir(os.path.join(m.site, "libx", "__pycache__"))
+    assert [tree_digest(os.path.join(t, n)) for n in ("L1", "L2")] == digests
