@@ -145,6 +145,48 @@ static int check_nesting(const struct pe_paths *p, char *err, size_t len)
 	return 0;
 }
 
+/* The lower site layers: existing directories, read-only, never the same
+ * files twice, never served through the mount itself (a deadlock). */
+static int check_layers(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
+{
+	p->lower = pe_xcalloc(o->nlower_sites + 1, sizeof *p->lower);
+	for (size_t i = 0; i < o->nlower_sites; i++) {
+		const char *l = o->lower_sites[i];
+		struct stat st;
+		if (stat(l, &st))
+			return pe_err(err, len, "--lower-site '%s' does not exist (%s)", l, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return pe_err(err, len, "--lower-site '%s' is not a directory", l);
+		char *real = realpath(l, NULL);
+		if (!real)
+			return pe_err(err, len, "--lower-site '%s': %s", l, strerror(errno));
+		p->lower[p->nlower++] = real;
+		const struct { const char *what; const char *path; } at[] = {
+			{ "MOUNTPOINT", p->mountpoint }, { "DIR", p->site },
+		};
+		static const struct { int inner, outer; const char *advice; } refused[] = {
+			{ 2, 0, ": the layer would be read through the mount itself" },
+			{ 0, 2, ": mount the env elsewhere" },
+			{ 2, 1, ": DIR's files would show twice" },
+			{ 1, 2, ": DIR's files would show twice" },
+		};
+		if (strcmp(real, p->site) == 0)
+			return pe_err(err, len, "--lower-site '%s' is DIR itself: give another env's DIR", l);
+		for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+			int in = refused[k].inner, out = refused[k].outer;
+			const char *ip = in == 2 ? real : at[in].path, *op = out == 2 ? real : at[out].path;
+			if (path_is_within(ip, op))
+				return pe_err(err, len, "%s '%s' is inside %s '%s'%s", in == 2 ? "--lower-site" : at[in].what,
+					      ip, out == 2 ? "--lower-site" : at[out].what, op, refused[k].advice);
+		}
+		for (size_t k = 0; k + 1 < p->nlower; k++)
+			if (strcmp(p->lower[k], real) == 0)
+				return pe_err(err, len, "--lower-site '%s' is given twice (as '%s' and '%s')", real,
+					      o->lower_sites[k], l);
+	}
+	return 0;
+}
+
 int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
 {
 	struct stat st;
@@ -200,7 +242,7 @@ int check_paths(const struct pe_opts *o, struct pe_paths *p, char *err, size_t l
 		}
 		goto fail;
 	}
-	if (check_nesting(p, err, len))
+	if (check_nesting(p, err, len) || check_layers(o, p, err, len))
 		goto fail;
 
 	if (stat(p->site, &st) == 0) {
@@ -268,5 +310,8 @@ void check_paths_free(struct pe_paths *p)
 	free(p->base);
 	free(p->mountpoint);
 	free(p->site);
+	for (size_t i = 0; i < p->nlower; i++)
+		free(p->lower[i]);
+	free(p->lower);
 	memset(p, 0, sizeof *p);
 }

@@ -12,6 +12,8 @@ struct pe_paths {
 	char *base;             /* canonical, absolute */
 	char *mountpoint;
 	char *site;             /* canonical where it exists; may not exist yet */
+	char **lower;           /* --lower-site: canonical, in order, top first */
+	size_t nlower;
 };
 
 int check_fuse(char *err, size_t len);

@@ -29,6 +29,17 @@ struct layer {
 };
 
 struct inval_queue;
+struct dist_index;
+
+/* One layer of the stacked areas (--lower-site): [0] is DIR, then L1..Ln. */
+struct stack_layer {
+	unsigned site;          /* index in layers of its site area (its top) */
+	unsigned upper;         /* of its upper area, or STACK_NONE */
+	int top;                /* its top directory, whose records it reads, or -1 (a target layer) */
+	unsigned target : 1;    /* a `pip install --target` directory: its top-level
+				 * bin, share, include, etc are its upper area */
+};
+#define STACK_NONE 0xffffu
 
 struct pe_fs {
 	struct view view;
@@ -50,6 +61,13 @@ struct pe_fs {
 	int want_no_open;               /* -o no_open */
 	int no_open;                    /* ... and the kernel can: files too */
 	struct inval_queue *inval;      /* what the kernel must forget, sent after the reply */
+	struct stack_layer *stack;      /* with --lower-site: DIR, L1, ... Ln; else NULL */
+	size_t nstack;
+	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
+	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
+	const char *mountpoint;         /* for the layers' console scripts' first lines */
+	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
+	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
 };
 
 /* Adds a layer (its root descriptor is then the fs's); returns its index. */

@@ -3,6 +3,7 @@
  * before anything is created; the base interpreter is asked before mounting
  * (the daemon never runs Python once its mount is up). */
 #include "check.h"
+#include "copyup.h"
 #include "cli.h"
 #include "gen.h"
 #include "inval.h"
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,12 +117,6 @@ static int fail(const char *err)
  * which Python BASE holds. */
 static int check_input(struct setup *s)
 {
-	/* Parsed so that fstab lines can be written for it, but not mounted: a
-	 * view without the layers would silently lack their packages. */
-	if (s->o.nlower_sites)
-		return pe_err(s->err, sizeof s->err,
-			      "--lower-site %s: stacked site layers are not implemented yet (see docs/LAYERS.md)",
-			      s->o.lower_sites[0]);
 	return check_fuse(s->err, sizeof s->err) ||
 	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
 	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
@@ -199,10 +195,72 @@ static void set_info(const struct setup *s)
 	stats_set_info(text);
 }
 
+static char *fd_path(int fd)
+{
+	char pp[PE_PROC_PATH_MAX], buf[PATH_MAX];
+	pe_proc_path(pp, fd);
+	ssize_t k = readlink(pp, buf, sizeof buf - 1);
+	if (k <= 0)
+		return NULL;
+	buf[k] = '\0';
+	return pe_xstrdup(buf);
+}
+
+/* The stacked areas (--lower-site): DIR's two areas, then each layer's, read
+ * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
+ * and records in it); one without is a `pip install --target` directory.
+ * -1 with errno if one cannot be opened. */
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel)
+{
+	fs->tmp_fd = -1;
+	fs->mountpoint = p->mountpoint;
+	fs->site_rel = pe_xstrdup(site_rel);
+	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
+	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, fs->layers[LAYER_SITE].fd, 0 };
+	fs->nstack = 1;
+	fs->area_path[0] = fd_path(fs->layers[LAYER_SITE].fd);
+	fs->area_path[1] = fd_path(fs->layers[LAYER_UPPER].fd);
+	if (!fs->area_path[0] || !fs->area_path[1])
+		return -1;
+	if (mkdirat(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", 0700) && errno != EEXIST)
+		return -1;
+	fs->tmp_fd = openat_beneath(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", O_PATH | O_DIRECTORY);
+	if (fs->tmp_fd < 0)
+		return -1;
+	/* copy-up's temporaries need a descriptor that can be written in */
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, fs->tmp_fd);
+	int t = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fs->tmp_fd);
+	fs->tmp_fd = t;
+	if (t < 0)
+		return -1;
+	copyup_clean(t);
+	for (size_t i = 0; i < p->nlower; i++) {
+		int top = open(p->lower[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (top < 0)
+			return -1;
+		struct stat st;
+		int is_env = fstatat(top, VIEW_RESERVED, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		int upper = is_env ? openat_beneath(top, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY) : dup(top);
+		char *name = pe_xasprintf("lower site %zu", i + 1);
+		const struct layer site = { .name = name, .fd = top, .timeout = fs->layers[LAYER_SITE].timeout };
+		struct stack_layer sl = { fs_add_layer(fs, &site), STACK_NONE, -1, !is_env };
+		if (upper >= 0) {
+			const struct layer up = { .name = name, .fd = upper, .timeout = fs->layers[LAYER_SITE].timeout };
+			sl.upper = fs_add_layer(fs, &up);
+		}
+		if (is_env)
+			sl.top = top;
+		fs->stack[fs->nstack++] = sl;
+	}
+	return 0;
+}
+
 /* The layers the view shows, in the order of enum view_layer: BASE, read-only
  * and followed through its symlinks where the view anchors into it; DIR; the
  * env's own area in DIR. -1 with errno if one cannot be opened. */
-static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o)
+static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o, const char *site_rel)
 {
 	const int rw = !o->read_only;
 	int base = open(p->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -222,7 +280,9 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 	fs->home_layer = LAYER_SITE;
 	fs->fixed_timeout = o->base_timeout;
 	errno = e;
-	return base < 0 || site < 0 || upper < 0 ? -1 : 0;
+	if (base < 0 || site < 0 || upper < 0)
+		return -1;
+	return p->nlower ? add_lower_layers(fs, p, site_rel) : 0;
 }
 
 /* DIR and the env's own area in it (made if missing), and the layers. The
@@ -251,7 +311,7 @@ static int make_env_area(struct setup *s)
 	}
 	struct pe_fs *fs = &s->fs;
 	struct stat sst;
-	if (add_layers(fs, &s->p, &s->o) || fstat(fs->layers[LAYER_SITE].fd, &sst))
+	if (add_layers(fs, &s->p, &s->o, s->lay.nsite ? s->lay.site[0] : "lib/python3/site-packages") || fstat(fs->layers[LAYER_SITE].fd, &sst))
 		return pe_err(s->err, sizeof s->err, "cannot open '%s': %s", s->p.site, strerror(errno));
 	fs->owner = sst.st_uid;
 	fs->group = sst.st_gid;

@@ -40,6 +40,8 @@ static void node_free(struct node *n)
 		close(n->io_fd);
 	if (n->io_wfd >= 0)
 		close(n->io_wfd);
+	free(n->rel);
+	free(n->sb);
 	free(n);
 }
 
@@ -109,6 +111,8 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, const
 	n->layer = o->layer;
 	n->writable = o->writable;
 	n->site_root = o->site_root;
+	n->area = o->area;
+	n->rel = o->rel ? pe_xstrdup(o->rel) : NULL;
 	n->type = st->st_mode & S_IFMT;
 	n->io_fd = -1;
 	n->io_wfd = -1;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct vdir;
+struct shebang_edit;
 
 enum node_kind {
 	NODE_VIEW,              /* a directory of the view; lives as long as the mount */
@@ -31,6 +32,14 @@ struct node {
 	unsigned char writable;
 	unsigned char site_root;/* DIR's top directory */
 	mode_t type;            /* NODE_PASS: S_IFMT bits */
+	/* NODE_PASS in a stacked area (with --lower-site): which area (1 the
+	 * site area, 2 the upper area; 0: not stacked) and its path in the
+	 * area when it was looked up ("" for the area's top). */
+	unsigned char area;
+	char *rel;
+	/* A layer's console script: its first line as this env shows it
+	 * (shebang.h), while the node is the layer's (not writable). */
+	struct shebang_edit *sb;
 	/* NODE_PASS, for requests without a handle (-o no_open): opened on first
 	 * use, or -1.  io_fd (O_RDONLY) for reading, io_wfd (O_WRONLY) for writing. */
 	int io_fd;
@@ -44,6 +53,8 @@ struct origin {
 	unsigned char layer;    /* index in the fs's layers */
 	unsigned char writable; /* the env may change it */
 	unsigned char site_root;/* it is DIR's top directory */
+	unsigned char area;     /* stacked: 1 site area, 2 upper area, else 0 */
+	const char *rel;        /* stacked: its path in the area (copied) */
 };
 
 struct node_table;

@@ -205,8 +205,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct resolved res;
 	struct target t = { .dfd = -1 };
 	int r;
-	/* A hard link to a base file would let a write through DIR reach the base. */
-	if (n->kind != NODE_PASS || !n->writable)
+	/* A hard link to a base file would let a write through DIR reach the
+	 * base; a layer's file is copied up first. */
+	if (n->kind != NODE_PASS || resolve_copy_up(fs, n, 0))
 		r = -EROFS;
 	else
 		r = resolve_new_name(fs, node_of(req, newparent), newname, &t);
@@ -228,11 +229,16 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
 	struct target t;
-	int r = resolve_existing(fs, node_of(req, parent), name, &t);
-	if (!r)
-		r = backing_sticky_check(fs, &c, t.dfd, t.name);
-	if (!r)
-		r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+	int r;
+	if (resolve_stacked(fs)) {
+		r = resolve_remove(fs, node_of(req, parent), name, flags, &t);
+	} else {
+		r = resolve_existing(fs, node_of(req, parent), name, &t);
+		if (!r)
+			r = backing_sticky_check(fs, &c, t.dfd, t.name);
+		if (!r)
+			r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+	}
 	if (!r)
 		inval_names_changed(fs, t.dfd, t.name, node_of(req, parent));
 	target_release(&t);
@@ -258,7 +264,18 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
 	struct target from, to = { .dfd = -1 };
-	int r = resolve_existing(fs, node_of(req, parent), name, &from);
+	int r = resolve_rename(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags, &from, &to);
+	if (r <= 0) {
+		if (!r) {
+			inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
+			inval_names_changed(fs, to.dfd, to.name, node_of(req, newparent));
+		}
+		target_release(&from);
+		target_release(&to);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = resolve_existing(fs, node_of(req, parent), name, &from);
 	if (!r) {
 		r = resolve_existing(fs, node_of(req, newparent), newname, &to);
 		if (r == -ENOENT)
@@ -300,7 +317,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 {
 	stats_count(STAT_SETATTR);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || !n->writable) {
+	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -317,7 +334,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	stats_count(STAT_SETXATTR);
 	struct node *n = node_of(req, ino);
-	int r = backing_set_xattr(n, name, value, size, flags);
+	int r = n->area ? resolve_copy_up(fs_of(req), n, 0) : 0;
+	if (!r)
+		r = backing_set_xattr(n, name, value, size, flags);
 	if (!r)
 		inval_dir_changed(fs_of(req), n);
 	fuse_reply_err(req, -r);
@@ -327,7 +346,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	stats_count(STAT_REMOVEXATTR);
 	struct node *n = node_of(req, ino);
-	int r = backing_set_xattr(n, name, NULL, 0, 0);
+	int r = n->area ? resolve_copy_up(fs_of(req), n, 0) : 0;
+	if (!r)
+		r = backing_set_xattr(n, name, NULL, 0, 0);
 	if (!r)
 		inval_dir_changed(fs_of(req), n);
 	fuse_reply_err(req, -r);
@@ -448,7 +469,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if (wants_write(fi->flags) && (n->kind == NODE_GEN || !n->writable)) {
+	if (wants_write(fi->flags) && (n->kind == NODE_GEN || resolve_copy_up(fs, n, (fi->flags & O_TRUNC) != 0))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -478,10 +499,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	/* Nothing to flush from a file that cannot be written: spare the request. */
 	fi->noflush = !n->writable;
-	if (S_ISREG(n->type))
+	/* A script whose first line is shown rewritten is read through the
+	 * daemon, as generated files are; every other regular file may be
+	 * passed through to its backing file. */
+	int pass = S_ISREG(n->type) && !n->sb;
+	if (pass)
 		pt_open(req, ino, n->dev, n->ino, fd, fi);
 	if (fuse_reply_open(req, fi)) {
-		if (S_ISREG(n->type))
+		if (pass)
 			pt_release(req, ino);
 		close(fd);
 	}
@@ -504,6 +529,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	if (n->sb && !n->writable) {
+		char *b = malloc(size ? size : 1);
+		int r = b ? resolve_read_shebang(n, fd, b, size, off) : -ENOMEM;
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_buf(req, b, (size_t)r);
+		free(b);
+		return;
+	}
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
@@ -515,7 +550,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 {
 	stats_count(STAT_WRITE);
 	struct node *n = node_of(req, ino);
-	if (!fi->fh && (n->kind != NODE_PASS || !n->writable)) {
+	if (!fi->fh && (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0))) {
 		/* Opened by the kernel: refused here. Queued while the request
 		 * keeps the node alive; the thread's notification waits in the
 		 * kernel until the reply is in. */
@@ -568,7 +603,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	stats_count(STAT_RELEASE);
 	struct node *n = node_of(req, ino);
 	if (n->kind == NODE_PASS && fi->fh) {
-		if (S_ISREG(n->type))
+		if (S_ISREG(n->type) && !n->sb)         /* as op_open passed it through */
 			pt_release(req, ino);
 		close((int)fi->fh);
 	}
@@ -585,7 +620,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	stats_count(STAT_FALLOCATE);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || !n->writable) {
+	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}

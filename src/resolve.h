@@ -38,6 +38,8 @@ struct target {
 	const char *name;       /* the name in dfd: the view's, or an anchor's backing name */
 	struct origin origin;   /* what a node made there records */
 	int owned;              /* private to resolve.c: target_release closes dfd */
+	char *dir;              /* private: in a stacked area, dfd's area path (freed) */
+	int area;               /* private: the stacked area, or 0 */
 };
 
 /* Where a new name in parent goes: -EEXIST if the view shows one there
@@ -49,6 +51,25 @@ int resolve_existing(struct pe_fs *fs, struct node *parent, const char *name, st
 /* The object just made at t->name in t, as a node. */
 int resolve_made(struct pe_fs *fs, const struct target *t, struct resolved *out);
 void target_release(struct target *t);
+
+/* With --lower-site (stacked site layers, docs/LAYERS.md): */
+int resolve_stacked(const struct pe_fs *fs);
+/* 0 if n may be changed: a layer's object is copied up into DIR first
+ * (trunc: its data is not needed); -EROFS for what never changes. */
+int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc);
+/* Removes name in p (flags: 0 or AT_REMOVEDIR), recording a whiteout where
+ * a layer under DIR holds it; t is DIR's directory, for invalidation. */
+int resolve_remove(struct pe_fs *fs, struct node *p, const char *name, int flags, struct target *t);
+/* Frees the distribution index (fs_destroy). */
+void resolve_free_dist(struct pe_fs *fs);
+/* A read of a layer's console script (n->sb set, not writable) from fd: the
+ * bytes as shown, into buf. Their number, or -errno. */
+int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t off);
+/* Renames within the stacked areas. 1 if p or np is not stacked (the
+ * caller's rules), -EXDEV for a layer's object (mv copies it), else 0 or
+ * -errno, with from and to DIR's directories. */
+int resolve_rename(struct pe_fs *fs, struct node *p, const char *name, struct node *np, const char *newname,
+		   unsigned flags, struct target *from, struct target *to);
 
 /* A directory's listing: merged (a view directory) or read as asked (a
  * backing one, whose offsets are the backing file system's). */

@@ -42,7 +42,7 @@ def _record_hash(data):
 
 
 def make_wheel(dest_dir, name, version, files, tag="py3-none-any",
-               entry_points=None, data=None, requires_python=None):
+               entry_points=None, data=None, requires_python=None, requires=()):
     """Write NAME-VERSION-TAG.whl into dest_dir and return its path.
 
     files: {path in the wheel (purelib): text or bytes}
@@ -66,6 +66,8 @@ def make_wheel(dest_dir, name, version, files, tag="py3-none-any",
             "Summary: pyenvfs test package"]
     if requires_python:
         meta.append("Requires-Python: " + requires_python)
+    for req in requires:
+        meta.append("Requires-Dist: " + req)
     add(distinfo + "/METADATA", "\n".join(meta) + "\n")
     wheel = ["Wheel-Version: 1.0", "Generator: pyenvfs-tests", "Root-Is-Purelib: true"]
     for t in _expand_tags(tag):

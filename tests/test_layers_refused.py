@@ -1,8 +1,7 @@
-"""--lower-site / -o lower_site= (issue 11) are parsed but not mounted yet:
-a real mount attempt with them is refused with one line, exit status 1, and
-nothing created (not DIR, not its reserved area), nothing mounted, the layer
-untouched.  When the layers work, these cases become the layer tests' set-up
-and this file goes.  The parsing itself is in tests/unit/test_cli.c."""
+"""--lower-site / -o lower_site= refusals (issue 11): each bad layer gets one
+line naming it, exit status 1, and nothing created (not DIR, not its
+reserved area), nothing mounted, the layer untouched.  The parsing itself is
+in tests/unit/test_cli.c; the working layers in tests/test_layers.py."""
 
 import os
 
@@ -13,8 +12,7 @@ from helpers_env import assert_refusal, snapshot
 
 
 def _layer(work):
-    """A small layer laid out like an env's DIR: a package, its dist-info and
-    a console script in .pyenvfs/upper/bin."""
+    """A small layer laid out like an env's DIR."""
     layer = os.path.join(work, "layer")
     for d in ("pkg", "pkg-1.0.dist-info", ".pyenvfs/upper/bin"):
         os.makedirs(os.path.join(layer, d))
@@ -30,25 +28,60 @@ def _layer(work):
     return layer
 
 
-@pytest.mark.parametrize("form", ["long", "long_eq", "mount_opt", "two_layers"])
-def test_lower_site_refused_until_implemented(form, any_base, work):
+CASES = ["missing", "file", "in_mountpoint", "mountpoint_in_layer", "is_dir", "in_dir", "twice",
+         "twice_mount_opt"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_layer_refused(case, any_base, work):
     mnt = os.path.join(work, "mnt")
     os.mkdir(mnt)
     site = os.path.join(work, "site")          # does not exist: must not be made
     layer = _layer(work)
-    args = {
-        "long": [any_base.prefix, mnt, "--site", site, "--lower-site", layer],
-        "long_eq": ["--lower-site=" + layer, any_base.prefix, mnt, "--site", site],
-        "mount_opt": [any_base.prefix, mnt, "-o", "site=%s,lower_site=%s" % (site, layer)],
-        "two_layers": [any_base.prefix, mnt, "--site", site, "--lower-site", layer,
-                       "--lower-site", "/nonexistent-second-layer"],
-    }[form]
+    named = layer
+    if case == "missing":
+        named = os.path.join(work, "no-such-layer")
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", named]
+        words = ["does not exist"]
+    elif case == "file":
+        named = os.path.join(layer, "pkg", "__init__.py")
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", named]
+        words = ["not a directory"]
+    elif case == "in_mountpoint":
+        named = os.path.join(mnt, "sub")
+        os.mkdir(named)
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", named]
+        words = ["inside", "MOUNTPOINT"]
+    elif case == "mountpoint_in_layer":
+        mnt = os.path.join(layer, "pkg")
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", layer]
+        words = ["MOUNTPOINT", "inside"]
+    elif case == "is_dir":
+        site = layer
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", layer]
+        words = ["DIR itself"]
+    elif case == "in_dir":
+        site = os.path.join(work, "site2")
+        os.mkdir(site)
+        named = os.path.join(site, "inner")
+        os.mkdir(named)
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", named]
+        words = ["inside", "DIR"]
+    elif case == "twice":
+        args = [any_base.prefix, mnt, "--site", site, "--lower-site", layer,
+                "--lower-site", layer + "/."]
+        words = ["twice"]
+    else:
+        args = [any_base.prefix, mnt, "-o", "site=%s,lower_site=%s:%s" % (site, layer, layer)]
+        words = ["twice"]
     before = snapshot(work)
     r = run_pyenvfs(args, timeout=20)
     try:
-        line = assert_refusal(r, "--lower-site", layer)
-        assert "not implemented" in line, line
-        assert not os.path.lexists(site), "DIR created despite the refusal"
+        line = assert_refusal(r, "--lower-site", named)
+        for w in words:
+            assert w in line, line
+        if case not in ("is_dir", "in_dir"):
+            assert not os.path.lexists(site), "DIR created despite the refusal"
         assert snapshot(work) == before, "files created or changed despite the refusal"
         assert fuse_mounts_under(work) == [], "mounted despite the refusal"
         assert mount_count(mnt) == 0
@@ -58,12 +91,10 @@ def test_lower_site_refused_until_implemented(form, any_base, work):
 
 
 def test_lower_site_parse_errors_come_first(any_base, work):
-    """A malformed list is a parse error (it names the option value), not the
-    'not implemented' refusal."""
+    """A malformed list is a parse error (it names the option value)."""
     mnt = os.path.join(work, "mnt")
     os.mkdir(mnt)
     site = os.path.join(work, "site")
     r = run_pyenvfs([any_base.prefix, mnt, "-o", "site=%s,lower_site=/a::/b" % site], timeout=20)
-    line = assert_refusal(r, "lower_site=/a::/b")
-    assert "not implemented" not in line, line
+    assert_refusal(r, "lower_site=/a::/b")
     assert not os.path.lexists(site)
