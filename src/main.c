@@ -8,6 +8,7 @@
 #include "inval.h"
 #include "layout.h"
 #include "ops.h"
+#include "piplayer.h"
 #include "run.h"
 #include "stats.h"
 #include "util.h"
@@ -110,20 +111,38 @@ static int fail(const char *err)
 	return 1;
 }
 
+/* --with-pip: the base's pip layer (made now if it is not in the cache),
+ * stacked as the last lower site layer, after the user's. */
+static int add_pip_layer(struct setup *s)
+{
+	double secs;
+	char *layer = piplayer_get(s->p.base, s->xy, &secs, s->err, sizeof s->err);
+	if (!layer)
+		return -1;
+	if (secs >= 0)
+		fprintf(stderr, "pyenvfs: made the pip layer of Python %s in %.2f s: %s\n", s->xy, secs, layer);
+	s->o.lower_sites = realloc(s->o.lower_sites, (s->o.nlower_sites + 1) * sizeof *s->o.lower_sites);
+	if (!s->o.lower_sites)
+		abort();
+	s->o.lower_sites[s->o.nlower_sites++] = layer;
+	return 0;
+}
+
 /* The refusals that need the system: /dev/fuse, allow_other, the paths,
  * which Python BASE holds. */
 static int check_input(struct setup *s)
 {
 	/* Parsed so that fstab lines can be written for it, but not mounted: a
 	 * view without the layers would silently lack their packages. */
-	if (s->o.nlower_sites)
-		return pe_err(s->err, sizeof s->err,
-			      "--lower-site %s: stacked site layers are not implemented yet (see docs/LAYERS.md)",
-			      s->o.lower_sites[0]);
+	if (s->o.nlower_sites || s->o.with_pip)
+		return pe_err(s->err, sizeof s->err, "%s%s: stacked site layers are not implemented yet (see docs/LAYERS.md)",
+			      s->o.nlower_sites ? "--lower-site " : "--with-pip",
+			      s->o.nlower_sites ? s->o.lower_sites[0] : "");
 	return check_fuse(s->err, sizeof s->err) ||
 	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
 	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
-	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err);
+	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err) ||
+	       (s->o.with_pip && add_pip_layer(s));
 }
 
 /* What the base interpreter says about itself. Asking it is most of a
@@ -394,6 +413,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "list") == 0)
 		return list_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "pip-layer") == 0)
+		return piplayer_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);
