@@ -8,7 +8,7 @@
 
 /* The mount options that take a value; they must agree with cli.c (the unit
  * tests check that cli_parse accepts each of them with a value). */
-static const char *const value_opts[] = { "--site", "--python", "-o", NULL };
+static const char *const value_opts[] = { "--site", "--python", "--lower-site", "-o", NULL };
 
 int run_option_takes_value(const char *arg)
 {
