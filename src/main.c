@@ -206,9 +206,9 @@ static int new_session(struct setup *s, const char *argv0)
 static void set_info(const struct setup *s)
 {
 	cleanup_free char *user_opts = cli_fuse_optstring(&s->o);
-	cleanup_free char *opts = pe_xasprintf("%s%s%s%s",
+	cleanup_free char *opts = pe_xasprintf("%s%s%s%s%s",
 		s->o.read_only ? "" : "rw,", s->o.system_site ? "system_site_packages," : "",
-		s->o.no_open ? "no_open," : "", user_opts);
+		s->o.with_pip ? "with_pip," : "", s->o.no_open ? "no_open," : "", user_opts);
 	size_t n = strlen(opts);
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';

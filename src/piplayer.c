@@ -109,14 +109,15 @@ static int add_stat(char **key, const char *path)
 
 char *piplayer_key(const char *base, const char *xy)
 {
-	cleanup_free char *interp = layout_cache_key(base, xy);
+	/* The interpreter's identity as the layout cache's key names it
+	 * (layout_cache_key also wants sysconfig.py and site.py, which the
+	 * layer does not depend on, and 3.13's sysconfig is a package). */
+	cleanup_free char *exe = pe_xasprintf("%s/bin/python%s", base, xy);
 	cleanup_free char *ensurepip = pe_xasprintf("%s/lib/python%s/ensurepip/__init__.py", base, xy);
 	cleanup_free char *bundled = pe_xasprintf("%s/lib/python%s/ensurepip/_bundled", base, xy);
-	if (!interp)
-		return NULL;
-	char *key = pe_xasprintf("pyenvfs-pip-layer-1 maker-%016llx %s", (unsigned long long)pe_hash(piplayer_py),
-				 interp);
-	if (add_stat(&key, ensurepip)) {
+	char *key = pe_xasprintf("pyenvfs-pip-layer-1 %s maker-%016llx %s", PYENVFS_VERSION,
+				 (unsigned long long)pe_hash(piplayer_py), base);
+	if (add_stat(&key, exe) || add_stat(&key, ensurepip)) {
 		free(key);
 		return NULL;
 	}
@@ -317,10 +318,11 @@ char *piplayer_get(const char *base, const char *xy, double *built_secs, char *e
 	}
 	if (ok && rename(layer, final)) {
 		/* Another builder was first (ours is discarded), or what has the
-		 * name is incomplete or stale: moved aside and replaced, once. */
-		cleanup_free char *old = path_join(build, "old");
-		if (!layer_ok(final, key) && (rename(final, old) || rename(layer, final))) {
-			if (!layer_ok(final, key)) {
+		 * name is incomplete or stale: moved aside and replaced. */
+		if (!layer_ok(final, key)) {
+			cleanup_free char *old = path_join(build, "old");
+			(void)rename(final, old);
+			if (rename(layer, final) && !layer_ok(final, key)) {
 				pe_err(err, len, "--with-pip: cannot put the pip layer at '%s': %s", final,
 				       strerror(errno));
 				ok = 0;
