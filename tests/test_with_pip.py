@@ -269,6 +269,14 @@ def test_with_pip_refused_while_layers_are_not_mounted(pip_cache, work):
         assert "not implemented" in line, line
         assert not os.path.exists(site) and not os.path.exists(cache)
         assert fuse_mounts_under(work) == []
+    env = _env(cache, work)
+    env["XDG_RUNTIME_DIR"] = work
+    r = subprocess.run([PYENVFS, "run", "--with-pip", b.prefix, "--", "true"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120)
+    assert r.returncode == 125, (r.returncode, r.stderr)
+    assert "--with-pip" in r.stderr and "not implemented" in r.stderr, r.stderr
+    assert [n for n in os.listdir(work) if n.startswith("pyenvfs-run.")] == []
+    assert not os.path.exists(cache) and fuse_mounts_under(work) == []
 
 
 def _pip_version(argv, env):
