@@ -73,6 +73,26 @@ elif [[ "$(id -u)" -ne 0 && ! ( -r /dev/fuse && -w /dev/fuse ) ]]; then
     say "warning: /dev/fuse is not readable and writable for you ($(stat -c %A /dev/fuse)); mount as root, or: sudo chmod 0666 /dev/fuse"
 fi
 
+# --- libfuse >= 3.17, for FUSE passthrough ---------------------------------
+# scripts/libfuse.sh builds Debian's fuse3 3.18.3 into build-deps/ (once) when
+# the system's libfuse is older; PYENVFS_LIBFUSE=system skips it, as does a
+# -DPYENVFS_LIBFUSE_PREFIX in PYENVFS_CMAKE_ARGS.
+if [[ "${PYENVFS_CMAKE_ARGS:-}" != *PYENVFS_LIBFUSE_PREFIX* ]]; then
+    if [[ "${PYENVFS_LIBFUSE:-}" != system ]]; then
+        for pkg in meson ninja-build; do
+            if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
+                [[ "$(id -u)" -eq 0 && "${PYENVFS_SKIP_APT:-}" != 1 ]] \
+                    || die "building libfuse needs $pkg: apt-get install $pkg (or PYENVFS_LIBFUSE=system)"
+                DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" \
+                    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg"; }
+            fi
+        done
+    fi
+    libfuse_prefix="$(bash "$ROOT/scripts/libfuse.sh")" || die "scripts/libfuse.sh failed (PYENVFS_LIBFUSE=system builds with the system's libfuse, without passthrough)"
+    say "libfuse: $libfuse_prefix"
+    EXTRA_CMAKE_ARGS+=("-DPYENVFS_LIBFUSE_PREFIX=$libfuse_prefix")
+fi
+
 # --- build ------------------------------------------------------------------
 [[ -f CMakeLists.txt ]] || die "no CMakeLists.txt in $ROOT"
 

@@ -123,6 +123,10 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
 		o->no_open = 1;
+	} else if (strncmp(opt, "passthrough=", 12) == 0) {
+		if (strcmp(opt + 12, "off") && strcmp(opt + 12, "auto"))
+			return pe_err(err, len, "-o %s: expected passthrough=auto or passthrough=off", opt);
+		o->passthrough_off = strcmp(opt + 12, "off") == 0;
 	} else if (strncmp(opt, "base_timeout=", 13) == 0) {
 		if (parse_seconds(opt + 13, &o->base_timeout))
 			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
@@ -313,6 +317,11 @@ void cli_usage(FILE *f)
 "                               (no request per file opened); the cost: as root,\n"
 "                               opening a base file for writing succeeds and the\n"
 "                               write fails with EROFS (see docs/USAGE.md)\n"
+"  -o passthrough=auto|off      reads, writes and mmap of opened files go to the\n"
+"                               backing file, by the kernel (auto, the default:\n"
+"                               when the kernel offers it and the daemon runs as\n"
+"                               root; not with -o no_open); off: the daemon\n"
+"                               serves them\n"
 "  -f                           stay in the foreground\n"
 "  -d, --debug                  foreground, and log every FUSE request\n"
 "  -s                           single-threaded\n"

@@ -25,6 +25,7 @@ struct pe_opts {
 	int allow_other;
 	int allow_root;
 	int no_open;            /* -o no_open: the kernel opens files itself */
+	int passthrough_off;    /* -o passthrough=off: the daemon serves every read and write */
 	double base_timeout;    /* seconds the kernel may cache base entries/attrs */
 	double site_timeout;    /* the same for DIR, which others may change directly */
 	char **fuse_opts;       /* mount options for libfuse, one per element */

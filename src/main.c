@@ -8,6 +8,7 @@
 #include "inval.h"
 #include "layout.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "piplayer.h"
 #include "run.h"
 #include "stats.h"
@@ -358,7 +359,7 @@ int mount_main(int argc, char **argv)
 		if (s.o.help)
 			cli_usage(stdout);
 		else
-			printf("pyenvfs %s (libfuse %s)\n", PYENVFS_VERSION, fuse_pkgversion());
+			printf("pyenvfs %s (libfuse %s; %s)\n", PYENVFS_VERSION, fuse_pkgversion(), pt_build_note());
 		cli_free(&s.o);
 		return 0;
 	}
@@ -378,6 +379,7 @@ int mount_main(int argc, char **argv)
 		goto out_made;
 	}
 	s.fs.want_no_open = s.o.no_open;
+	pt_configure(s.o.passthrough_off, s.o.no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
 	raise_fd_limit(s.fs.daemon_is_root);

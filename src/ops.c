@@ -3,6 +3,7 @@
 #include "ops.h"
 #include "backing.h"
 #include "inval.h"
+#include "passthrough.h"
 #include "resolve.h"
 #include "stats.h"
 #include "util.h"
@@ -343,6 +344,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		if (n < sizeof text)
 			n += (size_t)snprintf(text + n, sizeof text - n, "nodes %zu\n",
 					      node_count(fs_of(req)->nodes));
+		if (n < sizeof text)
+			n += pt_format_stats(text + n, sizeof text - n);
 		if (n > sizeof text - 1)
 			n = sizeof text - 1;
 		reply_xattr_bytes(req, size, text, n);
@@ -351,6 +354,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (ino == FUSE_ROOT_ID && strcmp(name, INFO_XATTR) == 0) {
 		char text[4096];
 		reply_xattr_bytes(req, size, text, stats_format_info(text, sizeof text));
+		return;
+	}
+	if (ino == FUSE_ROOT_ID && strcmp(name, PT_XATTR) == 0) {
+		reply_xattr_bytes(req, size, pt_state_text(), strlen(pt_state_text()));
 		return;
 	}
 	char *buf = size ? pe_xmalloc(size) : NULL;
@@ -425,8 +432,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_create(req, &e, fi);
 		return;
 	}
-	if (fuse_reply_create(req, &e, fi))
+	pt_open(req, e.ino, res.node->dev, res.node->ino, fd, fi);
+	if (fuse_reply_create(req, &e, fi)) {
+		pt_release(req, e.ino);
 		close(fd);
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -468,8 +478,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	/* Nothing to flush from a file that cannot be written: spare the request. */
 	fi->noflush = !n->writable;
-	if (fuse_reply_open(req, fi))
+	if (S_ISREG(n->type))
+		pt_open(req, ino, n->dev, n->ino, fd, fi);
+	if (fuse_reply_open(req, fi)) {
+		if (S_ISREG(n->type))
+			pt_release(req, ino);
 		close(fd);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -551,8 +566,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_count(STAT_RELEASE);
-	if (node_of(req, ino)->kind == NODE_PASS && fi->fh)
+	struct node *n = node_of(req, ino);
+	if (n->kind == NODE_PASS && fi->fh) {
+		if (S_ISREG(n->type))
+			pt_release(req, ino);
 		close((int)fi->fh);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -733,6 +752,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * attribute refresh drops them. */
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	pt_init(conn);
 }
 
 const struct fuse_lowlevel_ops pe_ops = {

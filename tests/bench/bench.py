@@ -179,6 +179,14 @@ def main():
         md = md.replace("![ratios against their goals](perf.png)\n", "(%s)\n" % why)
     else:
         md = md.replace("(perf.png)", "(%s)" % os.path.relpath(plot_path, os.path.dirname(os.path.abspath(a.out))))
+    # The passthrough section (tests/bench/passthrough.py writes it) stays.
+    try:
+        with open(a.out) as f:
+            kept = common.block_of(f.read())
+    except OSError:
+        kept = None
+    if kept:
+        md = common.with_block(md, kept)
     with open(a.out, "w") as f:
         f.write(md)
     print(md)

@@ -289,3 +289,29 @@ def machine(base, exe):
         "fs": fstype,
         "load": open("/proc/loadavg").read().split()[:3],
     }
+
+
+# ---------------------------------------------------------------------------
+# a section of docs/PERFORMANCE.md that another script writes
+
+BLOCK_BEGIN = "<!-- tests/bench/passthrough.py: begin -->"
+BLOCK_END = "<!-- tests/bench/passthrough.py: end -->"
+BLOCK_BEFORE = "## Where the time goes"
+
+
+def block_of(text):
+    """The passthrough.py block in text (markers included), or None."""
+    i, j = text.find(BLOCK_BEGIN), text.find(BLOCK_END)
+    return text[i:j + len(BLOCK_END)] if 0 <= i < j else None
+
+
+def with_block(text, block):
+    """text with its passthrough.py block replaced by block, or block put
+    before the hand-written analysis (or at the end)."""
+    old = block_of(text)
+    if old is not None:
+        return text.replace(old, block)
+    k = text.find(BLOCK_BEFORE)
+    if k < 0:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    return text[:k] + block + "\n\n" + text[k:]

@@ -9,6 +9,12 @@ The daemon is pinned with taskset to CPU 0 and the caller runs first on CPU 0
 then on CPU 1 (each request wakes the daemon's CPU and each reply the
 caller's), then unpinned, as Python runs.  Prints medians of 21 batches in
 microseconds.  Every mount is unmounted at the end, also on failure.
+
+    sudo /usr/bin/python3 tests/bench/roundtrip.py --compare BIN1 BIN2 ...
+
+compares pyenvfs binaries (builds against different libfuses) instead: one
+mount each, their daemons and the caller all on CPU 0, batches interleaved
+(BIN1 BIN2 ..., then reversed), medians of --rounds batches per binary.
 """
 import argparse
 import fcntl
@@ -66,7 +72,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=21000)
     ap.add_argument("--base", default="/usr")
+    ap.add_argument("--compare", nargs="+", metavar="BIN", help="pyenvfs binaries to compare")
+    ap.add_argument("--rounds", type=int, default=21, help="with --compare: batches per binary")
     a = ap.parse_args()
+    if a.compare:
+        return compare(a)
     if os.cpu_count() < 2:
         sys.exit("roundtrip.py: needs 2 CPUs")
     work = tempfile.mkdtemp(prefix="pyenvfs-rt-")
@@ -89,6 +99,39 @@ def main():
     finally:
         if subprocess.run(["fusermount3", "-u", mnt]).returncode:
             subprocess.run(["fusermount3", "-uz", mnt])
+        subprocess.run(["rm", "-rf", work])
+
+
+def compare(a):
+    work = tempfile.mkdtemp(prefix="pyenvfs-rt-")
+    mounts = []
+    try:
+        for i, binary in enumerate(a.compare):
+            mnt, site = os.path.join(work, "m%d" % i), os.path.join(work, "s%d" % i)
+            os.mkdir(mnt)
+            subprocess.run([binary, a.base, mnt, "--site", site], check=True)
+            mounts.append(mnt)
+            with open(os.path.join(site, "f"), "w") as f:
+                f.write("x")
+            for pid in daemon_pids_for(mnt):
+                subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True,
+                               stdout=subprocess.DEVNULL)
+        os.sched_setaffinity(0, {0})
+        paths = [os.path.join(_site_in_view(m), "f") for m in mounts]
+        res = [[] for _ in paths]
+        for r in range(a.rounds):
+            order = range(len(paths)) if r % 2 == 0 else reversed(range(len(paths)))
+            for i in order:
+                res[i].append(per_call_us(paths[i], a.n // a.rounds, batches=1))
+        print("| binary | version | ioctl through pyenvfs, daemon and caller on CPU 0 |")
+        print("|---|---|---|")
+        for binary, us in zip(a.compare, res):
+            v = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+            print("| %s | %s | %.1f us |" % (binary, v, statistics.median(us)))
+    finally:
+        for mnt in mounts:
+            if subprocess.run(["fusermount3", "-u", mnt]).returncode:
+                subprocess.run(["fusermount3", "-uz", mnt])
         subprocess.run(["rm", "-rf", work])
 
 

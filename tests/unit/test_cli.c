@@ -177,6 +177,17 @@ static void test_flags(void)
 	CHECK_STR(o.mountpoint, "M");
 	cli_free(&o);
 
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S") == 0);
+	CHECK(o.passthrough_off == 0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,passthrough=off") == 0);
+	CHECK(o.passthrough_off == 1);
+	CHECK(o.nfuse_opts == 0);       /* pyenvfs's own, not libfuse's */
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,passthrough=off,passthrough=auto") == 0);
+	CHECK(o.passthrough_off == 0);
+	cli_free(&o);
+
 	CHECK(PARSE(&o, "/usr", "M", "--site", "S", "--python", "3.11") == 0);
 	CHECK_STR(o.python, "3.11");
 	cli_free(&o);
@@ -269,6 +280,8 @@ static void test_errors(void)
 	EXPECT_ERROR("--python", "/usr", "M", "--site", "S", "--python=");
 	EXPECT_ERROR("--python", "/usr", "M", "--site", "S", "--python");
 	EXPECT_ERROR("python=", "/usr", "M", "--site", "S", "-o", "python=../3.1");
+	EXPECT_ERROR("passthrough=", "/usr", "M", "--site", "S", "-o", "passthrough=on");
+	EXPECT_ERROR("passthrough", "/usr", "M", "--site", "S", "-o", "passthrough");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=-1");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=5s");
