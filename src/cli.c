@@ -117,6 +117,8 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 	} else if (strncmp(opt, "lower_site=", 11) == 0) {
 		if (add_lower_site_list(o, opt + 11, err, len))
 			return -1;
+	} else if (strcmp(opt, "with_pip") == 0) {
+		o->with_pip = 1;
 	} else if (strcmp(opt, "system_site_packages") == 0) {
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
@@ -213,6 +215,8 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 			o->single_thread = 1;
 		} else if (strcmp(a, "--system-site-packages") == 0) {
 			o->system_site = 1;
+		} else if (strcmp(a, "--with-pip") == 0) {
+			o->with_pip = 1;
 		} else if (strncmp(a, "--site", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
 			if (!(v = long_value(argc, argv, &i, "--site")) || !*v)
 				return pe_err(err, len, "--site needs a directory");
@@ -306,6 +310,11 @@ void cli_usage(FILE *f)
 "                               there (see docs/USAGE.md, \"Shared layers\")\n"
 "  --system-site-packages, -o system_site_packages\n"
 "                               also show BASE's site directories, read-only\n"
+"  --with-pip, -o with_pip      pip in the env at once: BASE's own bundled pip,\n"
+"                               made once per base into a read-only layer in\n"
+"                               ~/.cache/pyenvfs/pip-layers and stacked under\n"
+"                               DIR (last of the lower site layers); pip install\n"
+"                               -U pip puts the new pip in DIR, where it wins\n"
 "  -o base_timeout=SECS         how long the kernel caches BASE's entries and\n"
 "                               attributes (default 3600; lower it if BASE is\n"
 "                               upgraded in place while mounted)\n"
@@ -331,5 +340,6 @@ void cli_usage(FILE *f)
 "subcommands (pyenvfs SUBCOMMAND --help for each):\n"
 "  run      an env for one command: mounted, CMD run in it, taken down after\n"
 "  list     the envs you have mounted, live or stale\n"
-"  umount   unmount an env (a stale one too)\n", f);
+"  umount   unmount an env (a stale one too)\n"
+"  pip-layer  print the path of BASE's pip layer, making it if needed\n", f);
 }

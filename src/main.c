@@ -10,6 +10,7 @@
 #include "layout.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "piplayer.h"
 #include "run.h"
 #include "stats.h"
 #include "util.h"
@@ -113,6 +114,33 @@ static int fail(const char *err)
 	return 1;
 }
 
+/* --with-pip: the base's pip layer (made now if it is not in the cache),
+ * stacked as the last lower site layer, after the user's. */
+static int add_pip_layer(struct setup *s)
+{
+	double secs;
+	char *layer = piplayer_get(s->p.base, s->xy, &secs, s->err, sizeof s->err);
+	if (!layer)
+		return -1;
+	if (secs >= 0)
+		fprintf(stderr, "pyenvfs: made the pip layer of Python %s in %.2f s: %s\n", s->xy, secs, layer);
+	s->o.lower_sites = realloc(s->o.lower_sites, (s->o.nlower_sites + 1) * sizeof *s->o.lower_sites);
+	if (!s->o.lower_sites)
+		abort();
+	s->o.lower_sites[s->o.nlower_sites++] = layer;
+	/* check_paths has made the list of layers already: the pip layer joins
+	 * it, canonical as the others are. */
+	char *real = realpath(layer, NULL);
+	if (!real)
+		return pe_err(s->err, sizeof s->err, "the pip layer '%s': %s", layer, strerror(errno));
+	s->p.lower = realloc(s->p.lower, (s->p.nlower + 2) * sizeof *s->p.lower);
+	if (!s->p.lower)
+		abort();
+	s->p.lower[s->p.nlower++] = real;
+	s->p.lower[s->p.nlower] = NULL;
+	return 0;
+}
+
 /* The refusals that need the system: /dev/fuse, allow_other, the paths,
  * which Python BASE holds. */
 static int check_input(struct setup *s)
@@ -120,7 +148,8 @@ static int check_input(struct setup *s)
 	return check_fuse(s->err, sizeof s->err) ||
 	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
 	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
-	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err);
+	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err) ||
+	       (s->o.with_pip && add_pip_layer(s));
 }
 
 /* What the base interpreter says about itself. Asking it is most of a
@@ -184,9 +213,9 @@ static int new_session(struct setup *s, const char *argv0)
 static void set_info(const struct setup *s)
 {
 	cleanup_free char *user_opts = cli_fuse_optstring(&s->o);
-	cleanup_free char *opts = pe_xasprintf("%s%s%s%s",
+	cleanup_free char *opts = pe_xasprintf("%s%s%s%s%s",
 		s->o.read_only ? "" : "rw,", s->o.system_site ? "system_site_packages," : "",
-		s->o.no_open ? "no_open," : "", user_opts);
+		s->o.with_pip ? "with_pip," : "", s->o.no_open ? "no_open," : "", user_opts);
 	size_t n = strlen(opts);
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';
@@ -456,6 +485,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "list") == 0)
 		return list_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "pip-layer") == 0)
+		return piplayer_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);

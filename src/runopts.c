@@ -8,7 +8,7 @@
 
 /* The mount options that take a value; they must agree with cli.c (the unit
  * tests check that cli_parse accepts each of them with a value). */
-static const char *const value_opts[] = { "--site", "--python", "-o", NULL };
+static const char *const value_opts[] = { "--site", "--python", "--lower-site", "-o", NULL };
 
 int run_option_takes_value(const char *arg)
 {
@@ -146,7 +146,9 @@ void run_usage(FILE *f)
 "  --home            PYTHONHOME mode: PYTHONHOME set to the env (for embedders\n"
 "                    and Python 2.7) instead of venv mode\n"
 "  --site DIR        keep the env's packages in DIR (created if missing)\n"
-"  --python X.Y, --system-site-packages, -o OPTIONS\n"
+"  --with-pip        pip in the env at once (BASE's own bundled pip, made once\n"
+"                    into the cache; see pyenvfs --help)\n"
+"  --python X.Y, --system-site-packages, --lower-site L, -o OPTIONS\n"
 "                    as for a mount (see pyenvfs --help)\n"
 "  -h, --help        this text\n"
 "\n"

@@ -354,6 +354,26 @@ static void test_lower_sites(void)
 	EXPECT_ERROR("--site", "/usr", "M", "--lower-site", "/l/a");
 }
 
+static void test_with_pip(void)
+{
+	struct pe_opts o;
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S") == 0);
+	CHECK(o.with_pip == 0);
+	cli_free(&o);
+	/* Both forms; parsing adds no layer (the mount appends the pip layer,
+	 * after the user's, once it knows which base it is). */
+	CHECK(PARSE(&o, "--with-pip", "/usr", "M", "--site", "S", "--lower-site", "/l/a") == 0);
+	CHECK(o.with_pip == 1 && o.nlower_sites == 1);
+	cli_free(&o);
+	CHECK(o.with_pip == 0);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,with_pip,ro") == 0);
+	CHECK(o.with_pip == 1 && o.read_only == 1 && o.nfuse_opts == 1 && o.nlower_sites == 0);
+	cli_free(&o);
+	EXPECT_ERROR("--with-pipx", "/usr", "M", "--site", "S", "--with-pipx");
+	EXPECT_ERROR("with_pip=1", "/usr", "M", "--site", "S", "-o", "with_pip=1");
+	EXPECT_ERROR("--site", "/usr", "M", "--with-pip");
+}
+
 static void test_optstring(void)
 {
 	struct pe_opts o;
@@ -393,6 +413,7 @@ int main(void)
 	test_flags();
 	test_errors();
 	test_lower_sites();
+	test_with_pip();
 	test_optstring();
 	test_usage();
 	return UNIT_DONE();

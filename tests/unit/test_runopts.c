@@ -60,6 +60,19 @@ static void test_run_split(void)
 	/* an option whose name merely ends in site= is not DIR */
 	CHECK(RUN(&o, "-o", "xsite=1", "/usr", "x") == 0 && !o.has_site);
 	run_opts_free(&o);
+
+	/* --with-pip is a flag: the word after BASE is still CMD; --lower-site
+	 * takes the next word */
+	CHECK(RUN(&o, "/usr", "--with-pip", "pip", "--version") == 0);
+	CHECK(o.nmount_args == 2 && o.ncmd == 2);
+	CHECK_STR(o.mount_args[1], "--with-pip");
+	CHECK_STR(o.cmd[0], "pip");
+	run_opts_free(&o);
+	CHECK(RUN(&o, "--with-pip", "--lower-site", "/l", "/usr", "pip") == 0);
+	CHECK(o.nmount_args == 4 && o.ncmd == 1);
+	CHECK_STR(o.mount_args[2], "/l");
+	CHECK_STR(o.base, "/usr");
+	run_opts_free(&o);
 }
 
 static void test_run_refusals(void)
@@ -83,7 +96,8 @@ static void test_run_refusals(void)
  * the mount's parser takes with a value. */
 static void test_value_options_agree_with_cli(void)
 {
-	const char *vals[][2] = { { "--site", "/s" }, { "--python", "3.11" }, { "-o", "ro" } };
+	const char *vals[][2] = { { "--site", "/s" }, { "--python", "3.11" }, { "-o", "ro" },
+				  { "--lower-site", "/l" } };
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		CHECK(run_option_takes_value(vals[i][0]));
 		const char *argv[] = { "pyenvfs", "/b", "/m", "--site", "/s", vals[i][0], vals[i][1] };
@@ -92,6 +106,7 @@ static void test_value_options_agree_with_cli(void)
 		cli_free(&po);
 	}
 	CHECK(!run_option_takes_value("--system-site-packages"));
+	CHECK(!run_option_takes_value("--with-pip"));
 	CHECK(!run_option_takes_value("--site=/s"));
 }
 
