@@ -271,6 +271,15 @@ int main(int argc, char **argv)
 	if (probe_fresh && cache_dir && cache_key)
 		layout_cache_store(cache_dir, cache_key, probe);
 	fuse_daemonize(o.foreground);
+#ifdef PYENVFS_TEST_PLANT_LEAK
+	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
+	 * mount, which the sanitizer pass of scripts/test.sh must report. */
+	if (!o.foreground) {
+		static void *volatile planted;
+		planted = malloc(4242);
+		planted = NULL;
+	}
+#endif
 	/* The kernel applied the caller's umask already. */
 	umask(0);
 	if (o.single_thread) {

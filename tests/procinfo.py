@@ -39,6 +39,22 @@ def daemon_pids_for(mnt):
     return pids
 
 
+def pids_of_exe(exe):
+    """PIDs of the processes running the executable exe (readlink of
+    /proc/PID/exe; processes of other users that cannot be read are left out)."""
+    want = os.path.realpath(str(exe))
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/exe" % d) == want:
+                pids.append(int(d))
+        except OSError:
+            continue
+    return pids
+
+
 def fd_targets(pid):
     """What each open descriptor of process pid points to (readlink of
     /proc/PID/fd/N); descriptors closed while listing are left out."""

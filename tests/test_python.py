@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+import pythons
 from conftest import MARKER_MODULE, isolated_env, make_user_site, run
 
 MODULES = ("json", "ssl", "sqlite3", "ctypes", "decimal")
@@ -59,7 +60,7 @@ def runs(env, tmp_path_factory):
     """{mode: report} for the base of ``env``."""
     b = env.base
     home = tmp_path_factory.mktemp("home-" + b.id)
-    user_site = make_user_site(home, b.xy) if b.major == 3 else None
+    user_site = make_user_site(home, b.xy)
     m = env.mnt
     out = {"user_site": user_site}
     exe_name = "python%d" % b.major
@@ -78,12 +79,19 @@ def under(path, root):
 
 
 def get(runs, mode):
-    if mode not in runs:
-        pytest.skip("no %s mode on Python 2" % mode)
     return runs[mode]
 
 
 MODES = ["home", "venv", "venv_python"]
+
+
+def not_applicable(item):
+    """Python 2 has PYTHONHOME mode only: its venv-mode items are deselected."""
+    cs = getattr(item, "callspec", None)
+    if cs is None or cs.params.get("mode", "home") == "home":
+        return False
+    b = pythons.find(cs.params["env"])
+    return b is not None and b.major < 3
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -117,9 +125,15 @@ def test_site_dir_on_path(env, runs, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_no_user_site(env, runs, mode):
+def test_no_user_site(env, runs, mode, request):
+    """The user site (~/.local/lib/pythonX.Y/site-packages) exists and is not
+    on sys.path.  Python 2.7 reads no pyvenv.cfg, so in PYTHONHOME mode its
+    site.py adds the user site: a known gap, kept as a strict xfail so that
+    the day it is closed (or the check goes wrong) shows."""
     if env.base.major < 3:
-        pytest.skip("Python 2 has no pyvenv.cfg support")
+        request.node.add_marker(pytest.mark.xfail(
+            strict=True, reason="known gap: Python 2.7 in PYTHONHOME mode puts ~/.local's "
+                                "user site on sys.path (no pyvenv.cfg support)"))
     r = get(runs, mode)
     us = runs["user_site"]
     assert os.path.isdir(us)
