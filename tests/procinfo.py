@@ -1,10 +1,11 @@
 """Small helpers shared by the tests, the stress runs and the benchmark:
-what /proc says about mounts and descriptors, bounded polling, and the
-difference of two tree digests.
+what /proc says about mounts and descriptors, bounded polling, the sha256
+of a file, and the difference of two tree digests.
 
 No pytest here: tests/bench and tests/stress import this module too.
 """
 
+import hashlib
 import os
 import signal
 import time
@@ -88,6 +89,15 @@ def poll(cond, limit, step=0.05):
         if time.monotonic() > end:
             return False
         time.sleep(step)
+
+
+def file_sha256(path):
+    """The sha256 of a file's content, as hex (read in 1 MiB pieces)."""
+    h = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def tree_diff(before, after, limit=None):

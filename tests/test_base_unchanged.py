@@ -2,7 +2,6 @@
 either mode (it would write __pycache__ wherever it can)."""
 
 import glob
-import hashlib
 import json
 import os
 import stat
@@ -11,21 +10,13 @@ import pytest
 
 import pythons
 from conftest import isolated_env, make_site_with_marker, mounted, run
-from procinfo import tree_diff
-
-
-def _file_hash(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from procinfo import file_sha256, tree_diff
 
 
 def _entry(path, hash_content):
     st = os.lstat(path)
     link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-    content = _file_hash(path) if hash_content and stat.S_ISREG(st.st_mode) else None
+    content = file_sha256(path) if hash_content and stat.S_ISREG(st.st_mode) else None
     return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
             link, content)
 
