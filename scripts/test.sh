@@ -115,7 +115,7 @@ if ((rc == 0)); then
 else
     # The reason: CMake's message (the line after "CMake Error"), else the
     # last line that says error.
-    why="$(grep -A1 '^CMake Error' "$WORK/setup.log" | sed -n '2{s/^ *//;p}')"
+    why="$(awk '/^CMake Error/ { on = 1; next } on && /^ *$/ { exit } on { sub(/^ +/, ""); printf "%s%s", sep, $0; sep = " " }' "$WORK/setup.log")"
     [[ -n "$why" ]] || why="$(grep -i 'error' "$WORK/setup.log" | tail -n1)"
     record "setup + build" FAIL "scripts/setup.sh exited $rc${why:+: $why}"
     fail_now
