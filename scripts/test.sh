@@ -41,8 +41,14 @@ cd "$ROOT" || exit 1
 BUILD_DIR="${PYENVFS_BUILD_DIR:-build}"
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
 PY=/usr/bin/python3
+# This run's own places: WORK holds pytest's temp dirs (--basetemp) and the
+# counts; WORLD (0755, under /tmp) the directories tests share with other
+# users (tests/helpers_env.py's world_tmpdir).  Only mounts under them are
+# this run's: other mounts on the machine are never touched.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pyenvfs-test.XXXXXX")" || exit 1
-trap 'rm -rf "$WORK"' EXIT
+WORLD="$(mktemp -d /tmp/pyenvfs-world.XXXXXX)" && chmod 0755 "$WORLD" || exit 1
+export PYENVFS_WORLD_TMPDIR="$WORLD"
+trap 'rm -rf "$WORK"; rmdir "$WORLD" 2>/dev/null' EXIT
 
 say() { printf '\n[test] %s\n' "$*"; }
 
@@ -79,6 +85,14 @@ fail_now() { summary; exit 1; }
 # mount whose source names pyenvfs.
 pyenvfs_mounts() {
     awk '$3 ~ /^fuse(blk)?\.pyenvfs$/ || ($3 ~ /^fuse/ && $1 ~ /pyenvfs/) { print }' /proc/mounts 2>/dev/null | sort
+}
+# The lines of pyenvfs_mounts whose mount point is under WORK or WORLD.
+own_mounts() {
+    local line src target rest
+    while IFS= read -r line; do
+        read -r src target rest <<<"$line"
+        case "$(proc_mounts_unescape "$target")" in "$WORK"/*|"$WORLD"/*) printf '%s\n' "$line" ;; esac
+    done
 }
 # /proc/mounts escapes space, tab, newline and backslash as \ooo.
 proc_mounts_unescape() { printf '%b' "${1//\\/\\0}"; }
@@ -202,7 +216,8 @@ run_pass() {
     local counts="$WORK/counts-$tag.json" rc detail line
     rm -f "$counts"
     say "integration ($tag): ${cmd[*]} ${ARGS[*]:-}"
-    env PYENVFS_COUNTS_FILE="$counts" "$@" "${cmd[@]}" ${ARGS[@]+"${ARGS[@]}"} </dev/null
+    env PYENVFS_COUNTS_FILE="$counts" "$@" "${cmd[@]}" --basetemp="$WORK/pytest-$tag" \
+        ${ARGS[@]+"${ARGS[@]}"} </dev/null
     rc=$?
     detail="$(counts_of "$counts")"
     if ((rc == 0)); then
@@ -284,22 +299,25 @@ elif [[ -e "$RUNNER" ]]; then
 fi
 
 # --- nothing may stay mounted -------------------------------------------------
+# Only this run's mounts count (and are detached); other mounts that appeared
+# meanwhile belong to someone else on the machine and are left alone.
 MOUNTS_AFTER="$(pyenvfs_mounts)"
-LEFT="$(comm -13 <(printf '%s\n' "$MOUNTS_BEFORE" | sed '/^$/d') \
-                 <(printf '%s\n' "$MOUNTS_AFTER"  | sed '/^$/d'))"
+NEW="$(comm -13 <(printf '%s\n' "$MOUNTS_BEFORE" | sed '/^$/d') \
+                <(printf '%s\n' "$MOUNTS_AFTER"  | sed '/^$/d'))"
+LEFT="$(printf '%s\n' "$NEW" | sed '/^$/d' | own_mounts)"
 if [[ -n "$LEFT" ]]; then
     say "pyenvfs mounts left behind by the tests:"
     printf '%s\n' "$LEFT"
-    record "no mounts left behind" FAIL "$(printf '%s\n' "$LEFT" | wc -l) left; detached with fusermount3 -uz"
+    record "no mounts left behind" FAIL "$(printf '%s\n' "$LEFT" | wc -l) left under $WORK or $WORLD; detached with fusermount3 -uz"
     # Detach them so that the machine (and a CI workspace clean-up) is not
     # stuck on them; the run still fails.
     while read -r _src target _rest; do
         [[ -n "$target" ]] || continue
-        fusermount3 -uz "$(proc_mounts_unescape "$target")" 2>/dev/null \
-            || umount -l "$(proc_mounts_unescape "$target")" 2>/dev/null || true
+        target="$(proc_mounts_unescape "$target")"
+        fusermount3 -uz "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
     done <<<"$LEFT"
 else
-    record "no mounts left behind" PASS
+    record "no mounts left behind" PASS "none under $WORK or $WORLD"
 fi
 
 summary

@@ -47,9 +47,10 @@ def skip_unless_root():
 
 
 def world_tmpdir(prefix="pyenvfs-test-"):
-    """A fresh directory under /tmp that every user can reach (0755).  The
-    harness watches it for mounts left behind, as it does pytest's temp dir."""
-    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    """A fresh directory under /tmp (or $PYENVFS_WORLD_TMPDIR, which
+    scripts/test.sh sets) that every user can reach (0755).  The harness
+    watches it for mounts left behind, as it does pytest's temp dir."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PYENVFS_WORLD_TMPDIR") or "/tmp")
     os.chmod(d, 0o755)
     WATCHED_DIRS.append(d)
     return d
