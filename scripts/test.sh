@@ -226,7 +226,10 @@ run_pass() {
         record "$name" FAIL "timed out after ${PYENVFS_TEST_TIMEOUT}s"
     else
         line="$(counts_list "$counts" fatal | head -n1)"
-        record "$name" FAIL "exited $rc${line:+: CI: $line}${detail:+; $detail}"
+        [[ -n "$line" ]] && line="CI: $line"
+        [[ -n "$line" ]] || line="$(counts_list "$counts" leaks | head -n1 | sed 's/^/mount left behind by /')"
+        [[ -n "$line" ]] || line="$(counts_list "$counts" sanitizer_reports | head -n1 | sed 's/^/sanitizer report /')"
+        record "$name" FAIL "exited $rc${line:+: $line}${detail:+; $detail}"
     fi
     while read -r line; do
         [[ -n "$line" ]] && note "$tag: mount left behind by $line"
