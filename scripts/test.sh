@@ -45,7 +45,9 @@ PY=/usr/bin/python3
 # counts; WORLD (0755, under /tmp) the directories tests share with other
 # users (tests/helpers_env.py's world_tmpdir).  Only mounts under them are
 # this run's: other mounts on the machine are never touched.
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/pyenvfs-test.XXXXXX")" || exit 1
+# (Short names: the tests' paths, and messages that quote them, stay as long
+# as under pytest's default temp dir.)
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/pyenvfs.XXXXXX")" || exit 1
 WORLD="$(mktemp -d /tmp/pyenvfs-world.XXXXXX)" && chmod 0755 "$WORLD" || exit 1
 export PYENVFS_WORLD_TMPDIR="$WORLD"
 trap 'rm -rf "$WORK"; rmdir "$WORLD" 2>/dev/null' EXIT
@@ -216,7 +218,7 @@ run_pass() {
     local counts="$WORK/counts-$tag.json" rc detail line
     rm -f "$counts"
     say "integration ($tag): ${cmd[*]} ${ARGS[*]:-}"
-    env PYENVFS_COUNTS_FILE="$counts" "$@" "${cmd[@]}" --basetemp="$WORK/pytest-$tag" \
+    env PYENVFS_COUNTS_FILE="$counts" "$@" "${cmd[@]}" --basetemp="$WORK/$tag" \
         ${ARGS[@]+"${ARGS[@]}"} </dev/null
     rc=$?
     detail="$(counts_of "$counts")"
