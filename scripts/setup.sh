@@ -25,8 +25,13 @@ PACKAGES=(
     libfuse3-dev fuse3
     python3 python3-dev python3-venv python3-pip python3-pytest
     python3-setuptools python3-wheel
+    # modules the tests import from Debian's python3 (test_writes.py's
+    # --system-site-packages tests use Debian's yaml and distro)
+    python3-yaml python3-distro
     # the shells the activation scripts are tested under
-    fish tcsh zsh
+    fish tcsh zsh dash
+    # tests/test_mount_integration.py: systemd-analyze verify of the unit
+    systemd
     # libFuzzer, for tests/fuzz
     clang libclang-rt-14-dev
     # read-only bases for tests/test_ro_base.py (squashfs images)
@@ -66,7 +71,12 @@ else
     say "all ${#PACKAGES[@]} packages present"
 fi
 
-# --- FUSE sanity (warnings only: building does not need it) ----------------
+# --- FUSE sanity (warnings only: building does not need it; in CI, CI=true
+# or PYENVFS_STRICT=1, no FUSE device is an error: the tests need it) ---------
+case "${CI:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) PYENVFS_STRICT=1 ;; esac
+if [[ "${PYENVFS_STRICT:-}" == 1 && ! -c /dev/fuse ]]; then
+    die "/dev/fuse is missing or not a device: the tests cannot mount (in a container, pass --device /dev/fuse --cap-add SYS_ADMIN)"
+fi
 if [[ ! -e /dev/fuse ]]; then
     say "warning: /dev/fuse does not exist; mounting will fail (in a container, pass --device /dev/fuse --cap-add SYS_ADMIN)"
 elif [[ "$(id -u)" -ne 0 && ! ( -r /dev/fuse && -w /dev/fuse ) ]]; then

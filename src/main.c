@@ -402,6 +402,15 @@ static int serve(struct setup *s)
 	if (s->probe_fresh && s->cache_dir && s->cache_key)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
 	fuse_daemonize(s->o.foreground);
+#ifdef PYENVFS_TEST_PLANT_LEAK
+	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
+	 * mount, which the sanitizer pass of scripts/test.sh must report. */
+	if (!s->o.foreground) {
+		static void *volatile planted __attribute__((unused));
+		planted = malloc(4242);
+		planted = NULL;
+	}
+#endif
 	/* The kernel applied the caller's umask already. */
 	umask(0);
 	int r;

@@ -1,11 +1,23 @@
 """pytest harness for pyenvfs integration tests (modelled on libfuse's test/util.py).
 
 Every mount made here is undone, also on failure: ``fusermount3 -u``, then
-``-uz``, then terminate/kill of the one daemon PID we started.  A session-end
-safety net lazily unmounts any FUSE mount left under pytest's base temp dir.
+``-uz``, then terminate/kill of the one daemon PID we started.
+
+The harness also keeps the run honest (tests/ci.py):
+
+- a FUSE mount a test leaves behind (under pytest's temp dir or a
+  world_tmpdir()) is an error of that test, named; the harness unmounts it;
+- with PYENVFS_SANITIZER_LOG_DIR set (scripts/test.sh's sanitizer pass), every
+  report a sanitizer wrote there, by any pyenvfs process, fails the session;
+- in strict mode (CI=true or PYENVFS_STRICT=1) a missing prerequisite ends the
+  session at its start with a one-line reason, and a skip whose reason is not
+  in tests/skip-budget is a failure;
+- PYENVFS_COUNTS_FILE: the counts (passed, failed, skipped per budget group,
+  leaks, sanitizer reports) are written there as JSON for scripts/test.sh.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +28,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ci  # noqa: E402
 import pythons  # noqa: E402
 from procinfo import mount_count  # noqa: E402  (tests import it from here too)
 
@@ -28,6 +41,7 @@ EXIT_TIMEOUT = 10.0      # seconds to wait for a daemon to exit after unmount
 CMD_TIMEOUT = 30         # seconds for any other subprocess
 
 collect_ignore = ["unit", "bench"]
+STRICT = ci.strict()
 
 
 def _skip_reason():
@@ -42,12 +56,201 @@ def _skip_reason():
     return None
 
 
+def pytest_sessionstart(session):
+    """In strict mode, a machine that cannot run the whole suite ends the
+    session here, with one line per reason (the first in pytest's own line)."""
+    _HARNESS["san_before"] = set(_sanitizer_reports())
+    if not STRICT:
+        return
+    problems = ci.preflight(PYENVFS)
+    if problems:
+        _HARNESS["fatal"] = problems
+        _write_counts(session)
+        for p in problems:
+            sys.stderr.write("CI: %s\n" % p)
+        pytest.exit("CI: %s%s" % (problems[0], " (and %d more, above)" % (len(problems) - 1)
+                                   if len(problems) > 1 else ""), returncode=3)
+
+
 def pytest_collection_modifyitems(config, items):
+    """Deselect what is not meant to run (a module's not_applicable(item)
+    says why); outside strict mode, skip everything when FUSE is unusable."""
+    keep, dropped = [], []
+    for item in items:
+        fn = getattr(item.module, "not_applicable", None)
+        if fn is not None and fn(item):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     reason = _skip_reason()
     if reason:
         mark = pytest.mark.skip(reason=reason)
         for item in items:
             item.add_marker(mark)
+
+
+# ---------------------------------------------------------------------------
+# the run's honesty checks: skips against the budget, leaked mounts, sanitizer
+# reports, and the counts for scripts/test.sh
+
+_HARNESS = {
+    "groups": ci.budget_for(ci.machine_kind()) if os.path.exists(ci.BUDGET_FILE) else None,
+    "skip_groups": {},       # budget pattern -> skips seen
+    "skip_unbudgeted": [],   # "nodeid: reason" of skips no group admits
+    "leaks": [],             # "nodeid: mount point"
+    "san_before": set(),
+    "san_seen": {},          # report file -> the test during or after which it appeared
+    "last_test": None,
+    "fatal": [],
+}
+SANITIZER_LOG_DIR = os.environ.get("PYENVFS_SANITIZER_LOG_DIR", "")
+WATCHED_DIRS = []            # world_tmpdir()s: mounts under them are checked too
+
+
+def _skip_text(rep):
+    lr = rep.longrepr
+    text = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+    return text[len("Skipped: "):] if text.startswith("Skipped: ") else text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "_rep_" + rep.when, rep)
+    if not rep.skipped or hasattr(rep, "wasxfail"):
+        return
+    reason = _skip_text(rep)
+    group = ci.classify(reason, _HARNESS["groups"])
+    if group is not None:
+        _HARNESS["skip_groups"][group.pattern] = _HARNESS["skip_groups"].get(group.pattern, 0) + 1
+        return
+    if STRICT:
+        # In CI a skip the budget does not expect is a missing prerequisite.
+        rep.outcome = "failed"
+        rep.longrepr = ("CI: skip not admitted by tests/skip-budget [%s]: %s"
+                        % (ci.machine_kind(), reason))
+    else:
+        _HARNESS["skip_unbudgeted"].append("%s: %s" % (item.nodeid, reason))
+
+
+def _test_passed(item):
+    reps = [getattr(item, "_rep_" + w, None) for w in ("setup", "call")]
+    return all(r is not None and r.passed for r in reps)
+
+
+def _watched_mounts(root):
+    out = set(fuse_mounts_under(root))
+    for d in WATCHED_DIRS:
+        if os.path.isdir(d):
+            out.update(fuse_mounts_under(d))
+    return out
+
+
+def harness_unmount(request, root):
+    """Unmount what is left under root (a fixture's clean-up): after a test
+    that passed, what was left is also noted as that test's leak."""
+    left = sorted(fuse_mounts_under(root), key=len, reverse=True)
+    if left and _test_passed(request.node):
+        request.node._leaked = getattr(request.node, "_leaked", []) + left
+    for mp in left:
+        force_unmount(mp)
+
+
+def _sanitizer_reports():
+    if not SANITIZER_LOG_DIR or not os.path.isdir(SANITIZER_LOG_DIR):
+        return []
+    return sorted(os.path.join(SANITIZER_LOG_DIR, n) for n in os.listdir(SANITIZER_LOG_DIR))
+
+
+def _note_sanitizer_reports(where):
+    for f in _sanitizer_reports():
+        if f not in _HARNESS["san_before"] and f not in _HARNESS["san_seen"]:
+            _HARNESS["san_seen"][f] = where
+
+
+def sanitizer_summary(path):
+    """The report's SUMMARY line (or its first ERROR line)."""
+    text = read_log(path)
+    lines = [line.strip() for line in text.splitlines()]
+    for pick in ("SUMMARY:", "ERROR:", "runtime error"):
+        for line in lines:
+            if pick in line:
+                return line
+    return lines[0] if lines else "(empty)"
+
+
+@pytest.fixture(autouse=True)
+def _harness_checks(request, tmp_path_factory):
+    """Per test: a mount it left behind is its error (and is unmounted); the
+    sanitizer reports that appeared meanwhile are remembered with its name."""
+    root = tmp_path_factory.getbasetemp()
+    before = _watched_mounts(root)
+    _HARNESS["last_test"] = request.node.nodeid
+    yield
+    _note_sanitizer_reports("during " + request.node.nodeid)
+    leaked = set(getattr(request.node, "_leaked", [])) | (_watched_mounts(root) - before)
+    for mp in sorted(leaked, key=len, reverse=True):
+        force_unmount(mp)
+    if leaked:
+        for mp in sorted(leaked):
+            _HARNESS["leaks"].append("%s: %s" % (request.node.nodeid, mp))
+        pytest.fail("mount left behind by %s (the harness unmounted it): %s"
+                    % (request.node.nodeid, ", ".join(sorted(leaked))), pytrace=False)
+
+
+def _wait_for_own_daemons(timeout=30.0):
+    """Bounded wait until no process runs the pyenvfs under test (their
+    sanitizer reports are written at exit, after the unmount returned)."""
+    from procinfo import pids_of_exe
+    deadline = time.monotonic() + timeout
+    while pids_of_exe(PYENVFS) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _write_counts(session):
+    path = os.environ.get("PYENVFS_COUNTS_FILE")
+    if not path:
+        return
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "error": 0, "deselected": 0}
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        for key in counts:
+            counts[key] = len([r for r in tr.stats.get(key, [])
+                               if key == "deselected" or getattr(r, "when", "call") != "teardown"
+                               or key == "error"])
+    counts.update({
+        "kind": ci.machine_kind(), "strict": STRICT,
+        "skip_groups": _HARNESS["skip_groups"], "skip_unbudgeted": _HARNESS["skip_unbudgeted"],
+        "leaks": _HARNESS["leaks"], "fatal": _HARNESS["fatal"],
+        "sanitizer_reports": ["%s (%s): %s" % (os.path.basename(f), w, sanitizer_summary(f))
+                              for f, w in sorted(_HARNESS["san_seen"].items())],
+    })
+    with open(path, "w") as f:
+        json.dump(counts, f, indent=1, sort_keys=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _HARNESS["fatal"]:
+        return
+    if SANITIZER_LOG_DIR:
+        _wait_for_own_daemons()
+        _note_sanitizer_reports("after " + str(_HARNESS["last_test"]))
+    bad = []
+    for f, where in sorted(_HARNESS["san_seen"].items()):
+        bad.append("sanitizer report %s (appeared %s): %s" % (f, where, sanitizer_summary(f)))
+    for leak in _HARNESS["leaks"]:
+        bad.append("mount left behind by %s" % leak)
+    if bad:
+        for line in bad:
+            sys.stderr.write("\nFAIL: %s" % line)
+        sys.stderr.write("\n")
+        if session.exitstatus == 0:
+            session.exitstatus = 1
+    _write_counts(session)
 
 
 # ---------------------------------------------------------------------------
@@ -272,21 +475,23 @@ def any_base():
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_mounts_left_behind(tmp_path_factory):
+    """Session end: what a module or session fixture left is a leak too,
+    named after the last test that ran; it is unmounted all the same."""
     yield
     root = tmp_path_factory.getbasetemp()
-    left = fuse_mounts_under(root)
+    left = _watched_mounts(root)
     for mp in sorted(left, key=len, reverse=True):
         force_unmount(mp)
-    if left:
-        sys.stderr.write("\nWARNING: unmounted leftover FUSE mounts: %s\n" % left)
+    for mp in sorted(left):
+        _HARNESS["leaks"].append("a fixture (session end, after %s): %s" % (_HARNESS["last_test"], mp))
 
 
 @pytest.fixture
-def cleanup_mounts(tmp_path):
-    """For tests that run pyenvfs daemonized: unmount anything under tmp_path afterwards."""
+def cleanup_mounts(request, tmp_path):
+    """For tests that run pyenvfs daemonized: unmount anything under tmp_path
+    afterwards (after a test that passed, what is left is its leak)."""
     yield
-    for mp in sorted(fuse_mounts_under(tmp_path), key=len, reverse=True):
-        force_unmount(mp)
+    harness_unmount(request, tmp_path)
 
 
 def isolated_env(home, extra=None):
@@ -310,7 +515,7 @@ def make_user_site(home, xy):
 
 
 @pytest.fixture
-def work():
+def work(request):
     """A temporary directory every user can reach (for tests that run as
     other users): pytest's own is private to root."""
     from helpers_env import remove_tree, world_tmpdir
@@ -318,4 +523,5 @@ def work():
     try:
         yield d
     finally:
+        harness_unmount(request, d)
         remove_tree(d)

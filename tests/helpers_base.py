@@ -19,7 +19,6 @@ Run as a program, it makes a read-only base for a whole-suite run
 """
 
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
@@ -28,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pythons  # noqa: E402
-from procinfo import poll  # noqa: E402,F401  (tests call hb.poll)
+from procinfo import file_sha256, poll  # noqa: E402,F401  (tests call hb.poll)
 
 CMD_TIMEOUT = 120
 
@@ -211,14 +210,6 @@ def base_at(prefix, xy):
 # ---------------------------------------------------------------------------
 # digests
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def tree_digest(root):
     """{relative path: (type, mode, uid, gid, size, mtime_ns, link target or sha256)}
     for root and everything under it (symlinks not followed)."""
@@ -230,7 +221,7 @@ def tree_digest(root):
         if stat.S_ISLNK(st.st_mode):
             extra = os.readlink(p)
         elif stat.S_ISREG(st.st_mode):
-            extra = _sha256(p)
+            extra = file_sha256(p)
         else:
             extra = None
         return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,

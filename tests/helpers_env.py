@@ -23,7 +23,7 @@ import time
 import pytest
 
 from conftest import _stop as conftest_stop  # noqa: E402
-from conftest import (CMD_TIMEOUT, MOUNT_TIMEOUT, PYENVFS, force_unmount,
+from conftest import (CMD_TIMEOUT, MOUNT_TIMEOUT, PYENVFS, WATCHED_DIRS, force_unmount,
                       fuse_mounts_under, mount_count, nonempty_lines, read_log, run)
 
 # The PATH mount(8) gives its helpers (and a sane one for shells in tests: no
@@ -47,9 +47,12 @@ def skip_unless_root():
 
 
 def world_tmpdir(prefix="pyenvfs-test-"):
-    """A fresh directory under /tmp that every user can reach (0755)."""
-    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    """A fresh directory under /tmp (or $PYENVFS_WORLD_TMPDIR, which
+    scripts/test.sh sets) that every user can reach (0755).  The harness
+    watches it for mounts left behind, as it does pytest's temp dir."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PYENVFS_WORLD_TMPDIR") or "/tmp")
     os.chmod(d, 0o755)
+    WATCHED_DIRS.append(d)
     return d
 
 

@@ -1,10 +1,11 @@
 """Small helpers shared by the tests, the stress runs and the benchmark:
-what /proc says about mounts and descriptors, bounded polling, and the
-difference of two tree digests.
+what /proc says about mounts and descriptors, bounded polling, the sha256
+of a file, and the difference of two tree digests.
 
 No pytest here: tests/bench and tests/stress import this module too.
 """
 
+import hashlib
 import os
 import signal
 import time
@@ -36,6 +37,22 @@ def daemon_pids_for(mnt):
             continue
         if argv and os.path.basename(argv[0]) == b"pyenvfs" and mnt in argv:
             pids.append(int(d))
+    return pids
+
+
+def pids_of_exe(exe):
+    """PIDs of the processes running the executable exe (readlink of
+    /proc/PID/exe; processes of other users that cannot be read are left out)."""
+    want = os.path.realpath(str(exe))
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/exe" % d) == want:
+                pids.append(int(d))
+        except OSError:
+            continue
     return pids
 
 
@@ -72,6 +89,15 @@ def poll(cond, limit, step=0.05):
         if time.monotonic() > end:
             return False
         time.sleep(step)
+
+
+def file_sha256(path):
+    """The sha256 of a file's content, as hex (read in 1 MiB pieces)."""
+    h = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def tree_diff(before, after, limit=None):

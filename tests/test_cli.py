@@ -104,44 +104,39 @@ def test_daemonized_mount(any_base, tmp_path, cleanup_mounts):
     assert not daemon_pids_for(mnt), "daemon still running after unmount"
 
 
-def test_foreground_unmount_exit_status(any_base, tmp_path):
-    """-f: fusermount3 -u ends the daemon with status 0."""
+def _foreground_daemon(base, tmp_path):
+    """A `-f` daemon of ours on tmp_path/mnt, mounted: (proc, mnt, log)."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     site = tmp_path / "site"
     log = tmp_path / "log"
     with open(str(log), "wb") as logf:
-        proc = subprocess.Popen([PYENVFS, any_base.prefix, str(mnt), "--site", str(site), "-f"],
+        proc = subprocess.Popen([PYENVFS, base.prefix, str(mnt), "--site", str(site), "-f"],
                                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    return proc, mnt, log
+
+
+def _end_by_unmount(proc, mnt):
+    r = run([FUSERMOUNT, "-u", str(mnt)])
+    assert r.returncode == 0, r.stderr
+
+
+def _end_by_sigterm(proc, mnt):
+    proc.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("end", [_end_by_unmount, _end_by_sigterm], ids=["fusermount3-u", "sigterm"])
+def test_foreground_daemon_ends_cleanly(any_base, tmp_path, end):
+    """-f: fusermount3 -u, or SIGTERM (as sshfs/libfuse do), unmounts and
+    ends the daemon with status 0."""
+    proc, mnt, log = _foreground_daemon(any_base, tmp_path)
     try:
         wait_for_mount(proc, mnt, log)
         assert proc.poll() is None, "foreground daemon exited while mounted"
-        r = run([FUSERMOUNT, "-u", str(mnt)])
-        assert r.returncode == 0, r.stderr
+        end(proc, mnt)
         rc = proc.wait(timeout=EXIT_TIMEOUT)
-        assert rc == 0, "daemon exit status %d; stderr:\n%s" % (rc, read_log(log))
-    finally:
-        force_unmount(mnt)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def test_sigterm_unmounts(any_base, tmp_path):
-    """SIGTERM to a foreground daemon unmounts and exits 0 (as sshfs/libfuse do)."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    site = tmp_path / "site"
-    log = tmp_path / "log"
-    with open(str(log), "wb") as logf:
-        proc = subprocess.Popen([PYENVFS, any_base.prefix, str(mnt), "--site", str(site), "-f"],
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-    try:
-        wait_for_mount(proc, mnt, log)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=EXIT_TIMEOUT)
-        assert rc == 0, "exit status %d after SIGTERM; stderr:\n%s" % (rc, read_log(log))
-        assert mount_count(mnt) == 0, "still mounted after SIGTERM"
+        assert rc == 0, "daemon exit status %d after %s; stderr:\n%s" % (rc, end.__name__, read_log(log))
+        assert mount_count(mnt) == 0, "still mounted after %s" % end.__name__
     finally:
         force_unmount(mnt)
         if proc.poll() is None:
@@ -372,14 +367,8 @@ def test_already_mounted(any_base, tmp_path, cleanup_mounts):
 
 def test_stale_mount(any_base, tmp_path):
     """A dead daemon leaves 'Transport endpoint is not connected': refuse, say how to clear it."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    site = tmp_path / "site"
     site2 = tmp_path / "site2"
-    log = tmp_path / "log"
-    with open(str(log), "wb") as logf:
-        proc = subprocess.Popen([PYENVFS, any_base.prefix, str(mnt), "--site", str(site), "-f"],
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    proc, mnt, log = _foreground_daemon(any_base, tmp_path)
     try:
         wait_for_mount(proc, mnt, log)
         proc.kill()

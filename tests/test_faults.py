@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import random
+import signal
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,14 @@ def writer_data(name):
     return (name + "\n").encode() * 100
 
 
+def wait_stopped(pid, limit=60):
+    """Bounded wait until process pid is in the stopped state (T)."""
+    def stopped():
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    assert hb.poll(stopped, limit, step=0.001), "process %d did not stop" % pid
+
+
 def test_kill_9_during_pip_install(tmp_path):
     b, pipwhl = base_and_pip()
     mnt, site, work = tmp_path / "mnt", tmp_path / "site", tmp_path / "work"
@@ -135,17 +144,26 @@ def test_kill_9_during_pip_install(tmp_path):
                                 stderr=subprocess.STDOUT, universal_newlines=True)
 
         def midway():
+            """Stop pip, look; go on with it unless it is midway.  pip is
+            stopped whenever this returns True, so the kill below cannot race
+            pip's end, however loaded the machine."""
+            pipp.send_signal(signal.SIGSTOP)
+            wait_stopped(pipp.pid)
             try:
                 n = len(os.listdir(pkgdir))
             except OSError:
                 n = 0
-            return n >= 200 and len(read_log(wlog).splitlines()) >= 20
+            if n >= 200 and len(read_log(wlog).splitlines()) >= 20:
+                return True
+            pipp.send_signal(signal.SIGCONT)
+            return False
 
-        assert hb.poll(lambda: midway() or pipp.poll() is not None, 120, step=0.005)
-        assert pipp.poll() is None, "pip finished before the kill (make the wheel bigger):\n" + \
+        assert hb.poll(lambda: pipp.poll() is not None or midway(), 120, step=0.005)
+        assert pipp.poll() is None, "pip finished before it was midway (make the wheel bigger):\n" + \
             pipp.stdout.read()
         proc.kill()
         proc.wait(timeout=EXIT_TIMEOUT)
+        pipp.send_signal(signal.SIGCONT)
         # pip and the writer fail (ENOTCONN), they do not hang
         try:
             pip_out, _ = pipp.communicate(timeout=60)

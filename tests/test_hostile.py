@@ -9,7 +9,6 @@ mount and checked at the end (test_zz_base_unchanged).
 
 import ctypes
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -18,7 +17,7 @@ import pytest
 
 import pythons
 from conftest import mounted, run_pyenvfs
-from procinfo import tree_diff
+from procinfo import file_sha256, tree_diff
 from test_base_unchanged import base_digest
 
 RESERVED = ".pyenvfs"
@@ -53,14 +52,6 @@ def create(path, data=b""):
 def read(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def names_under(root):
@@ -486,13 +477,13 @@ def test_symlinks_out_of_dir_into_the_view(h):
         os.symlink(t, os.path.join(mdir, name))
         assert os.readlink(os.path.join(real, name)) == t       # stored verbatim in DIR
     base_py = os.path.realpath(b.exe)
-    assert sha(os.path.join(mdir, "py")) == sha(base_py)
+    assert file_sha256(os.path.join(mdir, "py")) == file_sha256(base_py)
     assert read(os.path.join(mdir, "stdlib_file")) == read(os.path.join(b.stdlib, "os.py"))
     assert set(os.listdir(os.path.join(mdir, "root"))) == set(os.listdir(h.mnt))
     assert os.path.samestat(os.stat(os.path.join(mdir, "root", b.stdlib_rel, "site-packages")),
                             os.stat(h.sp))
     assert "json" in os.listdir(os.path.join(mdir, "root", b.stdlib_rel))
-    before = {n: sha(os.path.join(mdir, n)) for n in targets if n not in ("root", "stdlib_dir")}
+    before = {n: file_sha256(os.path.join(mdir, n)) for n in targets if n not in ("root", "stdlib_dir")}
     for name in before:
         p = os.path.join(mdir, name)
         for label, func, args in _writes_through(p):
@@ -502,7 +493,7 @@ def test_symlinks_out_of_dir_into_the_view(h):
                 got = outcome(func, *args)
             assert got in ("EROFS", "EACCES", "EPERM"), (name, label, got)
     for name, old in before.items():
-        assert sha(os.path.join(mdir, name)) == old, name
+        assert file_sha256(os.path.join(mdir, name)) == old, name
     # A new file through the symlinked stdlib dir: refused, nothing in the base.
     expect("EROFS", os.open, os.path.join(mdir, "stdlib_dir", "pyenvfs_hostile.py"),
            os.O_CREAT | os.O_WRONLY)
@@ -572,11 +563,11 @@ def _base_files(h):
 def test_hard_links_to_base_refused(h):
     mdir, real, nat = h.fresh("sp")
     for f in _base_files(h):
-        before = sha(f)
+        before = file_sha256(f)
         got = outcome(os.link, f, os.path.join(mdir, "hl"))
         assert got in ("EROFS", "EXDEV", "EPERM"), (f, got)
         assert not os.path.lexists(os.path.join(real, "hl"))
-        assert sha(f) == before
+        assert file_sha256(f) == before
     # ... nor from DIR into the stdlib.
     create(os.path.join(mdir, "mine"), b"mine")
     expect("EROFS", os.link, os.path.join(mdir, "mine"), os.path.join(h.stdlib, "mine.py"))

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+import pythons
 from conftest import MARKER_MODULE, isolated_env, make_user_site, run
 
 MODULES = ("json", "ssl", "sqlite3", "ctypes", "decimal")
@@ -78,12 +79,19 @@ def under(path, root):
 
 
 def get(runs, mode):
-    if mode not in runs:
-        pytest.skip("no %s mode on Python 2" % mode)
     return runs[mode]
 
 
 MODES = ["home", "venv", "venv_python"]
+
+
+def not_applicable(item):
+    """Python 2 has PYTHONHOME mode only: its venv-mode items are deselected."""
+    cs = getattr(item, "callspec", None)
+    if cs is None or cs.params.get("mode", "home") == "home":
+        return False
+    b = pythons.find(cs.params["env"])
+    return b is not None and b.major < 3
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -117,11 +125,22 @@ def test_site_dir_on_path(env, runs, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_no_user_site(env, runs, mode):
+def test_no_user_site(env, runs, mode, request, tmp_path):
+    """The user site (~/.local/lib/pythonX.Y/site-packages) exists and is not
+    on sys.path.  Python 2.7 reads no pyvenv.cfg, so in PYTHONHOME mode its
+    site.py adds the user site: a known gap, kept as a strict xfail so that
+    the day it is closed (or the check goes wrong) shows.  (On 2.7 the other
+    tests run without a user site; this one makes its own.)"""
     if env.base.major < 3:
-        pytest.skip("Python 2 has no pyvenv.cfg support")
-    r = get(runs, mode)
-    us = runs["user_site"]
+        request.node.add_marker(pytest.mark.xfail(
+            strict=True, reason="known gap: Python 2.7 in PYTHONHOME mode puts ~/.local's "
+                                "user site on sys.path (no pyvenv.cfg support)"))
+        us = make_user_site(tmp_path, env.base.xy)
+        r = probe(os.path.join(env.mnt, "bin", "python2"), isolated_env(tmp_path, {
+            "PYTHONHOME": env.mnt, "PATH": os.path.join(env.mnt, "bin") + ":/usr/bin:/bin"}))
+    else:
+        r = get(runs, mode)
+        us = runs["user_site"]
     assert os.path.isdir(us)
     assert us not in r["path"], "user site %s on sys.path" % us
     assert not any(under(p, os.path.dirname(os.path.dirname(os.path.dirname(us))))

@@ -108,37 +108,9 @@ def case_dir_is_base(c):
     return [c.base.prefix, c.mnt, "--site", site], site, [site]
 
 
-def case_python_slash(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "--python", "3.11/x"], site, ["3.11/x"]
-
-
-def case_python_abc(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "--python", "abc"], site, ["abc"]
-
-
 def case_o_python_abc(c):
     site = _p(c.work, "site")
     return [c.base.prefix, c.mnt, "-o", "site=%s,python=abc" % site], site, ["abc"]
-
-
-def case_base_timeout_nan(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "-o", "base_timeout=nan"], site, \
-        ["base_timeout=nan"]
-
-
-def case_site_timeout_nan(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "-o", "site_timeout=nan"], site, \
-        ["site_timeout=nan"]
-
-
-def case_base_timeout_negative(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "-o", "base_timeout=-1"], site, \
-        ["base_timeout=-1"]
 
 
 def case_o_site_empty(c):
@@ -149,16 +121,6 @@ def case_o_site_empty(c):
 def case_long_site_empty(c):
     site = _p(c.work, "site")
     return [c.base.prefix, c.mnt, "--site", ""], site, ["--site"]
-
-
-def case_unknown_o_option(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "-o", "bogus_opt"], site, ["bogus_opt"]
-
-
-def case_unknown_o_option_with_value(c):
-    site = _p(c.work, "site")
-    return [c.base.prefix, c.mnt, "--site", site, "-o", "foo=bar"], site, ["foo=bar"]
 
 
 def case_unknown_o_option_among_known(c):
@@ -207,9 +169,30 @@ def case_mnt_inside_site(c):
     return [c.base.prefix, mnt, "--site", site], site, [site, mnt]
 
 
+# The cases that differ only in the options after BASE M --site DIR:
+# name -> (options, what the message must name).
+OPTION_CASES = {
+    "python_slash": (["--python", "3.11/x"], ["3.11/x"]),
+    "python_abc": (["--python", "abc"], ["abc"]),
+    "base_timeout_nan": (["-o", "base_timeout=nan"], ["base_timeout=nan"]),
+    "site_timeout_nan": (["-o", "site_timeout=nan"], ["site_timeout=nan"]),
+    "base_timeout_negative": (["-o", "base_timeout=-1"], ["base_timeout=-1"]),
+    "unknown_o_option": (["-o", "bogus_opt"], ["bogus_opt"]),
+    "unknown_o_option_with_value": (["-o", "foo=bar"], ["foo=bar"]),
+}
+
+
+def _option_case(options, names):
+    def case(c):
+        site = _p(c.work, "site")
+        return [c.base.prefix, c.mnt, "--site", site] + options, site, names
+    return case
+
+
 CASES = {
     name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }
+CASES.update({name: _option_case(*spec) for name, spec in OPTION_CASES.items()})
 AS_USER = {"dir_owned_by_root_as_user", "dir_0555_as_user", "dir_parent_not_writable_as_user",
            "dir_parent_0555_as_user"}
 ROOT_ONLY = AS_USER | {"dir_is_ro_fs", "dir_missing_on_ro_fs"}
@@ -272,22 +255,25 @@ def test_already_mounted_names_mountpoint(any_base, work):
                 run(["fusermount3", "-u", mnt])
 
 
-@pytest.mark.parametrize("opt", ["--help", "-h"])
-def test_help_on_stdout(opt):
-    r = run_pyenvfs([opt])
-    assert r.returncode == 0, r.stderr
-    assert r.stderr == "", "--help wrote to stderr: %r" % r.stderr
+def _usage_ok(out):
     for word in ("--site", "--python", "--system-site-packages", "BASE", "MOUNTPOINT"):
-        assert word in r.stdout, "usage does not mention %s:\n%s" % (word, r.stdout)
+        assert word in out, "usage does not mention %s:\n%s" % (word, out)
 
 
-@pytest.mark.parametrize("opt", ["--version", "-V"])
-def test_version_on_stdout(opt):
+def _version_ok(out):
+    first = out.splitlines()[0]
+    assert first.split()[0] == "pyenvfs" and first.split()[1][0].isdigit(), out
+
+
+@pytest.mark.parametrize("opt,check", [("--help", _usage_ok), ("-h", _usage_ok),
+                                       ("--version", _version_ok), ("-V", _version_ok)],
+                         ids=["--help", "-h", "--version", "-V"])
+def test_help_and_version_on_stdout(opt, check):
+    """Exit 0, nothing on stderr, the usage (or the version) on stdout."""
     r = run_pyenvfs([opt])
     assert r.returncode == 0, r.stderr
-    assert r.stderr == "", r.stderr
-    first = r.stdout.splitlines()[0]
-    assert first.split()[0] == "pyenvfs" and first.split()[1][0].isdigit(), r.stdout
+    assert r.stderr == "", "%s wrote to stderr: %r" % (opt, r.stderr)
+    check(r.stdout)
 
 
 def test_help_wins_over_bad_input(tmp_path):

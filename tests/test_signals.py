@@ -136,48 +136,38 @@ def test_stale_mount_refused_then_cleared(any_base, tmp_path):
         force_unmount(mnt)
 
 
-def test_stale_mount_message_says_stale(any_base, tmp_path):
-    """The usual crash (the env was in use): the message says 'stale'."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    try:
-        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log")
-        _enotconn(mnt)
-        line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
-        assert "stale" in words, line
-        assert "fusermount3 -u" in words, line
-    finally:
-        force_unmount(mnt)
+# The stale-mount message, per way the crash can look:
+#   name: (mount point's name, list M before the kill, what the message must offer)
+STALE_CASES = {
+    # the usual crash (the env was in use): `ls M` fails with ENOTCONN
+    "in-use": ("mnt", False, "command"),
+    # stat(M) itself fails with ENOTCONN
+    "root-uncached": ("mnt", True, "command"),
+    # the suggested command, read by sh, names M even when its path holds a space
+    "path-with-space": ("my env", True, "usable-command"),
+}
 
 
-def test_stale_mount_message_root_uncached(any_base, tmp_path):
-    """When stat(M) itself fails with ENOTCONN, the message says 'stale' and
-    how to clear it."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    try:
-        _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log",
-                      uncache_root=True)
-        _require_uncached(mnt)
-        line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
-        assert "stale" in words, line
-        assert "fusermount3 -u" in words, line
-    finally:
-        force_unmount(mnt)
-
-
-def test_stale_message_command_is_usable(any_base, tmp_path):
-    """The command the stale-mount message suggests, read by sh, names the
-    mount point even when its path holds a space."""
-    mnt = tmp_path / "my env"
+@pytest.mark.parametrize("case", sorted(STALE_CASES))
+def test_stale_mount_message(any_base, tmp_path, case):
+    """After a crash, a new mount at M is refused with one line that says
+    'stale' and how to clear it (fusermount3 -u M)."""
+    name, uncache_root, offer = STALE_CASES[case]
+    mnt = tmp_path / name
     mnt.mkdir()
     try:
         _crash_daemon(any_base, mnt, tmp_path / "site", tmp_path / "daemon.log",
-                      uncache_root=True)
-        _require_uncached(mnt)
+                      uncache_root=uncache_root)
+        if uncache_root:
+            _require_uncached(mnt)
+        else:
+            _enotconn(mnt)
         line, words = _refuse_again(any_base, mnt, tmp_path / "site2")
         assert "stale" in words, line
-        assert suggested_arg(line, "fusermount3 -u ") == str(mnt), line
+        if offer == "command":
+            assert "fusermount3 -u" in words, line
+        else:
+            assert suggested_arg(line, "fusermount3 -u ") == str(mnt), line
     finally:
         force_unmount(mnt)
 

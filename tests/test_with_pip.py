@@ -31,7 +31,6 @@ from test_base_unchanged import base_digest
 
 ROOT = "/pyenvfs-pip-layer"       # PIPLAYER_ROOT in src/piplayer.h
 TOOL = os.path.join(os.path.dirname(PYENVFS), "layers_tool")
-NEEDS_LAYERS = "needs stacked layers (--lower-site)"
 BUILD_TIMEOUT = 600
 
 
@@ -235,51 +234,6 @@ def test_base_without_ensurepip_is_refused(tmp_path):
 
 # -------------------------------------------------------- through a mount
 
-_layers_refused = None
-
-
-def layers_refused(base, work):
-    """True while a mount refuses --lower-site (tried once per session)."""
-    global _layers_refused
-    if _layers_refused is None:
-        mnt, site, layer = (os.path.join(work, n) for n in ("probe-mnt", "probe-site", "probe-layer"))
-        for d in (mnt, layer):
-            os.mkdir(d)
-        r = run_pyenvfs([base.prefix, mnt, "--site", site, "--python", base.xy, "--lower-site", layer], timeout=60)
-        for mp in sorted(fuse_mounts_under(work), key=len, reverse=True):
-            force_unmount(mp)
-        _layers_refused = r.returncode != 0 and "not implemented" in r.stderr
-        if r.returncode != 0 and not _layers_refused:
-            pytest.fail("the probe mount with --lower-site failed: %s" % r.stderr)
-    return _layers_refused
-
-
-def test_with_pip_refused_while_layers_are_not_mounted(pip_cache, work):
-    """Until stacked layers mount, --with-pip is refused like --lower-site:
-    one line, nothing made (not DIR, not the layer)."""
-    b = _one_base()
-    if not layers_refused(b, work):
-        pytest.skip("stacked layers mount: --with-pip is tested through the mount below")
-    mnt, site = os.path.join(work, "mnt"), os.path.join(work, "site")
-    os.mkdir(mnt)
-    cache = os.path.join(work, "cache")
-    for args in ([b.prefix, mnt, "--site", site, "--with-pip"], [b.prefix, mnt, "-o", "site=%s,with_pip" % site]):
-        r = subprocess.run([PYENVFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, env=_env(cache, work), timeout=60)
-        line = assert_refusal(r, "--with-pip")
-        assert "not implemented" in line, line
-        assert not os.path.exists(site) and not os.path.exists(cache)
-        assert fuse_mounts_under(work) == []
-    env = _env(cache, work)
-    env["XDG_RUNTIME_DIR"] = work
-    r = subprocess.run([PYENVFS, "run", "--with-pip", b.prefix, "--", "true"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120)
-    assert r.returncode == 125, (r.returncode, r.stderr)
-    assert "--with-pip" in r.stderr and "not implemented" in r.stderr, r.stderr
-    assert [n for n in os.listdir(work) if n.startswith("pyenvfs-run.")] == []
-    assert not os.path.exists(cache) and fuse_mounts_under(work) == []
-
-
 def _pip_version(argv, env):
     r = subprocess.run(argv + ["--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, env=env, timeout=300, cwd="/")
@@ -321,8 +275,6 @@ def _pip_wheels(xy):
 @pytest.mark.parametrize("param", pythons.params())
 def test_pip_through_the_mount(param, pip_cache, work, monkeypatch):
     b, version = base_or_skip(param)
-    if layers_refused(b, work):
-        pytest.skip(NEEDS_LAYERS)
     cache, home = pip_cache
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
     r = pip_layer(b, cache, home)
@@ -380,8 +332,6 @@ def test_run_with_pip(pip_cache, work, monkeypatch):
     """pyenvfs run --with-pip: pip in a throw-away env, nothing left."""
     b = _one_base()
     version = bundled_version(b)
-    if layers_refused(b, work):
-        pytest.skip(NEEDS_LAYERS)
     cache, home = pip_cache
     env = _env(cache, home)
     env["XDG_RUNTIME_DIR"] = work
