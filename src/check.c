@@ -2,6 +2,7 @@
 /* The refusals that look at the system: /dev/fuse, fuse.conf, the paths, which Python. */
 #include "check.h"
 #include "layout.h"
+#include "mountinfo.h"
 #include "util.h"
 
 #include <errno.h>
@@ -50,37 +51,15 @@ int check_allow_other(const struct pe_opts *o, const char *fuse_conf, char *err,
 		      o->allow_other ? "allow_other" : "allow_root", fuse_conf);
 }
 
+static int is_mount_point(const struct mount_entry *e, void *dir)
+{
+	return strcmp(e->mountpoint, (const char *)dir) == 0;
+}
+
 /* Whether dir is a mount point, as /proc/self/mountinfo lists it. */
 static int is_mounted(const char *dir)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
-	while (!found && getline(&line, &cap, f) > 0) {
-		/* id parent major:minor root mountpoint ...; octal escapes for space etc. */
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			continue;
-		char *o = tok;
-		for (char *s = tok; *s; s++) {
-			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-				*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-				s += 3;
-			} else {
-				*o++ = *s;
-			}
-		}
-		*o = '\0';
-		found = strcmp(tok, dir) == 0;
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return mountinfo_each(is_mount_point, (void *)dir);
 }
 
 /* The topmost directory on path's way that is a dead mount (ENOTCONN): the

@@ -21,24 +21,22 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* Calls fn on each pyenvfs mount in /proc/self/mountinfo until it returns
- * non-zero; returns that, or 0. */
+struct pyenvfs_filter {
+	int (*fn)(const struct mount_entry *e, void *arg);
+	void *arg;
+};
+
+static int if_pyenvfs(const struct mount_entry *e, void *arg)
+{
+	const struct pyenvfs_filter *f = arg;
+	return mountinfo_is_pyenvfs(e) ? f->fn(e, f->arg) : 0;
+}
+
+/* Calls fn on each pyenvfs mount until it returns non-zero; returns that, or 0. */
 static int each_pyenvfs_mount(int (*fn)(const struct mount_entry *e, void *arg), void *arg)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;
-	char *line = NULL;
-	size_t cap = 0;
-	int r = 0;
-	while (!r && getline(&line, &cap, f) > 0) {
-		struct mount_entry e;
-		if (mountinfo_parse_line(line, &e) == 0 && mountinfo_is_pyenvfs(&e))
-			r = fn(&e, arg);
-	}
-	free(line);
-	fclose(f);
-	return r;
+	struct pyenvfs_filter f = { fn, arg };
+	return mountinfo_each(if_pyenvfs, &f);
 }
 
 static int is_path(const struct mount_entry *e, void *arg)

@@ -2,6 +2,8 @@
 /* /proc/self/mountinfo parsing: the fields pyenvfs list and umount need. */
 #include "mountinfo.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The kernel writes space, tab, newline and backslash in paths as \ooo. */
@@ -79,4 +81,22 @@ const char *mountinfo_option(const char *opts, const char *name, char *buf, unsi
 		p = end ? end + 1 : NULL;
 	}
 	return NULL;
+}
+
+int mountinfo_each(int (*fn)(const struct mount_entry *e, void *arg), void *arg)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+	while (!r && getline(&line, &cap, f) > 0) {
+		struct mount_entry e;
+		if (mountinfo_parse_line(line, &e) == 0)
+			r = fn(&e, arg);
+	}
+	free(line);
+	fclose(f);
+	return r;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* /proc/self/mountinfo, one line at a time (pure parsing). */
+/* /proc/self/mountinfo: parsing one line (pure), and reading the table. */
 #ifndef PYENVFS_MOUNTINFO_H
 #define PYENVFS_MOUNTINFO_H
 
@@ -14,6 +14,10 @@ struct mount_entry {
 /* Parses one line in place (it is modified). Returns 0, or -1 if it is not a
  * well-formed mountinfo line. */
 int mountinfo_parse_line(char *line, struct mount_entry *e);
+
+/* Calls fn on each well-formed line of /proc/self/mountinfo until it returns
+ * non-zero; returns that, or 0 (also when the table cannot be read). */
+int mountinfo_each(int (*fn)(const struct mount_entry *e, void *arg), void *arg);
 
 /* 1 for a pyenvfs mount (fuse.pyenvfs, or fuse with a pyenvfs subtype). */
 int mountinfo_is_pyenvfs(const struct mount_entry *e);

@@ -5,6 +5,7 @@ that "nothing of the run is left behind" is checked on a directory nobody
 else writes.
 """
 
+import contextlib
 import json
 import os
 import pty
@@ -368,17 +369,32 @@ def daemon_pid(mnt):
     return int([line.split()[1] for line in info.splitlines() if line.startswith("pid ")][0])
 
 
-def test_stale_mount_listed_and_cleared(tmp_path):
+@contextlib.contextmanager
+def daemonized_mount(tmp_path):
+    """A daemonized mount of /usr at tmp_path/m: (mount point, daemon pid);
+    whatever is still mounted under tmp_path is unmounted afterwards."""
     mnt, site = tmp_path / "m", tmp_path / "s"
     mnt.mkdir()
     r = run([PYENVFS, "/usr", str(mnt), "--site", str(site)])
     assert r.returncode == 0, r.stderr
     try:
-        pid = daemon_pid(mnt)
+        yield mnt, daemon_pid(mnt)
+    finally:
+        for mp in fuse_mounts_under(str(tmp_path)):
+            force_unmount(mp)
+
+
+def wait_gone(pid):
+    deadline = time.monotonic() + CMD_TIMEOUT
+    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def test_stale_mount_listed_and_cleared(tmp_path):
+    with daemonized_mount(tmp_path) as (mnt, pid):
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + CMD_TIMEOUT
-        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert wait_gone(pid)
         r = run([PYENVFS, "list", "--json"])
         rows = [e for e in json.loads(r.stdout) if e["mountpoint"] == str(mnt)]
         assert [e["state"] for e in rows] == ["stale"], r.stdout
@@ -387,28 +403,14 @@ def test_stale_mount_listed_and_cleared(tmp_path):
         assert "stale" in r.stderr and len(nonempty_lines(r.stderr)) == 1
         assert not os.path.ismount(str(mnt))
         assert fuse_mounts_under(str(tmp_path)) == []
-    finally:
-        for mp in fuse_mounts_under(str(tmp_path)):
-            force_unmount(mp)
 
 
 def test_umount_live_and_refusals(tmp_path):
-    mnt, site = tmp_path / "m", tmp_path / "s"
-    mnt.mkdir()
-    r = run([PYENVFS, "/usr", str(mnt), "--site", str(site)])
-    assert r.returncode == 0, r.stderr
-    try:
-        pid = daemon_pid(mnt)
+    with daemonized_mount(tmp_path) as (mnt, pid):
         r = run([PYENVFS, "stop", str(mnt)], cwd=str(tmp_path))
         assert r.returncode == 0 and r.stderr == "", r.stderr
         assert fuse_mounts_under(str(tmp_path)) == []
-        deadline = time.monotonic() + CMD_TIMEOUT
-        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not os.path.exists("/proc/%d" % pid), "the daemon did not exit"
-    finally:
-        for mp in fuse_mounts_under(str(tmp_path)):
-            force_unmount(mp)
+        assert wait_gone(pid), "the daemon did not exit"
     for args in (["umount", str(mnt)], ["umount", str(tmp_path / "nope")], ["umount"],
                  ["umount", "/"], ["list", "extra"]):
         r = run([PYENVFS] + args)
