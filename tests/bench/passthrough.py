@@ -36,10 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from common import REPO, drop_caches, interleave, median, pair_spread, with_block, BLOCK_BEGIN, BLOCK_END  # noqa: E402
 from envs import IMPORTS  # noqa: E402
+from workloads import IO_SIZE, read_file, write_file  # noqa: E402
 
 PYENVFS = os.environ.get("PYENVFS") or os.path.join(REPO, "build", "pyenvfs")
-IO_SIZE = 256 << 20
-IO_BLOCK = 1 << 20
 
 
 def meminfo_kb(key):
@@ -180,36 +179,6 @@ def stats(m):
     return {k: int(v) for k, v in (line.split() for line in text.splitlines() if line.strip())}
 
 
-def write_file(path):
-    buf = os.urandom(IO_BLOCK)
-    t = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        for _ in range(IO_SIZE // IO_BLOCK):
-            os.write(fd, buf)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return time.perf_counter() - t
-
-
-def read_cold(path):
-    drop_caches()
-    buf = bytearray(IO_BLOCK)
-    total = 0
-    t = time.perf_counter()
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            k = f.readinto(buf)
-            if not k:
-                break
-            total += k
-    t = time.perf_counter() - t
-    if total != IO_SIZE:
-        raise RuntimeError("read %d of %s" % (total, path))
-    return t
-
-
 def ratio_cell(a, b, rate):
     r = (median(b) / median(a)) if rate else (median(a) / median(b))
     q = pair_spread(b, a) if rate else pair_spread(a, b)
@@ -287,7 +256,7 @@ def main():
         f_nat = os.path.join(work, "io-native", "bench.dat")
         files = (f_on, f_off, f_nat)
         w = interleave([lambda f=f: write_file(f) for f in files], a.rounds, warmup=1)
-        r = interleave([lambda f=f: read_cold(f) for f in files], a.rounds)
+        r = interleave([lambda f=f: read_file(f, cold=True) for f in files], a.rounds)
         mib = IO_SIZE / (1 << 20)
         out += ["### Sequential I/O in DIR, 256 MiB", "",
                 "1 MiB `write(2)`s then `fsync`; a cold read (caches dropped before each) with",
