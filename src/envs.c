@@ -152,7 +152,7 @@ int remove_tree(const char *path)
 /* --- pyenvfs list ------------------------------------------------------ */
 
 struct env_row {
-	char *mountpoint, *base, *python, *site, *options, *state, *pid;
+	char *mountpoint, *base, *python, *site, *layers, *options, *state, *pid;
 };
 
 struct env_rows {
@@ -199,6 +199,7 @@ static int add_row(const struct mount_entry *e, void *arg)
 	r->base = n > 0 ? info_value(info, "base") : pe_xstrdup(e->source);
 	r->python = info_value(info, "python");
 	r->site = info_value(info, "site");
+	r->layers = info_value(info, "layers");
 	r->options = info_value(info, "options");
 	r->pid = info_value(info, "pid");
 	r->state = pe_xstrdup(stale ? "stale" : live ? "live" : "unknown");
@@ -209,7 +210,7 @@ static void free_rows(struct env_rows *rows)
 {
 	for (size_t i = 0; i < rows->n; i++) {
 		struct env_row *r = &rows->rows[i];
-		free(r->mountpoint), free(r->base), free(r->python), free(r->site);
+		free(r->mountpoint), free(r->base), free(r->python), free(r->site), free(r->layers);
 		free(r->options), free(r->state), free(r->pid);
 	}
 	free(rows->rows);
@@ -229,14 +230,14 @@ static void put_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-#define NCOLS 7
+#define NCOLS 8
 static const char *const col_names[NCOLS] = {
-	"mountpoint", "python", "base", "site", "state", "pid", "options"
+	"mountpoint", "python", "base", "site", "layers", "state", "pid", "options"
 };
 
 static const char *col(const struct env_row *r, int c)
 {
-	const char *v[NCOLS] = { r->mountpoint, r->python, r->base, r->site, r->state, r->pid, r->options };
+	const char *v[NCOLS] = { r->mountpoint, r->python, r->base, r->site, r->layers, r->state, r->pid, r->options };
 	return v[c];
 }
 

@@ -219,8 +219,15 @@ static void set_info(const struct setup *s)
 	size_t n = strlen(opts);
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';
-	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\noptions %s\n",
-		s->p.base, s->lay.version, s->p.site, *opts ? opts : "-");
+	/* the lower site layers, top first, as an fstab line writes them */
+	cleanup_free char *layers = pe_xstrdup(s->p.nlower ? "" : "-");
+	for (size_t i = 0; i < s->p.nlower; i++) {
+		char *next = pe_xasprintf("%s%s%s", layers, i ? ":" : "", s->p.lower[i]);
+		free(layers);
+		layers = next;
+	}
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\noptions %s\n",
+		s->p.base, s->lay.version, s->p.site, layers, *opts ? opts : "-");
 	stats_set_info(text);
 }
 

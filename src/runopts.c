@@ -163,8 +163,9 @@ void list_usage(FILE *f)
 "usage: pyenvfs list [--json]\n"
 "\n"
 "Lists the pyenvfs envs mounted by you (by anyone, for root): mount point,\n"
-"base, Python version, site directory, options, and whether the daemon is\n"
-"live or the mount is stale (its daemon died: clear it with pyenvfs umount).\n"
+"Python version, base, site directory, lower layers, options, the daemon's\n"
+"PID, and whether it is live or the mount is stale (its daemon died: clear\n"
+"it with pyenvfs umount).\n"
 "  --json            one JSON array, for scripts\n", f);
 }
 

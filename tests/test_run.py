@@ -360,7 +360,21 @@ def test_list_shows_the_run_env(rt):
     assert int(e["pid"]) > 0
     r2 = pyenvfs_run(rt, ["/usr", "--", PYENVFS, "list"])
     header = r2.stdout.splitlines()[0].split()
-    assert header == ["mountpoint", "python", "base", "site", "state", "pid", "options"]
+    assert header == ["mountpoint", "python", "base", "site", "layers", "state", "pid", "options"]
+    assert e["layers"] == "-"
+    assert_left_nothing(rt)
+
+
+def test_list_shows_layers(rt, tmp_path):
+    """A run over two lower layers: list names them, top first."""
+    l1, l2 = tmp_path / "l1", tmp_path / "l2"
+    l1.mkdir()
+    l2.mkdir()
+    r = pyenvfs_run(rt, ["--lower-site", l1, "-o", "lower_site=%s" % l2, "/usr", "--",
+                         PYENVFS, "list", "--json"])
+    assert r.returncode == 0, r.stderr
+    rows = [e for e in json.loads(r.stdout) if e["mountpoint"].startswith(str(rt))]
+    assert [e["layers"] for e in rows] == ["%s:%s" % (l1, l2)], r.stdout
     assert_left_nothing(rt)
 
 
