@@ -374,7 +374,7 @@ def test_layer_on_a_read_only_file_system(kind, layer, tmp_path):
         image = str(tmp_path / "layer.sqfs")
         r = run(["mksquashfs", L, image, "-noappend", "-no-progress", "-quiet"])
         assert r.returncode == 0, r.stderr
-        image_sum = hb._sha256(image)
+        image_sum = hb.file_sha256(image)
         cm = hb.squashfs_mounted(image, mp, "loop")
     else:
         image = None
@@ -395,7 +395,7 @@ def test_layer_on_a_read_only_file_system(kind, layer, tmp_path):
             assert "libx-tool" not in os.listdir(m.path("bin"))
         assert tree_digest(mp) == ro_digest
     if image:
-        assert hb._sha256(image) == image_sum
+        assert hb.file_sha256(image) == image_sum
     assert tree_digest(L) == digest
 
 
@@ -441,7 +441,7 @@ def test_kill_during_a_large_copy_up(any_base, tmp_path):
     with open(os.path.join(L, "pkg", "big.bin"), "wb") as f:
         for _ in range(1024):
             f.write(block)
-    original = hb._sha256(os.path.join(L, "pkg", "big.bin"))
+    original = hb.file_sha256(os.path.join(L, "pkg", "big.bin"))
     digest = tree_digest(L)
     size = 1024 * len(block)
     writer = ("import sys\nf = open(sys.argv[1], 'r+b')\nf.seek(0, 2)\nf.write(b'tail')\nf.close()\n"
@@ -473,7 +473,7 @@ def test_kill_during_a_large_copy_up(any_base, tmp_path):
             assert os.path.getsize(in_dir) in (size, size + 4), "a partial copy in DIR"
         with mounted(any_base.prefix, mnt, D, ["--lower-site", L] + extra_for(any_base), base=any_base) as m:
             shown = os.path.join(site_of(m, any_base), "pkg", "big.bin")
-            got = hb._sha256(shown)
+            got = hb.file_sha256(shown)
             with open(shown, "rb") as f:
                 f.seek(size)
                 tail = f.read()
