@@ -279,7 +279,8 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const ch
 		struct stat st;
 		int is_env = fstatat(top, VIEW_RESERVED, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		int upper = is_env ? openat_beneath(top, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY) : dup(top);
-		char *name = pe_xasprintf("lower site %zu", i + 1);
+		/* a literal: layers' names live as long as the process */
+		const char *name = "a lower site layer";
 		const struct layer site = { .name = name, .fd = top, .timeout = fs->layers[LAYER_SITE].timeout };
 		struct stack_layer sl = { fs_add_layer(fs, &site), STACK_NONE, -1, !is_env };
 		if (upper >= 0) {

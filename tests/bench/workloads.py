@@ -29,6 +29,7 @@ GOAL_WRITE = (">=", 0.75)
 GOAL_REQUESTS = ("<=", 20)
 GOAL_RUN_VS_MOUNTED = ("<=", 1.3)
 GOAL_RUN_VS_VENV = ("<=", 0.2)
+GOAL_PIP_ENV = ("<=", 0.01)
 RSS_IDLE_MIB = 4
 RSS_AFTER_MIB = 16
 
@@ -700,6 +701,29 @@ def w_run(ctx):
 
     a, b, c = interleave([lambda: time_cmd(run_cmd), lambda: time_cmd(mounted), venv_then_run],
                          ctx.runs, warmup=2)
+
+    # An env with pip: a mount with --with-pip (the base's pip layer made
+    # once, before timing) against `python -m venv D` (which runs ensurepip).
+    pm, psite = ctx.path("with-pip"), ctx.path("with-pip-site")
+    sh([ctx.pyenvfs, "pip-layer", "--python", ctx.xy, ctx.base], env=ctx.pyenvfs_env())
+
+    def mount_with_pip():
+        os.makedirs(pm, exist_ok=True)
+        ctx.mounts.add(pm)
+        t = time_cmd(Cmd(ctx.mount_argv(pm, psite, ["--with-pip"]), env=ctx.pyenvfs_env()))
+        sh([os.path.join(pm, "bin", "pip"), "--version"], env=ctx.env())
+        ctx.mounts.unmount(pm)
+        return t
+
+    def venv_with_pip():
+        n[0] += 1
+        d = ctx.path("run-venv-pip-%d" % n[0])
+        t = time_cmd(Cmd([ctx.exe, "-m", "venv", d], env=ctx.env(), cwd=ctx.cwd), timeout=600)
+        sh([os.path.join(d, "bin", "pip"), "--version"], env=ctx.env())
+        shutil.rmtree(d)
+        return t
+
+    wp, vp = interleave([mount_with_pip, venv_with_pip], heavy_runs(ctx, 5), warmup=1)
     par = [time_cmd(run_cmd, parallel=8) for _ in range(heavy_runs(ctx, 5))]
     left = os.listdir(rt)
     if left:
@@ -709,11 +733,15 @@ def w_run(ctx):
         "command, unmount, remove the mount point and DIR; against the same start-up in an",
         "env that is already mounted, and against `python -m venv --without-pip D` followed",
         "by `D/bin/python -c pass`. Then 8 runs at once, %d times: all exited 0 and" % len(par),
-        "nothing was left in the runtime directory."], rows=[
+        "nothing was left in the runtime directory. Last, the time to an env with pip: a",
+        "mount with `--with-pip` (its pip layer made once beforehand) against `python -m venv D`;",
+        "after each, `pip --version` is run (not timed) and must work."], rows=[
         time_row("one command in a fresh env", "`pyenvfs run BASE -- python -c pass`",
                  "`M/bin/python -c pass`, M mounted already", a, b, GOAL_RUN_VS_MOUNTED),
         time_row("one command in a fresh env", "`pyenvfs run BASE -- python -c pass`",
-                 "`venv --without-pip D && D/bin/python -c pass`", a, c, GOAL_RUN_VS_VENV)],
+                 "`venv --without-pip D && D/bin/python -c pass`", a, c, GOAL_RUN_VS_VENV),
+        time_row("an env with pip (then `pip --version` works)", "`pyenvfs BASE M --site DIR --with-pip`",
+                 "`python -m venv D` (ensurepip)", wp, vp, GOAL_PIP_ENV)],
         notes=["8 parallel runs on 2 cores: median batch %s." % fmt_ms(median(par))])
 
 
