@@ -316,7 +316,7 @@ elif [[ -e "$RUNNER" ]]; then
     if cmake -S "$ROOT" -B "$SYS_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYENVFS_LIBFUSE_PREFIX=system >/dev/null \
        && cmake --build "$SYS_BUILD" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null; then
         say "system libfuse: $("$SYS_BUILD/pyenvfs" --version)"
-        PYENVFS="$SYS_BUILD/pyenvfs" "${cmd[@]}" tests/test_passthrough.py tests/test_writes.py \
+        PYENVFS="$SYS_BUILD/pyenvfs" "${cmd[@]}" tests/test_passthrough.py tests/test_writes.py tests/test_run.py \
             tests/test_cli.py </dev/null
         rc=$?
         if ((rc == 0)); then
