@@ -265,28 +265,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct caller c = caller_of(req);
 	struct target from, to = { .dfd = -1 };
 	int r = resolve_rename(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags, &from, &to);
-	if (r <= 0) {
+	if (r > 0) {    /* not in the stacked areas: the view's rules (nothing held yet) */
+		r = resolve_existing(fs, node_of(req, parent), name, &from);
 		if (!r) {
-			inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
-			inval_names_changed(fs, to.dfd, to.name, node_of(req, newparent));
+			r = resolve_existing(fs, node_of(req, newparent), newname, &to);
+			if (r == -ENOENT)
+				r = resolve_new_name(fs, node_of(req, newparent), newname, &to);
 		}
-		target_release(&from);
-		target_release(&to);
-		fuse_reply_err(req, -r);
-		return;
+		if (!r)
+			r = backing_sticky_check(fs, &c, from.dfd, from.name);
+		if (!r)
+			r = backing_sticky_check(fs, &c, to.dfd, to.name);
+		if (!r)
+			r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
 	}
-	r = resolve_existing(fs, node_of(req, parent), name, &from);
-	if (!r) {
-		r = resolve_existing(fs, node_of(req, newparent), newname, &to);
-		if (r == -ENOENT)
-			r = resolve_new_name(fs, node_of(req, newparent), newname, &to);
-	}
-	if (!r)
-		r = backing_sticky_check(fs, &c, from.dfd, from.name);
-	if (!r)
-		r = backing_sticky_check(fs, &c, to.dfd, to.name);
-	if (!r)
-		r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
 	if (!r) {
 		inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
 		inval_names_changed(fs, to.dfd, to.name, node_of(req, newparent));
