@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The distribution index of the stacked layers: reads each layer's
+ * metadata directories (and, where a higher layer shadows them, their
+ * RECORDs) and keeps dist.c's shadow sets. See distindex.h. */
+#include "distindex.h"
+#include "resolve.h"
+#include "stack.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Which objects of the lower layers belong to a distribution that a higher
+ * layer holds too (or removed): they are not shown (dist.h). Built at the
+ * first lookup, and again when DIR's top directory changes (an install or
+ * removal there); an index replaced is kept until unmount, since other
+ * requests may still read it. */
+struct dist_index {
+	struct dist_shadow shadow;
+	struct timespec mtime, ctime;   /* of DIR's top when built */
+	struct dist_index *older;
+};
+
+static pthread_mutex_t dist_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *read_small(int dfd, const char *path, size_t *len)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 8192, n = 0;
+	char *buf = pe_xcalloc(1, cap);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (64u << 20))
+				break;
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records)
+{
+	int top = stack_layer_dir(fs, i, 1, "");
+	int fd = top >= 0 ? pe_open_dir(top) : -1;
+	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dp && fd >= 0)
+		close(fd);
+	const char *site_rel = fs->stack[i].target ? "lib/python" : fs->site_rel;
+	struct dirent *de;
+	while (dp && (de = readdir(dp))) {
+		struct dist_id id;
+		size_t idx;
+		if (dist_parse_entry(de->d_name, &id) || !stack_area_shows(fs, i, 1, "", de->d_name))
+			continue;
+		/* A distribution is there only with its metadata: a metadata
+		 * directory copied up into DIR for a change of one of its files
+		 * (pip writing INSTALLER) is not DIR's distribution. */
+		struct stat mst;
+		cleanup_free char *meta = path_join(de->d_name, id.kind == DIST_INFO ? "METADATA" : "PKG-INFO");
+		if (fstatat(top, de->d_name, &mst, AT_SYMLINK_NOFOLLOW) ||
+		    (S_ISDIR(mst.st_mode) && fstatat(top, meta, &mst, AT_SYMLINK_NOFOLLOW)))
+			continue;
+		if (dist_layer_add(dl, de->d_name, &idx))
+			continue;
+		if (!with_records)
+			continue;
+		cleanup_free char *rec = path_join(de->d_name, id.kind == DIST_INFO ? "RECORD" : "installed-files.txt");
+		size_t len = 0;
+		char *buf = read_small(top, rec, &len);
+		if (buf)
+			(void)dist_layer_add_record(dl, idx, site_rel, buf, len);
+		free(buf);
+	}
+	if (dp)
+		closedir(dp);
+	if (top >= 0)
+		close(top);
+	/* A layer's removals of metadata directories are not counted as
+	 * removing the distribution: pip's uninstall removes the metadata
+	 * directory before the package's own (its stash), and they must stay
+	 * until it does. Each file pip removes has its own whiteout. */
+}
+
+const struct dist_shadow *distidx_current(struct pe_fs *fs)
+{
+	struct stat st;
+	if (fstat(fs->layers[fs->stack[0].site].fd, &st))
+		memset(&st, 0, sizeof st);
+	struct dist_index *cur = __atomic_load_n(&fs->dist, __ATOMIC_ACQUIRE);
+	if (cur && cur->mtime.tv_sec == st.st_mtim.tv_sec && cur->mtime.tv_nsec == st.st_mtim.tv_nsec &&
+	    cur->ctime.tv_sec == st.st_ctim.tv_sec && cur->ctime.tv_nsec == st.st_ctim.tv_nsec)
+		return &cur->shadow;
+	pthread_mutex_lock(&dist_lock);
+	cur = fs->dist;
+	if (!cur || cur->mtime.tv_sec != st.st_mtim.tv_sec || cur->mtime.tv_nsec != st.st_mtim.tv_nsec ||
+	    cur->ctime.tv_sec != st.st_ctim.tv_sec || cur->ctime.tv_nsec != st.st_ctim.tv_nsec) {
+		size_t n = fs->nstack;
+		struct dist_layer *dl = pe_xcalloc(n, sizeof *dl);
+		for (size_t i = 0; i < n; i++)
+			dist_read_layer(fs, i, &dl[i], 0);
+		for (size_t i = 1; i < n; i++)
+			if (dist_layer_needs_records(dl, n, i)) {
+				dist_layer_free(&dl[i]);
+				memset(&dl[i], 0, sizeof dl[i]);
+				dist_read_layer(fs, i, &dl[i], 1);
+			}
+		struct dist_index *ni = pe_xcalloc(1, sizeof *ni);
+		dist_shadow_build(dl, n, &ni->shadow);
+		for (size_t i = 0; i < n; i++)
+			dist_layer_free(&dl[i]);
+		free(dl);
+		ni->mtime = st.st_mtim;
+		ni->ctime = st.st_ctim;
+		ni->older = cur;
+		__atomic_store_n(&fs->dist, ni, __ATOMIC_RELEASE);
+		cur = ni;
+	}
+	pthread_mutex_unlock(&dist_lock);
+	return &cur->shadow;
+}
+
+int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name)
+{
+	if (i == 0 || !s || !s->nlayers)
+		return 0;
+	cleanup_free char *path = path_join(dir, name);
+	return dist_shadow_hides(s, i, area == 1 ? DIST_AREA_SITE : DIST_AREA_PREFIX, path);
+}
+
+int distidx_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const char *name)
+{
+	return i == 0 ? 0 : distidx_hidden_in(distidx_current(fs), i, area, dir, name);
+}
+
+void resolve_free_dist(struct pe_fs *fs)
+{
+	for (struct dist_index *d = fs->dist, *o; d; d = o) {
+		o = d->older;
+		dist_shadow_free(&d->shadow);
+		free(d);
+	}
+	fs->dist = NULL;
+}

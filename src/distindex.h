@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* A distribution wins as a whole (docs/LAYERS.md): which objects of the
+ * lower layers belong to a distribution that a higher layer holds too, and
+ * so are not shown. Private to the resolution modules; the sets themselves
+ * are dist.c's (pure). */
+#ifndef PYENVFS_DISTINDEX_H
+#define PYENVFS_DISTINDEX_H
+
+#include <stddef.h>
+
+#include "dist.h"
+#include "fs.h"
+
+/* The index for the layers as they are now: built at the first call, and
+ * again when DIR's top directory has changed. Valid until unmount. */
+const struct dist_shadow *distidx_current(struct pe_fs *fs);
+/* Whether s hides name in the area directory dir of stack entry i. */
+int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name);
+/* The same with the current index. */
+int distidx_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const char *name);
+
+#endif
