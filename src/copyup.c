@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Copy-up of lower-layer objects into DIR, atomically. */
 #include "copyup.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -220,14 +221,9 @@ int copyup_symlink(int src_dir, const char *name, int dst, int tmp, const struct
 
 int copyup_clean(int tmp)
 {
-	int fd = openat(tmp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = pe_opendirat(tmp, ".");
+	if (!d)
 		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	int r = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))

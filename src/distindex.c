@@ -56,10 +56,7 @@ static char *read_small(int dfd, const char *path, size_t *len)
 static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records)
 {
 	int top = stack_layer_dir(fs, i, 1, "");
-	int fd = top >= 0 ? pe_open_dir(top) : -1;
-	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dp && fd >= 0)
-		close(fd);
+	DIR *dp = pe_opendir_path(top);
 	const char *site_rel = fs->stack[i].target ? "lib/python" : fs->site_rel;
 	struct dirent *de;
 	while (dp && (de = readdir(dp))) {

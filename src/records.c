@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records on disk: read, set atomically, drop. */
 #include "records.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,14 +117,9 @@ static int remove_tree(int dfd, const char *name)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = pe_opendirat(dfd, name);
+	if (!d)
 		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	int r = 0;
 	struct dirent *e;
 	while (!r && (e = readdir(d)))

@@ -526,14 +526,10 @@ static void list_view_dir(struct pe_fs *fs, const struct vdir *d, struct listing
 		struct target t;
 		if (source_dir(fs, d, i, NULL, &t))
 			continue;
-		int fd = pe_open_dir(t.dfd);
+		DIR *dp = pe_opendir_path(t.dfd);
 		target_release(&t);
-		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
-		if (!dp) {
-			if (fd >= 0)
-				close(fd);
+		if (!dp)
 			continue;
-		}
 		struct dirent *de;
 		while ((de = readdir(dp))) {
 			if (view_hides(d, de->d_name) || !view_source_shows(&d->src[i], de->d_name))

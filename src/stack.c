@@ -457,12 +457,9 @@ static void read_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir
 {
 	const struct dist_shadow *shadow = i ? distidx_current(fs) : NULL;
 	int pfd = stack_layer_dir(fs, i, area, dir);
-	int fd = pfd >= 0 ? pe_open_dir(pfd) : -1;
+	DIR *dp = pe_opendir_path(pfd);
 	if (pfd >= 0)
 		close(pfd);
-	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dp && fd >= 0)
-		close(fd);
 	struct dirent *de;
 	size_t cap = 0;
 	while (dp && (de = readdir(dp))) {
@@ -496,12 +493,9 @@ static void read_layer_dir_records(struct pe_fs *fs, size_t i, int area, const c
 		return;
 	strcat(node, "/" WH_SUB);
 	int sfd = openat_beneath(fs->stack[i].top, node, O_PATH | O_DIRECTORY);
-	int rfd = sfd >= 0 ? pe_open_dir(sfd) : -1;
+	DIR *rp = pe_opendir_path(sfd);
 	if (sfd >= 0)
 		close(sfd);
-	DIR *rp = rfd >= 0 ? fdopendir(rfd) : NULL;
-	if (!rp && rfd >= 0)
-		close(rfd);
 	size_t hcap = 0;
 	while (rp && (de = readdir(rp))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))

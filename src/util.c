@@ -257,3 +257,30 @@ int pe_open_dir(int path_fd)
 	pe_proc_path(pp, path_fd);
 	return open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
+
+static DIR *stream_of(int fd)
+{
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+DIR *pe_opendir_path(int path_fd)
+{
+	if (path_fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	return stream_of(pe_open_dir(path_fd));
+}
+
+DIR *pe_opendirat(int dfd, const char *name)
+{
+	return stream_of(openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}

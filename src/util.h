@@ -3,6 +3,7 @@
 #ifndef PYENVFS_UTIL_H
 #define PYENVFS_UTIL_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,5 +61,11 @@ void pe_proc_path(char buf[PE_PROC_PATH_MAX], int fd);
  * Through /proc, not openat(fd, "."): that would need search permission on
  * it, which listing a directory does not. */
 int pe_open_dir(int path_fd);
+
+/* A directory stream of the directory behind an O_PATH descriptor (left
+ * open), or of name in dfd (following no symlink), or NULL (errno).
+ * closedir() closes what they opened. */
+DIR *pe_opendir_path(int path_fd);
+DIR *pe_opendirat(int dfd, const char *name);
 
 #endif
