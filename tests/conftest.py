@@ -19,6 +19,7 @@ The harness also keeps the run honest (tests/ci.py):
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -72,13 +73,32 @@ def pytest_sessionstart(session):
                                    if len(problems) > 1 else ""), returncode=3)
 
 
+# PYENVFS_TEST_ONLY_BASES="usr-3.11,pyenv-2.7": a test parametrized by a base
+# runs for those bases only; the others are deselected (scripts/test.sh's
+# sanitizer pass: the daemon's code paths do not depend on which 3.x asks).
+_BASE_PARAM = re.compile(r"^(usr|pyenv)-\d+\.\d+")
+
+
+def _other_base(item):
+    only = [b for b in os.environ.get("PYENVFS_TEST_ONLY_BASES", "").split(",") if b]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if not only or not params:
+        return False
+    for v in params.values():
+        m = _BASE_PARAM.match(v) if isinstance(v, str) else None
+        if m and not any(v == b or v.startswith(b + ".") for b in only):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config, items):
     """Deselect what is not meant to run (a module's not_applicable(item)
-    says why); outside strict mode, skip everything when FUSE is unusable."""
+    says why, or PYENVFS_TEST_ONLY_BASES); outside strict mode, skip
+    everything when FUSE is unusable."""
     keep, dropped = [], []
     for item in items:
         fn = getattr(item.module, "not_applicable", None)
-        if fn is not None and fn(item):
+        if _other_base(item) or (fn is not None and fn(item)):
             dropped.append(item)
         else:
             keep.append(item)
