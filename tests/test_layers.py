@@ -390,8 +390,10 @@ def test_layer_on_a_read_only_file_system(kind, layer, tmp_path):
             e.run([e.python, "-c", "import libx.util"])
             e.pip_run(["install", "--no-index", "-U", libx_wheel(str(tmp_path / "w2"), "2.0")])
             assert [x for x in e.listed() if x.startswith("libx")] == ["libx==2.0"]
-            e.pip_run(["uninstall", "-y", "libx"])
-            assert not [x for x in e.listed() if x.startswith("libx")]
+            un = e.pip_run(["uninstall", "-y", "libx"])
+            left = [x for x in e.listed() if x.startswith("libx")]
+            assert not left, "pip uninstall said:\n%s%s\nsite-packages: %s\nDIR: %s" % (
+                un.stdout, un.stderr, sorted(os.listdir(e.site)), sorted(os.listdir(m.site)))
             assert "libx-tool" not in os.listdir(m.path("bin"))
         assert tree_digest(mp) == ro_digest
     if image:
