@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The file system's state: its layers, the view's own nodes, set up and freed. */
 #include "fs.h"
+#include "bytecode.h"
 #include "resolve.h"
 #include "inval.h"
 #include "util.h"
@@ -63,6 +64,7 @@ void fs_destroy(struct pe_fs *fs)
 	free(fs->stack);
 	free(fs->site_rel);
 	resolve_free_dist(fs);
+	bytecode_free(fs);
 	free(fs->area_path[0]);
 	free(fs->area_path[1]);
 	view_free(&fs->view);

@@ -30,6 +30,7 @@ struct layer {
 
 struct inval_queue;
 struct dist_index;
+struct bytecode;
 
 /* One layer of the stacked areas (--lower-site): [0] is DIR, then L1..Ln. */
 struct stack_layer {
@@ -68,6 +69,7 @@ struct pe_fs {
 	const char *mountpoint;         /* for the layers' console scripts' first lines */
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
 	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
+	struct bytecode *pyc;           /* the base's bytecode redirect (bytecode.c), or NULL */
 };
 
 /* Adds a layer (its root descriptor is then the fs's); returns its index. */

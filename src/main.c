@@ -8,6 +8,7 @@
 #include "gen.h"
 #include "inval.h"
 #include "layout.h"
+#include "bytecode.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "piplayer.h"
@@ -469,6 +470,8 @@ int mount_main(int argc, char **argv)
 	pt_configure(s.o.passthrough_off, s.o.no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
+	if (bytecode_init(&s.fs, s.lay.major == 2))
+		fprintf(stderr, "pyenvfs: warning: no bytecode redirect for the base\n");
 	raise_fd_limit(s.fs.daemon_is_root);
 	ret = serve(&s);
 	if (ret < 0) {

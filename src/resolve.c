@@ -2,6 +2,7 @@
 /* Resolution: the rules for which layer answers a name, and where changes go.
  * The stacked areas are stack.c's, their distribution index distindex.c's. */
 #include "resolve.h"
+#include "bytecode.h"
 #include "shebang.h"
 #include "stack.h"
 #include "util.h"
@@ -278,7 +279,12 @@ int resolve_lookup(struct pe_fs *fs, struct node *p, const char *name, struct re
 		if (p->site_root && view_reserved(name))
 			return -ENOENT;
 		struct origin o = { p->place, p->layer, p->writable, 0, 0, NULL };
-		return node_at(fs, p->fd, name, 0, &o, out);
+		int r = node_at(fs, p->fd, name, 0, &o, out);
+		if (r == -ENOENT && fs->pyc) {
+			int b = bytecode_lookup(fs, p, name, out);
+			r = b == 1 ? r : b;
+		}
+		return r;
 	}
 	const struct vdir *d = p->vdir;
 	const struct vent *v = view_entry(d, name);
@@ -298,7 +304,8 @@ int resolve_lookup(struct pe_fs *fs, struct node *p, const char *name, struct re
 		if (r != -ENOENT)
 			return r;
 	}
-	return -ENOENT;
+	int b = fs->pyc ? bytecode_lookup(fs, p, name, out) : 1;
+	return b == 1 ? -ENOENT : b;
 }
 
 /* ---- where changes go ------------------------------------------------------ */
@@ -325,6 +332,9 @@ int resolve_new_name(struct pe_fs *fs, struct node *p, const char *name, struct 
 		return 0;
 	}
 	if (p->kind == NODE_PASS) {
+		int b = fs->pyc ? bytecode_new_name(fs, p, name, t) : 1;
+		if (b != 1)
+			return b;
 		if (!p->writable)
 			return -EROFS;
 		if (p->site_root && view_reserved(name))
@@ -336,8 +346,10 @@ int resolve_new_name(struct pe_fs *fs, struct node *p, const char *name, struct 
 	if (view_entry(d, name))
 		return -EEXIST;
 	const struct view_source *ws = view_writable_source(d);
-	if (!ws)
-		return -EROFS;
+	if (!ws) {
+		int b = fs->pyc ? bytecode_new_name(fs, p, name, t) : 1;
+		return b == 1 ? -EROFS : b;
+	}
 	if (view_hides(d, name))
 		return -EPERM;
 	/* A name a source before the writable one shows cannot be made again. */
@@ -403,6 +415,9 @@ int resolve_existing(struct pe_fs *fs, struct node *p, const char *name, struct 
 	if (p->kind == NODE_PASS) {
 		if (p->site_root && view_reserved(name))
 			return -ENOENT;
+		int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
+		if (b != 1)
+			return b;
 		if (!p->writable)
 			return -EROFS;
 		*t = (struct target){ p->fd, name, { p->place, p->layer, 1, 0, 0, NULL }, 0, NULL, 0 };
@@ -422,7 +437,8 @@ int resolve_existing(struct pe_fs *fs, struct node *p, const char *name, struct 
 			return -EROFS;
 		return source_dir(fs, d, i, name, t);
 	}
-	return -ENOENT;
+	int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
+	return b == 1 ? -ENOENT : b;
 }
 
 /* ---- listings -------------------------------------------------------------- */
@@ -538,7 +554,40 @@ static void list_view_dir(struct pe_fs *fs, const struct vdir *d, struct listing
 		}
 		closedir(dp);
 	}
+	if (fs->pyc && !view_writable_source(d)) {
+		struct list_arg a = { h, &seen, NULL, NULL };
+		(void)bytecode_list(fs, &fs->vnodes[d->id], list_add_one, &a);
+	}
 	free(seen.slot);
+}
+
+/* A base directory with bytecode in DIR's redirect area: its entries, then
+ * those. 1 if it has none (the backing directory is listed as it is). */
+static int list_with_bytecode(struct pe_fs *fs, struct node *n, struct listing *h)
+{
+	struct listing *extra = pe_xcalloc(1, sizeof *extra);
+	struct name_set eseen = { 0 };
+	struct list_arg ea = { extra, &eseen, NULL, NULL };
+	int r = bytecode_list(fs, n, list_add_one, &ea);
+	free(eseen.slot);
+	if (r == 0 && extra->n) {
+		struct name_set seen = { 0 };
+		listing_add(h, &seen, ".", DT_DIR);
+		listing_add(h, &seen, "..", DT_DIR);
+		DIR *dp = pe_opendir_path(n->fd);
+		struct dirent *de;
+		while (dp && (de = readdir(dp)))
+			listing_add(h, &seen, de->d_name, de->d_type);
+		if (dp)
+			closedir(dp);
+		for (size_t i = 0; i < extra->n; i++)
+			listing_add(h, &seen, extra->names[i], extra->types[i]);
+		free(seen.slot);
+	} else {
+		r = 1;
+	}
+	listing_free(extra);
+	return r;
 }
 
 int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out)
@@ -564,6 +613,10 @@ int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out)
 			listing_free(h);
 			return r;
 		}
+		*out = h;
+		return 0;
+	}
+	if (fs->pyc && n->layer == LAYER_BASE && S_ISDIR(n->type) && list_with_bytecode(fs, n, h) == 0) {
 		*out = h;
 		return 0;
 	}

@@ -2,6 +2,8 @@
 
 - ``base_copy()``: a writable copy of a pyenv version directory (minus its
   test suite), for tests that change a base under a running mount.
+- ``linked_copy_without_bytecode()``: a base without any bytecode, made of
+  hard links (tests/test_bytecode.py, tests/bench/bytecode.py).
 - ``squashfs_image()`` / ``squashfs_mounted()``: a squashfs image of a base,
   loop-mounted read-only (root) or mounted with squashfuse (others).
 - ``ro_bind()``: a base bind-mounted read-only (root).
@@ -103,6 +105,68 @@ def base_copy(src, dest):
     shutil.copytree(src.prefix, dest, symlinks=True, ignore=ignore)
     os.makedirs(os.path.join(dest, "lib", "python" + src.xy, "site-packages"), exist_ok=True)
     return pythons.Base("copy-" + src.xy, os.path.realpath(dest), src.xy, "pyenv")
+
+
+# ---------------------------------------------------------------------------
+# a copy without bytecode
+
+def _no_bytecode_skips(xy, rel):
+    """What a copy leaves out: every piece of bytecode, the test suite, IDLE,
+    the base's site-packages content and static libraries."""
+    if "__pycache__" in rel.split(os.sep) or rel.endswith((".pyc", ".pyo")):
+        return True
+    std = os.path.join("lib", "python" + xy) + os.sep
+    if not rel.startswith(std):
+        return False
+    sub = rel[len(std):]
+    first = sub.split(os.sep)[0]
+    return (first in ("test", "idlelib") or sub.startswith(("lib2to3/tests", "tkinter/test"))
+            or (first in ("site-packages", "dist-packages") and sub != first)
+            or (first.startswith("config-") and sub.endswith(".a")))
+
+
+def linked_copy_without_bytecode(b, dest, keep=()):
+    """A base without bytecode: a copy of base b's prefix (a pythons.Base) at
+    dest made of hard links (dest on b's file system), without any
+    __pycache__, .pyc or .pyo but for the relative paths in keep, and without
+    the test suite. For Debian's /usr only its bin/pythonX.Y and lib/pythonX.Y
+    are taken: the interpreter finds its prefix from where it is."""
+    if b.kind == "usr":
+        tops = [os.path.join("bin", "python" + b.xy), os.path.join("lib", "python" + b.xy)]
+    else:
+        tops = ["bin", "include", "lib"]
+    for top in tops:
+        src = os.path.join(b.prefix, top)
+        if os.path.isfile(src) or os.path.islink(src):
+            os.makedirs(os.path.dirname(os.path.join(dest, top)), exist_ok=True)
+            os.link(os.path.realpath(src), os.path.join(dest, top))
+            continue
+        for dp, dns, fns in os.walk(src):
+            rel_dp = os.path.relpath(dp, b.prefix)
+            out = os.path.join(dest, rel_dp)
+            os.makedirs(out, exist_ok=True)
+            for n in list(dns):
+                rel = os.path.join(rel_dp, n)
+                if os.path.islink(os.path.join(dp, n)):
+                    os.symlink(os.readlink(os.path.join(dp, n)), os.path.join(out, n))
+                    dns.remove(n)
+                elif _no_bytecode_skips(b.xy, rel) and not any(k.startswith(rel + os.sep) for k in keep):
+                    dns.remove(n)
+            for n in fns:
+                rel = os.path.join(rel_dp, n)
+                s = os.path.join(dp, n)
+                if _no_bytecode_skips(b.xy, rel) and rel not in keep:
+                    continue
+                if os.path.islink(s):
+                    os.symlink(os.readlink(s), os.path.join(out, n))
+                else:
+                    os.link(s, os.path.join(out, n))
+    os.makedirs(os.path.join(dest, "lib", "python" + b.xy, "site-packages"), exist_ok=True)
+    # directory times as the source's (the files are the same inodes)
+    for dp, dns, fns in os.walk(dest):
+        s = os.path.join(b.prefix, os.path.relpath(dp, dest))
+        if os.path.isdir(s):
+            shutil.copystat(s, dp)
 
 
 # ---------------------------------------------------------------------------

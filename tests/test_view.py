@@ -5,6 +5,7 @@ marker module written before mounting.
 """
 
 import errno
+import glob
 import os
 import shutil
 import stat
@@ -365,7 +366,7 @@ EROFS_OPS = {
     "stdlib_symlink": ("stddir", lambda p, q: os.symlink("os.py", q)),
     "stdlib_mknod_fifo": ("stddir", lambda p, q: os.mkfifo(q)),
     "stdlib_rmdir_nonempty": ("stddir", lambda p, q: os.rmdir(os.path.join(p, "json"))),
-    "pycache_create": ("pycache", lambda p, q: _open_close(q, os.O_WRONLY | os.O_CREAT)),
+    "pycache_create_not_bytecode": ("pycache", lambda p, q: _open_close(q, os.O_WRONLY | os.O_CREAT)),
     "include_header_open_rdwr": ("header", lambda p, q: _open_close(p, os.O_RDWR)),
     "include_header_open_trunc": ("header", lambda p, q: _open_close(p, os.O_WRONLY | os.O_TRUNC)),
     "include_header_unlink": ("header", lambda p, q: os.unlink(p)),
@@ -407,7 +408,7 @@ def test_erofs(env, guard, op):
             pytest.skip("base stdlib has no __pycache__")
         guard.dir(os.path.join(b.stdlib, "__pycache__"))
         p = None
-        q = os.path.join(std_m, "__pycache__", "pyenvfs_new.cpython-%d%d.pyc" % (b.major, b.minor))
+        q = os.path.join(std_m, "__pycache__", "pyenvfs_new.txt")
     elif kind == "header":
         guard.file(os.path.join(b.prefix, b.include_rel, "patchlevel.h"))
         guard.dir(os.path.join(b.prefix, b.include_rel))
@@ -432,6 +433,37 @@ def test_erofs(env, guard, op):
         assert not os.path.lexists(q), "%s exists after a refused %s" % (q, op)
     if p is not None:
         assert os.path.lexists(p), "%s gone after a refused %s" % (p, op)
+
+
+def test_bytecode_goes_to_the_env(env, guard):
+    """A new .pyc in the standard library (in its __pycache__; on 2.7 beside
+    its .py) is made in DIR's bytecode area, shows there, and can be removed;
+    the base's directory is unchanged. A base's own .pyc stays read-only."""
+    b = env.base
+    std_m = env.path(b.stdlib_rel)
+    if b.major == 2:
+        rel, d = "", b.stdlib
+        srcs = sorted(n for n in os.listdir(d) if n.endswith(".py") and not os.path.exists(os.path.join(d, n + "c")))
+        name = srcs[0] + "c" if srcs else None
+        own = next((n for n in sorted(os.listdir(d)) if n.endswith(".pyc")), None)
+    else:
+        rel, d = "__pycache__", os.path.join(b.stdlib, "__pycache__")
+        name = "pyenvfs_new.cpython-%d%d.pyc" % (b.major, b.minor)
+        own = next((n for n in sorted(os.listdir(d)) if n.endswith(".pyc")), None) if os.path.isdir(d) else None
+    if os.path.isdir(d):
+        guard.dir(d)
+    if name:
+        q = os.path.join(std_m, rel, name)
+        _open_close(q, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        area = glob.glob(os.path.join(env.site, ".pyenvfs", "pycache", "base-*", b.stdlib_rel, rel, name))
+        assert len(area) == 1, area
+        assert name in os.listdir(os.path.join(std_m, rel))
+        os.unlink(q)
+        assert not os.path.lexists(q) and not os.path.lexists(area[0])
+    if own:
+        with pytest.raises(OSError) as ei:
+            _open_close(os.path.join(std_m, rel, own), os.O_WRONLY)
+        assert ei.value.errno == errno.EROFS
 
 
 def test_stdlib_times_preserved(env):

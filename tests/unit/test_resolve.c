@@ -3,8 +3,10 @@
  * BASE, DIR and the env's area in a temporary directory), without a mount. */
 #include "unit.h"
 #include "samples.h"
+#include "bytecode.h"
 #include "fs.h"
 #include "layout.h"
+#include "pycache.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -244,6 +246,94 @@ static void test_forget(struct pe_fs *fs)
 	CHECK(at(fs, "lib") == &fs->vnodes[view_find_dir(&fs->view, "lib")->id]);
 }
 
+/* Creates t's name as a file (or a directory) and releases t. */
+static int make_at(struct target *t, int dir)
+{
+	int r = dir ? mkdirat(t->dfd, t->name, 0755) : openat(t->dfd, t->name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (!dir && r >= 0)
+		close(r);
+	target_release(t);
+	return r < 0 ? -1 : 0;
+}
+
+static void test_bytecode(struct pe_fs *fs)
+{
+	struct target t;
+	struct resolved res;
+	put("base/lib/python3.11/json/__init__.py", "");
+	put("base/lib/python3.11/email/__init__.py", "");
+	put("base/lib/python3.11/email/__pycache__/__init__.cpython-311.pyc", "own");
+	CHECK(bytecode_init(fs, 0) == 0);
+	char real[PATH_MAX], id[32];
+	cleanup_free char *base = pe_xasprintf("%s/base", top);
+	CHECK(realpath(base, real) && pycache_source_id(1, real, id, sizeof id) == 0);
+	cleanup_free char *area = pe_xasprintf("site/.pyenvfs/pycache/%s/lib/python3.11", id);
+	struct node *std = at(fs, "lib/python3.11"), *json = at(fs, "lib/python3.11/json");
+	struct node *email_pc = at(fs, "lib/python3.11/email/__pycache__");
+	CHECK(std && json && email_pc);
+
+	/* A missing __pycache__ in a base directory is made in DIR's area. */
+	CHECK(lookup_error(fs, "lib/python3.11/json/__pycache__") == -ENOENT);
+	CHECK(resolve_new_name(fs, json, "__pycache__", &t) == 0 && t.origin.writable && t.origin.layer == LAYER_SITE);
+	CHECK(mkdirat(t.dfd, t.name, 0755) == 0 && resolve_made(fs, &t, &res) == 0 && res.node->writable);
+	target_release(&t);
+	cleanup_free char *json_pc = pe_xasprintf("%s/json/__pycache__", area);
+	CHECK(exists(json_pc) && !exists("base/lib/python3.11/json/__pycache__"));
+	struct node *pc = at(fs, "lib/python3.11/json/__pycache__");
+	CHECK(pc == res.node && lists(fs, json, "__pycache__") == 1 && lists(fs, json, "__init__.py") == 1);
+	/* In it: importlib's temporary and the .pyc, nothing else. */
+	CHECK(resolve_new_name(fs, pc, "__init__.cpython-311.pyc.140", &t) == 0 && make_at(&t, 0) == 0);
+	CHECK(resolve_existing(fs, pc, "__init__.cpython-311.pyc.140", &t) == 0);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, pc, "__init__.cpython-311.pyc", &t) == 0);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, pc, "notes.txt", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, pc, "sub", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_existing(fs, pc, "notes.txt", &t) == -EROFS);
+	target_release(&t);
+	/* Beside the source (Python 3), or any other name: EROFS as before. */
+	CHECK(resolve_new_name(fs, json, "stray.pyc", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, json, "notes.txt", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_existing(fs, json, "__init__.py", &t) == -EROFS);
+	target_release(&t);
+	/* The standard library's top, a view directory. */
+	CHECK(resolve_new_name(fs, std, "__pycache__", &t) == 0 && make_at(&t, 1) == 0);
+	CHECK(at(fs, "lib/python3.11/__pycache__") != NULL);
+	CHECK(lists(fs, std, "__pycache__") == 1 && lists(fs, std, "os.py") == 1 && lists(fs, std, ".pyenvfs") == 0);
+	/* A base's __pycache__: the area's bytecode merged in; its own .pyc stays. */
+	CHECK(resolve_existing(fs, email_pc, "__init__.cpython-311.pyc", &t) == -EROFS);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, email_pc, "__init__.cpython-311.pyc", &t) == -EEXIST);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, email_pc, "parser.cpython-311.pyc", &t) == 0 && make_at(&t, 0) == 0);
+	struct node *p = at(fs, "lib/python3.11/email/__pycache__/parser.cpython-311.pyc");
+	CHECK(p && p->writable && p->layer == LAYER_SITE);
+	CHECK(lists(fs, email_pc, "parser.cpython-311.pyc") == 1 && lists(fs, email_pc, "__init__.cpython-311.pyc") == 1);
+	CHECK(resolve_existing(fs, email_pc, "parser.cpython-311.pyc", &t) == 0 && t.origin.layer == LAYER_SITE);
+	target_release(&t);
+	CHECK(resolve_existing(fs, email_pc, "decoder.cpython-311.pyc", &t) == -ENOENT);
+	target_release(&t);
+	CHECK(!exists("base/lib/python3.11/__pycache__") &&
+	      !exists("base/lib/python3.11/email/__pycache__/parser.cpython-311.pyc"));
+	bytecode_free(fs);
+
+	/* Python 2: X.pyc beside X.py only. */
+	CHECK(bytecode_init(fs, 1) == 0);
+	CHECK(resolve_new_name(fs, json, "__init__.pyc", &t) == 0);
+	target_release(&t);
+	CHECK(resolve_new_name(fs, json, "nosource.pyc", &t) == -EROFS);
+	target_release(&t);
+	bytecode_free(fs);
+
+	/* Without the redirect (a read-only DIR, or before): EROFS. */
+	CHECK(resolve_new_name(fs, json, "__init__.pyc", &t) == -EROFS);
+	target_release(&t);
+}
+
 int main(void)
 {
 	if (!mkdtemp(top)) {
@@ -256,6 +346,7 @@ int main(void)
 	test_lookup(&fs);
 	test_changes(&fs);
 	test_forget(&fs);
+	test_bytecode(&fs);
 	fs_destroy(&fs);
 	layout_free(&l);
 	cleanup_free char *cmd = pe_xasprintf("rm -rf '%s'", top);
