@@ -204,11 +204,33 @@ static int maybe_area(const struct node *p)
 	return p->kind == NODE_PASS && p->layer == LAYER_SITE && (p->place & BYTECODE_PLACE);
 }
 
+/* A base directory's missing __pycache__ is made in the area when it is
+ * looked up, and shown: the kernel checks a caller's mkdir against the base
+ * directory's shown mode (read-only, the base's owner) and would refuse any
+ * caller but root. Finding it there, importlib's mkdir gets EEXIST (which it
+ * ignores) and the env's owner may write in it, as in a directory of DIR.
+ * 1 if the directory is new (the base directory's listing changed). */
+static int make_pycache(struct pe_fs *fs, const struct where *w, const char *name)
+{
+	if (strcmp(name, "__pycache__") != 0)
+		return 0;
+	char rel[PATH_MAX], path[PATH_MAX];
+	if (snprintf(rel, sizeof rel, "%s%s%s", w->rel, *w->rel ? "/" : "", name) >= (int)sizeof rel ||
+	    pycache_area_path(fs->pyc->id, rel, path, sizeof path))
+		return 0;
+	struct stat st;
+	if (fstatat(fs->layers[LAYER_SITE].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return resolve_make_dirs(fs, LAYER_SITE, path) == 0;
+}
+
 int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct resolved *out)
 {
 	struct where w;
 	if (!maybe_bytecode(fs, name) || where_of(fs, p, name, &w) != W_BASE || !is_bytecode(fs, &w, name))
 		return 1;
+	if (make_pycache(fs, &w, name) && fs->inval)
+		inval_pages(fs, p);
 	int dfd = area_dir(fs, &w, 0);
 	if (dfd < 0)
 		return dfd;

@@ -303,3 +303,54 @@ def test_layer_bytecode_lands_in_dir(root_only, mode, tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---------------------------------------------------------------------------
+# a caller other than root
+
+@pytest.fixture(scope="module")
+def a_user(root_only):
+    from helpers_env import throwaway_users
+    with throwaway_users(1) as us:
+        yield us[0]
+
+
+# Debian's: pyenv's versions live under /root, and their interpreters load
+# libpython from there, which the user cannot read.
+@pytest.mark.parametrize("nobc", ["usr-3.11"], indirect=True)
+def test_the_env_owner_writes_and_reads_the_bytecode(nobc, a_user, work):
+    """The env's owner, not root: the kernel checks a mkdir against the base
+    directory's shown mode (read-only, root's), so a missing __pycache__ is
+    shown from DIR's area, the owner's, and importlib writes its bytecode in
+    it; the next start-up reads it. (A __pycache__ the base has, root's,
+    takes no bytecode from a user, as natively.)"""
+    from helpers_env import run_as
+    src, b, digest, kept = nobc
+    u = a_user
+    mnt, site, home = (os.path.join(work, n) for n in ("mnt", "site", "home"))
+    for d in (mnt, site, home):
+        os.mkdir(d, 0o755)
+    for d in (site, home):
+        os.chown(d, u.uid, u.gid)
+    code = IMPORTS3
+    with mounted(b.prefix, mnt, site, pythons.python_args(src) + ["-o", "allow_other"], base=b) as m:
+        py = [m.path("bin", "python" + b.xy)]
+        r = run_as(u, py + ["-c", code], home=home, env_extra={"PYTHONHOME": m.mnt})
+        assert r.returncode == 0, r.stderr
+        area = area_of(site)
+        for mod in (("json", "decoder"), ("http", "client")):
+            p = os.path.join(area, pyc_rel(b, *mod))
+            assert os.path.isfile(p), (mod, snapshot(area))
+            st = os.lstat(p)
+            assert (st.st_uid, st.st_gid) == (u.uid, u.gid), (p, st.st_uid, st.st_gid)
+        before = snapshot(area)
+        r = run_as(u, py + ["-v", "-c", code], home=home, env_extra={"PYTHONHOME": m.mnt})
+        assert r.returncode == 0, r.stderr
+        for mod in (("json", "decoder"), ("http", "client")):
+            assert_read_from(b, r.stderr, m.path(pyc_rel(b, *mod)))
+        assert snapshot(area) == before, "the second start-up wrote bytecode again"
+        # Still nothing but bytecode: the base's directory refuses the user.
+        r = run_as(u, py + ["-c", "open(%r, 'w')" % m.path("lib", "python" + b.xy, "json", "x.txt")],
+                   home=home, env_extra={"PYTHONHOME": m.mnt})
+        assert r.returncode != 0 and ("PermissionError" in r.stderr or "Read-only" in r.stderr), r.stderr
+    assert hb.tree_digest(b.prefix) == digest
