@@ -179,14 +179,16 @@ def main():
         md = md.replace("![ratios against their goals](perf.png)\n", "(%s)\n" % why)
     else:
         md = md.replace("(perf.png)", "(%s)" % os.path.relpath(plot_path, os.path.dirname(os.path.abspath(a.out))))
-    # The passthrough section (tests/bench/passthrough.py writes it) stays.
+    # The sections tests/bench/passthrough.py and layers.py write stay.
     try:
         with open(a.out) as f:
-            kept = common.block_of(f.read())
+            old = f.read()
     except OSError:
-        kept = None
-    if kept:
-        md = common.with_block(md, kept)
+        old = ""
+    for name in common.KEPT_BLOCKS:
+        kept = common.block_of(old, name)
+        if kept:
+            md = common.with_block(md, kept, name)
     with open(a.out, "w") as f:
         f.write(md)
     print(md)

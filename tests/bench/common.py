@@ -292,23 +292,28 @@ def machine(base, exe):
 
 
 # ---------------------------------------------------------------------------
-# a section of docs/PERFORMANCE.md that another script writes
+# sections of docs/PERFORMANCE.md that other scripts write
 
-BLOCK_BEGIN = "<!-- tests/bench/passthrough.py: begin -->"
-BLOCK_END = "<!-- tests/bench/passthrough.py: end -->"
+def block_markers(name="passthrough.py"):
+    return "<!-- tests/bench/%s: begin -->" % name, "<!-- tests/bench/%s: end -->" % name
+
+
+BLOCK_BEGIN, BLOCK_END = block_markers()
 BLOCK_BEFORE = "## Where the time goes"
+KEPT_BLOCKS = ("passthrough.py", "layers.py")    # the scripts whose sections tests/bench/run keeps
 
 
-def block_of(text):
-    """The passthrough.py block in text (markers included), or None."""
-    i, j = text.find(BLOCK_BEGIN), text.find(BLOCK_END)
-    return text[i:j + len(BLOCK_END)] if 0 <= i < j else None
+def block_of(text, name="passthrough.py"):
+    """The block that tests/bench/NAME writes in text (markers included), or None."""
+    begin, end = block_markers(name)
+    i, j = text.find(begin), text.find(end)
+    return text[i:j + len(end)] if 0 <= i < j else None
 
 
-def with_block(text, block):
-    """text with its passthrough.py block replaced by block, or block put
-    before the hand-written analysis (or at the end)."""
-    old = block_of(text)
+def with_block(text, block, name="passthrough.py"):
+    """text with its NAME block replaced by block, or block put before the
+    hand-written analysis (or at the end)."""
+    old = block_of(text, name)
     if old is not None:
         return text.replace(old, block)
     k = text.find(BLOCK_BEFORE)
