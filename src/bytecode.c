@@ -258,6 +258,11 @@ int bytecode_new_name(struct pe_fs *fs, struct node *p, const char *name, struct
 	int dfd = area_dir(fs, &w, 1);
 	if (dfd < 0)
 		return dfd;
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(dfd);
+		return -EEXIST;         /* shown already */
+	}
 	area_target(&w, dfd, name, t);
 	/* The base directory's listing, which the kernel may keep (its mtime
 	 * does not change), gains the name. */

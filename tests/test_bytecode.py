@@ -193,8 +193,12 @@ def test_nothing_else_is_writable_in_the_base(nobc, tmp_path):
         if b.major == 3:
             refused(lambda: open(os.path.join(j, "stray.pyc"), "w"))       # beside, on 3.x
         # importlib's way, by hand: __pycache__, a temporary, renamed onto the .pyc
+        # (a lookup of the missing __pycache__ makes it in DIR's area, so the
+        # mkdir finds it: EEXIST, which importlib ignores)
         cache = os.path.join(j, "__pycache__")
-        os.mkdir(cache)
+        with pytest.raises(FileExistsError):
+            os.mkdir(cache)
+        assert os.path.isdir(cache) and os.listdir(cache) == []
         name = "tool.%s.pyc" % tag(b) if b.major == 3 else None
         if name:
             tmp = os.path.join(cache, name + ".140234")
