@@ -153,3 +153,23 @@ int records_drop(int top, enum wh_area area, const char *dir, const char *name)
 	close(dfd);
 	return r;
 }
+
+int records_drop_below(int top, enum wh_area area, const char *dir, const char *name)
+{
+	char node[RECORD_PATH_MAX];
+	int r = node_of(area, dir, name, node, sizeof node);
+	if (r)
+		return r;
+	int fd = walk(top, node, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (dfd < 0)
+		return -errno;
+	r = remove_tree(dfd, WH_SUB);
+	close(dfd);
+	return r;
+}

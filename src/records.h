@@ -25,4 +25,8 @@ int records_set(int top, enum wh_area area, const char *dir, const char *name, e
  * there was none. 0 or -errno. */
 int records_drop(int top, enum wh_area area, const char *dir, const char *name);
 
+/* Removes the records below name in dir, keeping its own kind: a whiteout
+ * of a directory hides all below it, made again or not. 0 or -errno. */
+int records_drop_below(int top, enum wh_area area, const char *dir, const char *name);
+
 #endif

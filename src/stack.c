@@ -615,6 +615,10 @@ int resolve_remove(struct pe_fs *fs, struct node *p, const char *name, int flags
 	}
 	if (m.top == 0 && unlinkat(dfd, name, flags))
 		return -errno;
+	/* What the records said below a directory now gone is moot: pip's
+	 * uninstall leaves one record for a package, not one per file. */
+	if (below.found && m.is_dir)
+		(void)records_drop_below(fs->stack[0].top, c.area == 1 ? WH_AREA_SITE : WH_AREA_UPPER, c.dir, name);
 	return 0;
 }
 

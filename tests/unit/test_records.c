@@ -98,6 +98,20 @@ static void test_damage(void)
 	CHECK(fstatat(top, ".pyenvfs/whiteouts/site/sub/evil", &st, AT_SYMLINK_NOFOLLOW) == -1);
 }
 
+static void test_drop_below(void)
+{
+	CHECK(records_set(top, WH_AREA_SITE, "pkg", "a.py", WH_HIDE, NULL) == 0);
+	CHECK(records_set(top, WH_AREA_SITE, "pkg/sub", "b.py", WH_HIDE, NULL) == 0);
+	CHECK(records_set(top, WH_AREA_SITE, "", "pkg", WH_HIDE, NULL) == 0);
+	CHECK(records_drop_below(top, WH_AREA_SITE, "", "pkg") == 0);
+	CHECK(kind_of(WH_AREA_SITE, "", "pkg") == WH_HIDE);            /* its own kind stays */
+	CHECK(kind_of(WH_AREA_SITE, "pkg", "a.py") == WH_NONE);
+	CHECK(kind_of(WH_AREA_SITE, "pkg/sub", "b.py") == WH_NONE);
+	CHECK(records_drop_below(top, WH_AREA_SITE, "", "pkg") == 0);  /* nothing below any more */
+	CHECK(records_drop_below(top, WH_AREA_SITE, "no/such", "dir") == 0);
+	CHECK(records_drop(top, WH_AREA_SITE, "", "pkg") == 0);
+}
+
 static void test_drop(void)
 {
 	CHECK(records_drop(top, WH_AREA_SITE, "", "google") == 0);
@@ -124,6 +138,7 @@ int main(void)
 	CHECK(top >= 0);
 	test_set_and_read();
 	test_damage();
+	test_drop_below();
 	test_drop();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	CHECK(system(cmd) == 0);
