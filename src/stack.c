@@ -75,9 +75,9 @@ int stack_layer_dir(struct pe_fs *fs, size_t i, int area, const char *dir)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Feeds layers from..n of the stack for name in dir into m. */
-void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const char *name, size_t from,
-			     struct merge_state *m)
+/* Feeds the layers from..n of the stack that are in mask for name in dir into m. */
+static void probe_layers(struct pe_fs *fs, int area, const char *dir, const char *name, size_t from,
+			 uint64_t mask, struct merge_state *m)
 {
 	merge_begin(m);
 	if (!*dir && !*name) {
@@ -96,7 +96,9 @@ void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const char *n
 	}
 	for (size_t i = from; i < fs->nstack; i++) {
 		struct merge_probe pr = { MERGE_ABSENT, WH_NONE, 0 };
-		if (stack_area_shows(fs, i, area, dir, name)) {
+		/* A layer outside mask shows nothing here, but its records
+		 * still act on the layers under it. */
+		if ((mask >> i & 1) && stack_area_shows(fs, i, area, dir, name)) {
 			int dfd = stack_layer_dir(fs, i, area, dir);
 			struct stat st;
 			if (dfd >= 0) {
@@ -115,6 +117,38 @@ void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const char *n
 		if (merge_feed(m, i, &pr) <= 0)
 			break;
 	}
+}
+
+/* The layers the area directory dir merges, a bit each. Only they can show
+ * a name in it: an opaque directory, a whiteout or a non-directory of a
+ * layer above, at dir or at any directory above it, hides the others'
+ * names below (as the merged listing does). */
+static uint64_t dir_layers(struct pe_fs *fs, int area, const char *dir)
+{
+	uint64_t mask = ~(uint64_t)0;
+	if (!*dir)
+		return mask;
+	cleanup_free char *p = pe_xstrdup(dir);
+	cleanup_free char *prefix = pe_xcalloc(1, strlen(dir) + 1);
+	char *save = NULL;
+	for (char *c = strtok_r(p, "/", &save); c && mask; c = strtok_r(NULL, "/", &save)) {
+		struct merge_state m;
+		probe_layers(fs, area, prefix, c, 0, mask, &m);
+		mask = 0;
+		for (size_t k = 0; m.found && m.is_dir && k < m.nlayers; k++)
+			mask |= (uint64_t)1 << m.layers[k];
+		if (*prefix)
+			strcat(prefix, "/");
+		strcat(prefix, c);
+	}
+	return mask;
+}
+
+/* Feeds layers from..n of the stack for name in dir into m. */
+void stack_probe_from(struct pe_fs *fs, int area, const char *dir, const char *name, size_t from,
+		      struct merge_state *m)
+{
+	probe_layers(fs, area, dir, name, from, dir_layers(fs, area, dir), m);
 }
 
 int stack_probe(struct pe_fs *fs, int area, const char *dir, const char *name, struct merge_state *m)
