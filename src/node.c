@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -162,6 +163,30 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 	}
 	pthread_mutex_unlock(&t->lock);
 	node_free(node);
+}
+
+int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, unsigned place)
+{
+	pthread_mutex_lock(&t->lock);
+	if (find_locked(t, dev, ino, place)) {
+		pthread_mutex_unlock(&t->lock);
+		return -EEXIST;
+	}
+	size_t h = hash(node->dev, node->ino, node->place) & (t->nbuckets - 1);
+	for (struct node **pp = &t->buckets[h]; *pp; pp = &(*pp)->next) {
+		if (*pp == node) {
+			*pp = node->next;
+			break;
+		}
+	}
+	node->dev = dev;
+	node->ino = ino;
+	node->place = place;
+	h = hash(dev, ino, place) & (t->nbuckets - 1);
+	node->next = t->buckets[h];
+	t->buckets[h] = node;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }
 
 size_t node_count(struct node_table *t)

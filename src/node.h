@@ -77,6 +77,10 @@ void node_ref(struct node_table *t, struct node *node);
 
 /* Drops n lookups; the node is freed (and its fd closed) at zero. */
 void node_forget(struct node_table *t, struct node *node, uint64_t n);
+/* Gives node the key (dev, ino, place), keeping its id: a file copied up is
+ * found by the copy's key from then on. -EEXIST (and no change) if another
+ * node has that key. */
+int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, unsigned place);
 
 /* Nodes currently in the table (for tests and statistics). */
 size_t node_count(struct node_table *t);

@@ -460,6 +460,12 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc)
 			if (!r) {
 				n->layer = (unsigned char)stack_area_layer(fs, 0, n->area);
 				n->writable = 1;
+				/* Found by the copy's key now: a lookup of this name
+				 * (or of a hard link made to it) is this node, not a
+				 * second inode of the same file in the kernel. */
+				struct stat cst;
+				if (n->type != S_IFDIR && fstat(n->fd, &cst) == 0)
+					(void)node_rekey(fs->nodes, n, cst.st_dev, cst.st_ino, NONDIR_PLACE(n->layer));
 			}
 		}
 	}
