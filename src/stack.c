@@ -203,6 +203,56 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 	return (int)got;
 }
 
+static int later(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* A merged directory's mtime and ctime are the newest of its layers'
+ * directories at rel (its other attributes are the top one's). The kernel
+ * keeps a directory's listing until it sees a new mtime: so a name that a
+ * layer's owner adds or removes there shows, as one changed in DIR does. */
+static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct stat *st)
+{
+	for (size_t i = 0; i < fs->nstack; i++) {
+		int d = stack_layer_dir(fs, i, area, rel);
+		if (d < 0)
+			continue;
+		struct stat ls;
+		if (fstat(d, &ls) == 0 && S_ISDIR(ls.st_mode)) {
+			if (later(ls.st_mtim, st->st_mtim))
+				st->st_mtim = ls.st_mtim;
+			if (later(ls.st_ctim, st->st_ctim))
+				st->st_ctim = ls.st_ctim;
+		}
+		close(d);
+	}
+}
+
+int stack_dir_stat(struct pe_fs *fs, struct node *n, struct stat *st)
+{
+	char buf[PATH_MAX];
+	const char *rel = stack_node_rel(fs, n, buf, sizeof buf);
+	unsigned top = stack_area_layer(fs, 0, n->area);
+	/* Made in DIR since it was looked up (copied up as the parent of a new
+	 * name): DIR's directory is the top one now, as at the next lookup. */
+	if (n->layer != top) {
+		int d = stack_layer_dir(fs, 0, n->area, rel);
+		if (d >= 0) {
+			if (dup3(d, n->fd, O_CLOEXEC) >= 0) {
+				n->layer = (unsigned char)top;
+				n->writable = fs->layers[top].writable;
+			}
+			close(d);
+		}
+	}
+	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (S_ISDIR(st->st_mode))
+		stack_dir_times(fs, n->area, rel, st);
+	return 0;
+}
+
 /* The node for what m found at dir/name of area, shown at place. */
 int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, unsigned place,
 		      const struct merge_state *m, struct resolved *out)
@@ -240,6 +290,10 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 		o.place = NONDIR_PLACE(lay);
 	}
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
+	/* The same object at another path: renamed in its layer by the layer's
+	 * owner (an upgrade renames the .dist-info) since it was looked up. */
+	if ((S_ISDIR(st.st_mode) || st.st_nlink == 1) && n->rel && strcmp(n->rel, rel) != 0)
+		node_set_rel(fs->nodes, n, rel);
 	if (S_ISREG(st.st_mode) && m->top != 0 && area == 2 && !n->sb && !n->writable)
 		plan_shebang(fs, n, dir);
 	if (n->sb && !n->writable)
@@ -250,6 +304,7 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 			n->writable = o.writable;
 		}
 		close(spare);
+		stack_dir_times(fs, area, rel, &st);
 	}
 	resolve_shown(fs, n, &st, out);
 	return 0;

@@ -44,6 +44,11 @@ int stack_probe(struct pe_fs *fs, int area, const char *dir, const char *name, s
 int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, unsigned place,
 	       const struct merge_state *m, struct resolved *out);
 
+/* n's attributes (a stacked node): a directory made in DIR since n was
+ * looked up becomes n's object; a directory's mtime and ctime are the
+ * newest of its layers'. 0 or -errno. */
+int stack_dir_stat(struct pe_fs *fs, struct node *n, struct stat *st);
+
 /* Splits an area path into its directory (allocated) and last name. */
 void stack_split_rel(const char *rel, char **dir, const char **name);
 /* The area path of a stacked node now (buf may hold it). */
