@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,14 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 	return (int)got;
 }
 
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;       /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 static int later(struct timespec a, struct timespec b)
 {
 	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
@@ -288,6 +297,10 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 		spare = dup(fd);
 	} else {
 		o.place = NONDIR_PLACE(lay);
+		/* A layer's file with several names: a node per name, as each is
+		 * copied up on its own (overlayfs without index=on does the same). */
+		if (m->top != 0 && st.st_nlink > 1)
+			o.place |= (name_hash(rel) & 0x3fffffu) << 8;
 	}
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
 	/* The same object at another path: renamed in its layer by the layer's
@@ -698,9 +711,22 @@ int resolve_rename(struct pe_fs *fs, struct node *p, const char *name, struct no
 	int dst = stack_probe(fs, nc.area, nc.dir, newname, &nm) == 0;
 	if (dst && (flags & RENAME_NOREPLACE))
 		return -EEXIST;
-	if (dst && (nm.top != 0 || (nm.is_dir && nm.nlayers > 1)) && (nm.is_dir || (flags & RENAME_EXCHANGE)))
+	if (dst && (nm.top != 0 || (nm.is_dir && nm.nlayers > 1)) && (nm.is_dir || (flags & RENAME_EXCHANGE))) {
+		/* Over a layer's directory that is not empty: ENOTEMPTY, as
+		 * rename(2) says for any such directory (and overlayfs here). */
+		if (nm.is_dir && m.is_dir && !(flags & RENAME_EXCHANGE)) {
+			cleanup_free char *rel = path_join(nc.dir, newname);
+			size_t count = 0;
+			int r = stack_list(fs, nc.area, rel, count_one, &count);
+			if (r)
+				return r;
+			if (count)
+				return -ENOTEMPTY;
+		}
 		return -EXDEV;
-	if (dst && nm.is_dir != m.is_dir)
+	}
+	/* (An exchange swaps a file and a directory as well.) */
+	if (dst && nm.is_dir != m.is_dir && !(flags & RENAME_EXCHANGE))
 		return nm.is_dir ? -EISDIR : -ENOTDIR;
 	stack_probe_from(fs, c.area, c.dir, name, 1, &below);
 	stack_probe_from(fs, nc.area, nc.dir, newname, 1, &nbelow);

@@ -18,7 +18,8 @@
 #include "merge.h"
 #include "resolve.h"
 
-/* The place of a non-directory: one per layer, apart from every view place. */
+/* The place of a non-directory: one per layer, apart from every view place
+ * (bits 8-29 tell the names of a layer's file with several links apart). */
 #define NONDIR_PLACE(layer) (0x80000000u | (unsigned)(layer))
 /* Merged directories: apart from every other place. */
 #define STACK_DIR_PLACE 0x40000000u

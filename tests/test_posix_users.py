@@ -888,22 +888,7 @@ LAYER_SCENARIOS = [
 # Through layers, what pyenvfs still gets wrong: {scenario: (a regular
 # expression every problem found matches, why)}. Such a scenario is an xfail
 # in the layers worlds while it fails that way; any other problem fails it.
-KNOWN_BUGS = {
-    "renameat2_flags": (r"EXCHANGE|'[gd](/inner)?'|(mount|DIR) [gd](/inner)?:",
-                        "RENAME_EXCHANGE of a file and a directory in a layer's directory: EISDIR"),
-    "timestamps": (r"since '\.' 'p'",
-                   "a layer's directory copied up as a parent shows the layer's times "
-                   "until its attributes time out"),
-    "lower_hard_links": (r"'nlink': 1",
-                         "a hard link to a layer's file: the file's own name shows the "
-                         "layer's attributes (nlink 1) until they time out"),
-    "lower_hard_link_pair": (r"lo_h2",
-                             "two names of one layer file are one node: a copy-up through "
-                             "one shows through the other"),
-    "lower_rename_directories": (r"'own2' 'lo_ad'",
-                                 "a directory renamed over a non-empty layer directory: "
-                                 "EXDEV, where overlayfs says ENOTEMPTY"),
-}
+KNOWN_BUGS = {}
 
 # ---------------------------------------------------------------------------
 # fixtures
