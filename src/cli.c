@@ -133,6 +133,9 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 	} else if (strncmp(opt, "site_timeout=", 13) == 0) {
 		if (parse_seconds(opt + 13, &o->site_timeout))
 			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
+	} else if (strncmp(opt, "lower_timeout=", 14) == 0) {
+		if (parse_seconds(opt + 14, &o->lower_timeout))
+			return pe_err(err, len, "-o %s: expected a number of seconds", opt);
 	} else if (in_list(ignored_opts, opt, 0)) {
 		return 0;
 	} else if (in_list(fuse_flag_opts, opt, 0) || in_list(fuse_value_opts, opt, 1)) {
@@ -194,6 +197,7 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 	memset(o, 0, sizeof *o);
 	o->base_timeout = 3600.0;
 	o->site_timeout = 1.0;
+	o->lower_timeout = 60.0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
@@ -319,6 +323,8 @@ void cli_usage(FILE *f)
 "                               attributes (default 3600; lower it if BASE is\n"
 "                               upgraded in place while mounted)\n"
 "  -o site_timeout=SECS         the same for DIR (default 1)\n"
+"  -o lower_timeout=SECS        the same for the lower site layers (default 60):\n"
+"                               a layer changed by its owner shows within it\n"
 "  -o no_open                   faster start-ups: the kernel opens files itself\n"
 "                               (no request per file opened); the cost: as root,\n"
 "                               opening a base file for writing succeeds and the\n"

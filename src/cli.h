@@ -28,6 +28,7 @@ struct pe_opts {
 	int passthrough_off;    /* -o passthrough=off: the daemon serves every read and write */
 	double base_timeout;    /* seconds the kernel may cache base entries/attrs */
 	double site_timeout;    /* the same for DIR, which others may change directly */
+	double lower_timeout;   /* the same for the lower site layers, changed by their owners */
 	char **fuse_opts;       /* mount options for libfuse, one per element */
 	size_t nfuse_opts;
 };

@@ -12,16 +12,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Which objects of the lower layers belong to a distribution that a higher
  * layer holds too (or removed): they are not shown (dist.h). Built at the
- * first lookup, and again when DIR's top directory changes (an install or
- * removal there); an index replaced is kept until unmount, since other
- * requests may still read it. */
+ * first lookup, and again when the top directory of DIR or of a layer
+ * changes (an install or removal there, through the mount or by the layer's
+ * owner); an index replaced is kept until unmount, since other requests may
+ * still read it. */
 struct dist_index {
 	struct dist_shadow shadow;
-	struct timespec mtime, ctime;   /* of DIR's top when built */
+	struct timespec *times;         /* mtime, ctime of each stack entry's top when built */
 	struct dist_index *older;
 };
 
@@ -93,20 +95,52 @@ static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, i
 	 * until it does. Each file pip removes has its own whiteout. */
 }
 
-const struct dist_shadow *distidx_current(struct pe_fs *fs)
+/* The mtime and ctime of stack entry i's top directory (zero if it cannot be
+ * read: a layer gone away counts as changed once). */
+static void top_times(struct pe_fs *fs, size_t i, struct timespec t[2])
 {
 	struct stat st;
-	if (fstat(fs->layers[fs->stack[0].site].fd, &st))
+	if (fstat(fs->layers[fs->stack[i].site].fd, &st))
 		memset(&st, 0, sizeof st);
+	t[0] = st.st_mtim;
+	t[1] = st.st_ctim;
+}
+
+static int same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Whether idx was built from the tops as they are now: one fstat per layer,
+ * far below the cost of the request that asks. */
+static int index_fresh(struct pe_fs *fs, const struct dist_index *idx)
+{
+	if (!idx)
+		return 0;
+	for (size_t i = 0; i < fs->nstack; i++) {
+		struct timespec t[2];
+		top_times(fs, i, t);
+		if (!same_time(t[0], idx->times[2 * i]) || !same_time(t[1], idx->times[2 * i + 1]))
+			return 0;
+	}
+	return 1;
+}
+
+const struct dist_shadow *distidx_current(struct pe_fs *fs)
+{
 	struct dist_index *cur = __atomic_load_n(&fs->dist, __ATOMIC_ACQUIRE);
-	if (cur && cur->mtime.tv_sec == st.st_mtim.tv_sec && cur->mtime.tv_nsec == st.st_mtim.tv_nsec &&
-	    cur->ctime.tv_sec == st.st_ctim.tv_sec && cur->ctime.tv_nsec == st.st_ctim.tv_nsec)
+	if (index_fresh(fs, cur))
 		return &cur->shadow;
 	pthread_mutex_lock(&dist_lock);
 	cur = fs->dist;
-	if (!cur || cur->mtime.tv_sec != st.st_mtim.tv_sec || cur->mtime.tv_nsec != st.st_mtim.tv_nsec ||
-	    cur->ctime.tv_sec != st.st_ctim.tv_sec || cur->ctime.tv_nsec != st.st_ctim.tv_nsec) {
+	if (!index_fresh(fs, cur)) {
 		size_t n = fs->nstack;
+		struct dist_index *ni = pe_xcalloc(1, sizeof *ni);
+		/* The times first: a change made while the layers are read is
+		 * seen at the next call, not lost. */
+		ni->times = pe_xcalloc(2 * n, sizeof *ni->times);
+		for (size_t i = 0; i < n; i++)
+			top_times(fs, i, &ni->times[2 * i]);
 		struct dist_layer *dl = pe_xcalloc(n, sizeof *dl);
 		for (size_t i = 0; i < n; i++)
 			dist_read_layer(fs, i, &dl[i], 0);
@@ -116,13 +150,10 @@ const struct dist_shadow *distidx_current(struct pe_fs *fs)
 				memset(&dl[i], 0, sizeof dl[i]);
 				dist_read_layer(fs, i, &dl[i], 1);
 			}
-		struct dist_index *ni = pe_xcalloc(1, sizeof *ni);
 		dist_shadow_build(dl, n, &ni->shadow);
 		for (size_t i = 0; i < n; i++)
 			dist_layer_free(&dl[i]);
 		free(dl);
-		ni->mtime = st.st_mtim;
-		ni->ctime = st.st_ctim;
 		ni->older = cur;
 		__atomic_store_n(&fs->dist, ni, __ATOMIC_RELEASE);
 		cur = ni;
@@ -149,6 +180,7 @@ void resolve_free_dist(struct pe_fs *fs)
 	for (struct dist_index *d = fs->dist, *o; d; d = o) {
 		o = d->older;
 		dist_shadow_free(&d->shadow);
+		free(d->times);
 		free(d);
 	}
 	fs->dist = NULL;

@@ -12,7 +12,8 @@
 #include "fs.h"
 
 /* The index for the layers as they are now: built at the first call, and
- * again when DIR's top directory has changed. Valid until unmount. */
+ * again when the top directory of DIR or of a layer has changed (its mtime
+ * or ctime). Valid until unmount. */
 const struct dist_shadow *distidx_current(struct pe_fs *fs);
 /* Whether s hides name in the area directory dir of stack entry i. */
 int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name);

@@ -247,7 +247,7 @@ static char *fd_path(int fd)
  * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
  * and records in it); one without is a `pip install --target` directory.
  * -1 with errno if one cannot be opened. */
-static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel)
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel, double timeout)
 {
 	fs->tmp_fd = -1;
 	fs->mountpoint = p->mountpoint;
@@ -282,10 +282,10 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const ch
 		int upper = is_env ? openat_beneath(top, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY) : dup(top);
 		/* a literal: layers' names live as long as the process */
 		const char *name = "a lower site layer";
-		const struct layer site = { .name = name, .fd = top, .timeout = fs->layers[LAYER_SITE].timeout };
+		const struct layer site = { .name = name, .fd = top, .timeout = timeout };
 		struct stack_layer sl = { fs_add_layer(fs, &site), STACK_NONE, -1, !is_env };
 		if (upper >= 0) {
-			const struct layer up = { .name = name, .fd = upper, .timeout = fs->layers[LAYER_SITE].timeout };
+			const struct layer up = { .name = name, .fd = upper, .timeout = timeout };
 			sl.upper = fs_add_layer(fs, &up);
 		}
 		if (is_env)
@@ -320,7 +320,7 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 	errno = e;
 	if (base < 0 || site < 0 || upper < 0)
 		return -1;
-	return p->nlower ? add_lower_layers(fs, p, site_rel) : 0;
+	return p->nlower ? add_lower_layers(fs, p, site_rel, o->lower_timeout) : 0;
 }
 
 /* DIR and the env's own area in it (made if missing), and the layers. The

@@ -14,6 +14,8 @@ struct node_table {
 	struct node **buckets;
 	size_t nbuckets;
 	size_t count;
+	char **retired;         /* paths replaced by node_set_rel: other requests may */
+	size_t nretired;        /* still read them, so they live until unmount */
 };
 
 static size_t hash(dev_t dev, ino_t ino, unsigned place)
@@ -67,6 +69,9 @@ void node_table_free(struct node_table *t)
 		}
 	}
 	free(t->buckets);
+	for (size_t i = 0; i < t->nretired; i++)
+		free(t->retired[i]);
+	free(t->retired);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -124,6 +129,21 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, const
 		grow(t);
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+void node_set_rel(struct node_table *t, struct node *n, const char *rel)
+{
+	pthread_mutex_lock(&t->lock);
+	if (!n->rel || strcmp(n->rel, rel) != 0) {
+		char **r = realloc(t->retired, (t->nretired + 1) * sizeof *r);
+		if (!r)
+			abort();
+		t->retired = r;
+		if (n->rel)
+			t->retired[t->nretired++] = n->rel;
+		__atomic_store_n(&n->rel, pe_xstrdup(rel), __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place)

@@ -66,6 +66,11 @@ void node_table_free(struct node_table *t);
  * is kept by a new node and closed if the node existed already. */
 struct node *node_get(struct node_table *t, int fd, const struct stat *st, const struct origin *o);
 
+/* A stacked node's object shows at another area path now (a layer's
+ * directory renamed by its owner): n->rel becomes rel. The old string stays
+ * valid until the table is freed. */
+void node_set_rel(struct node_table *t, struct node *n, const char *rel);
+
 /* The node for (dev, ino, place) if the kernel knows it, with one more
  * reference (of a NODE_PASS node) that the caller drops with
  * node_forget(t, node, 1); NULL if the kernel does not know it. */

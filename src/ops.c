@@ -207,6 +207,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	int r;
 	/* A hard link to a base file would let a write through DIR reach the
 	 * base; a layer's file is copied up first. */
+	int copied = n->kind == NODE_PASS && !n->writable;
 	if (n->kind != NODE_PASS || resolve_copy_up(fs, n, 0))
 		r = -EROFS;
 	else
@@ -220,6 +221,11 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		inval_names_changed(fs, t.dfd, newname, node_of(req, newparent));
 		r = resolve_made(fs, &t, &res);
 	}
+	/* The new name is another node than the copied-up file's (keyed by the
+	 * layer's object): the kernel must forget the attributes it keeps for
+	 * n (its link count). */
+	if (!r && copied)
+		inval_pages(fs, n);
 	target_release(&t);
 	reply_entry(req, r, &res);
 }

@@ -91,8 +91,13 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 			       (off_t)fs->gen_len[n->gen]);
 		return 0;
 	case NODE_PASS:
-		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		if (n->area && n->type == S_IFDIR) {
+			int r = stack_dir_stat(fs, n, st);
+			if (r)
+				return r;
+		} else if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
 			return -errno;
+		}
 		show_mode(fs, n, st);
 		if (n->sb && !n->writable)
 			st->st_size = shebang_size(n->sb, st->st_size);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,64 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 	return (int)got;
 }
 
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;       /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static int later(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* A merged directory's mtime and ctime are the newest of its layers'
+ * directories at rel (its other attributes are the top one's). The kernel
+ * keeps a directory's listing until it sees a new mtime: so a name that a
+ * layer's owner adds or removes there shows, as one changed in DIR does. */
+static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct stat *st)
+{
+	for (size_t i = 0; i < fs->nstack; i++) {
+		int d = stack_layer_dir(fs, i, area, rel);
+		if (d < 0)
+			continue;
+		struct stat ls;
+		if (fstat(d, &ls) == 0 && S_ISDIR(ls.st_mode)) {
+			if (later(ls.st_mtim, st->st_mtim))
+				st->st_mtim = ls.st_mtim;
+			if (later(ls.st_ctim, st->st_ctim))
+				st->st_ctim = ls.st_ctim;
+		}
+		close(d);
+	}
+}
+
+int stack_dir_stat(struct pe_fs *fs, struct node *n, struct stat *st)
+{
+	char buf[PATH_MAX];
+	const char *rel = stack_node_rel(fs, n, buf, sizeof buf);
+	unsigned top = stack_area_layer(fs, 0, n->area);
+	/* Made in DIR since it was looked up (copied up as the parent of a new
+	 * name): DIR's directory is the top one now, as at the next lookup. */
+	if (n->layer != top) {
+		int d = stack_layer_dir(fs, 0, n->area, rel);
+		if (d >= 0) {
+			if (dup3(d, n->fd, O_CLOEXEC) >= 0) {
+				n->layer = (unsigned char)top;
+				n->writable = fs->layers[top].writable;
+			}
+			close(d);
+		}
+	}
+	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (S_ISDIR(st->st_mode))
+		stack_dir_times(fs, n->area, rel, st);
+	return 0;
+}
+
 /* The node for what m found at dir/name of area, shown at place. */
 int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, unsigned place,
 		      const struct merge_state *m, struct resolved *out)
@@ -272,8 +331,16 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 		spare = dup(fd);
 	} else {
 		o.place = NONDIR_PLACE(lay);
+		/* A layer's file with several names: a node per name, as each is
+		 * copied up on its own (overlayfs without index=on does the same). */
+		if (m->top != 0 && st.st_nlink > 1)
+			o.place |= (name_hash(rel) & 0x3fffffu) << 8;
 	}
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
+	/* The same object at another path: renamed in its layer by the layer's
+	 * owner (an upgrade renames the .dist-info) since it was looked up. */
+	if ((S_ISDIR(st.st_mode) || st.st_nlink == 1) && n->rel && strcmp(n->rel, rel) != 0)
+		node_set_rel(fs->nodes, n, rel);
 	if (S_ISREG(st.st_mode) && m->top != 0 && area == 2 && !n->sb && !n->writable)
 		plan_shebang(fs, n, dir);
 	if (n->sb && !n->writable)
@@ -284,6 +351,7 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 			n->writable = o.writable;
 		}
 		close(spare);
+		stack_dir_times(fs, area, rel, &st);
 	}
 	resolve_shown(fs, n, &st, out);
 	return 0;
@@ -683,9 +751,22 @@ int resolve_rename(struct pe_fs *fs, struct node *p, const char *name, struct no
 	int dst = stack_probe(fs, nc.area, nc.dir, newname, &nm) == 0;
 	if (dst && (flags & RENAME_NOREPLACE))
 		return -EEXIST;
-	if (dst && (nm.top != 0 || (nm.is_dir && nm.nlayers > 1)) && (nm.is_dir || (flags & RENAME_EXCHANGE)))
+	if (dst && (nm.top != 0 || (nm.is_dir && nm.nlayers > 1)) && (nm.is_dir || (flags & RENAME_EXCHANGE))) {
+		/* Over a layer's directory that is not empty: ENOTEMPTY, as
+		 * rename(2) says for any such directory (and overlayfs here). */
+		if (nm.is_dir && m.is_dir && !(flags & RENAME_EXCHANGE)) {
+			cleanup_free char *rel = path_join(nc.dir, newname);
+			size_t count = 0;
+			int r = stack_list(fs, nc.area, rel, count_one, &count);
+			if (r)
+				return r;
+			if (count)
+				return -ENOTEMPTY;
+		}
 		return -EXDEV;
-	if (dst && nm.is_dir != m.is_dir)
+	}
+	/* (An exchange swaps a file and a directory as well.) */
+	if (dst && nm.is_dir != m.is_dir && !(flags & RENAME_EXCHANGE))
 		return nm.is_dir ? -EISDIR : -ENOTDIR;
 	stack_probe_from(fs, c.area, c.dir, name, 1, &below);
 	stack_probe_from(fs, nc.area, nc.dir, newname, 1, &nbelow);

@@ -18,7 +18,8 @@
 #include "merge.h"
 #include "resolve.h"
 
-/* The place of a non-directory: one per layer, apart from every view place. */
+/* The place of a non-directory: one per layer, apart from every view place
+ * (bits 8-29 tell the names of a layer's file with several links apart). */
 #define NONDIR_PLACE(layer) (0x80000000u | (unsigned)(layer))
 /* Merged directories: apart from every other place. */
 #define STACK_DIR_PLACE 0x40000000u
@@ -43,6 +44,11 @@ int stack_probe(struct pe_fs *fs, int area, const char *dir, const char *name, s
 /* The node for what m found at dir/name of area, shown at place. */
 int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, unsigned place,
 	       const struct merge_state *m, struct resolved *out);
+
+/* n's attributes (a stacked node): a directory made in DIR since n was
+ * looked up becomes n's object; a directory's mtime and ctime are the
+ * newest of its layers'. 0 or -errno. */
+int stack_dir_stat(struct pe_fs *fs, struct node *n, struct stat *st);
 
 /* Splits an area path into its directory (allocated) and last name. */
 void stack_split_rel(const char *rel, char **dir, const char **name);

@@ -29,12 +29,37 @@ Users: three throwaway system users are made for the module (as the suite's
 tests/test_users.py does) and deleted afterwards: A, B, and C, whose group is
 the shared group G.  A runs with G as a supplementary group; B does not.
 
-Adding a scenario is one entry in SCENARIOS.
+**Through layers** (the "layers" worlds, issue 11): the mount also has two
+read-only site layers (``--lower-site L1 --lower-site L2``), and every
+scenario's directory is already in both of them, holding files and
+directories of root, A, B and G (LOWER: modes 0644, 0600, 0755, 06777, a
+sticky and a setgid directory, a directory merged from both layers, a name
+L1 shadows in L2, a hard-linked pair, user xattrs, all dated LOWER_TIME).
+The reference is then not a native directory but the kernel's overlayfs over
+the same layers (lowerdir=L1:L2, upperdir = a copy of DIR,
+redirect_dir=off): the same steps through both, the same outcomes, the same
+merged trees (a merged directory's link count aside: overlayfs says 1), the
+same tree in DIR as in overlayfs's upper directory, and the same names
+hidden (pyenvfs's records against overlayfs's whiteouts and opaque
+directories).  LAYER_SCENARIOS act on the layers' objects: permission checks
+before any copy-up, copy-up keeping owner, mode, times and user xattrs,
+whiteouts, opaque directories, EXDEV for a layer's directory.  Where
+pyenvfs differs from overlayfs by design (renaming a layer's file: EXDEV,
+docs/LAYERS.md), the step says so (``ours=``) and the names involved are left
+out of the tree comparison.  The layers are digested before and after each
+scenario: never written.  Scenarios with "direct" steps are not run there
+(overlayfs's upper directory changed under it is undefined).
+
+Adding a scenario is one entry in SCENARIOS (every world) or LAYER_SCENARIOS
+(the layers worlds).
 """
 
+import contextlib
 import ctypes
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -42,8 +67,9 @@ import time
 
 import pytest
 
+import helpers_base as hb
 import pythons
-from conftest import mounted
+from conftest import mounted, run
 from helpers_env import is_root, remove_tree, throwaway_users, world_tmpdir
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="needs root (throwaway users, "
@@ -189,19 +215,21 @@ sys.stdout.write(json.dumps(out))
 
 
 class Step:
-    def __init__(self, who, op, *args, want=None):
+    def __init__(self, who, op, *args, want=None, ours=None):
         self.who = who            # "root", "A", "B", "direct" (root, not through
                                   # the mount) or "parent" (stamp/since)
         self.op = op
         self.args = list(args)
         self.want = want          # what the outcome must be, on both sides
+        self.ours = ours          # through layers: pyenvfs's outcome where it
+                                  # differs from overlayfs's (want) by design
 
     def __repr__(self):
         return "%s: %s %s" % (self.who, self.op, " ".join(repr(a) for a in self.args))
 
 
-def S(who, op, *args, want=None):
-    return Step(who, op, *args, want=want)
+def S(who, op, *args, want=None, ours=None):
+    return Step(who, op, *args, want=want, ours=ours)
 
 
 def stamp(path, key):
@@ -214,10 +242,12 @@ def since(path, key, mtime=None, ctime=None):
 
 
 class Scenario:
-    def __init__(self, name, steps, unordered=()):
+    def __init__(self, name, steps, unordered=(), differs=()):
         self.name = name
         self.steps = steps
         self.unordered = set(unordered)   # files whose lines are compared as a multiset
+        self.differs = set(differs)       # names a step with ours= leaves different
+                                          # from overlayfs: not in the tree comparison
 
 
 OK = "ok"
@@ -595,11 +625,277 @@ SCENARIOS = [
 ]
 
 # ---------------------------------------------------------------------------
+# through layers: what each scenario's directory holds in L1 and L2
+
+LOWER_TIME = 1500000000          # every object of the layers is dated so
+
+
+def D(layer, path, mode, owner, group):
+    return (layer, path, "d", mode, owner, group, None, None)
+
+
+def F(layer, path, mode, owner, group, text, xattrs=None):
+    return (layer, path, "f", mode, owner, group, text, xattrs)
+
+
+def SYM(layer, path, target):
+    return (layer, path, "l", None, "root", "root", target, None)
+
+
+def HARD(layer, path, other):
+    return (layer, path, "h", None, None, None, other, None)
+
+
+# In order (parents first). The scenario's directory itself ("") is L1's:
+# everyone may create in it, as in the other worlds.
+LOWER = [
+    D(1, "", 0o777, "root", "root"),
+    F(1, "lo_b644", 0o644, "B", "B", "B's lower file"),
+    F(1, "lo_b600", 0o600, "B", "B", "B's secret"),
+    F(1, "lo_a755", 0o755, "A", "A", "#!/bin/sh\necho A\n"),
+    F(1, "lo_g664", 0o664, "B", "G", "group file"),
+    F(1, "lo_b666", 0o666, "B", "B", "anyone's"),
+    F(1, "lo_setid", 0o6777, "B", "B", "B's setid program"),
+    F(1, "lo_xa", 0o644, "A", "A", "with xattrs", {"user.note": "lower note", "user.other": "2"}),
+    F(1, "lo_shadow", 0o600, "A", "A", "from L1"),
+    F(1, "lo_h1", 0o644, "A", "A", "linked twice"),
+    HARD(1, "lo_h2", "lo_h1"),
+    SYM(1, "lo_link", "lo_b644"),
+    D(1, "lo_t", 0o1777, "root", "root"),
+    F(1, "lo_t/bf", 0o666, "B", "B", "B in sticky"),
+    F(1, "lo_t/af", 0o644, "A", "A", "A in sticky"),
+    D(1, "lo_sg", 0o2775, "root", "G"),
+    F(1, "lo_sg/inner", 0o644, "B", "G", "inner"),
+    D(1, "lo_bd", 0o755, "B", "B"),
+    F(1, "lo_bd/bf", 0o644, "B", "B", "in B's dir"),
+    D(1, "lo_ad", 0o755, "A", "A"),
+    F(1, "lo_ad/af", 0o644, "A", "A", "in A's dir"),
+    D(1, "lo_empty", 0o755, "A", "A"),
+    D(1, "lo_merged", 0o777, "root", "root"),
+    F(1, "lo_merged/from1", 0o644, "B", "B", "1"),
+    D(2, "", 0o755, "B", "B"),                      # L1's attributes win
+    F(2, "lo_shadow", 0o644, "B", "B", "from L2"),  # L1's lo_shadow hides it
+    F(2, "lo_l2", 0o644, "A", "A", "only in L2"),
+    D(2, "lo_merged", 0o700, "A", "A"),             # L1's attributes win
+    F(2, "lo_merged/from2", 0o644, "A", "A", "2"),
+    D(2, "lo_merged/deep", 0o755, "A", "A"),
+    F(2, "lo_merged/deep/x", 0o600, "A", "A", "x"),
+    D(2, "lo_d2", 0o755, "B", "B"),
+    F(2, "lo_d2/x", 0o644, "B", "B", "x"),
+]
+
+LAYER_SCENARIOS = [
+    # --- a user who may not change a layer's object cannot copy it up
+    Scenario("lower_denials", [
+        S("A", "write", "lo_b644", "A was here", want="EACCES"),
+        S("A", "open", "lo_b644", ["O_WRONLY", "O_TRUNC"], want="EACCES"),
+        S("A", "open", "lo_b644", ["O_RDWR"], want="EACCES"),
+        S("A", "truncate", "lo_b644", 0, want="EACCES"),
+        S("A", "access", "lo_b644", "w", want=["ok", False]),
+        S("A", "setxattr", "lo_b644", "user.x", "A's", want="EACCES"),
+        S("A", "read", "lo_b644", want=["ok", "B's lower file"]),
+        S("A", "read", "lo_b600", want="EACCES"),
+        S("A", "lstat", "lo_b600"),
+        S("B", "read", "lo_b600", want=["ok", "B's secret"]),
+        S("B", "read", "lo_merged/deep/x", want="EACCES"),
+        S("B", "read", "lo_shadow", want="EACCES"),      # L1's A 0600, not L2's 0644
+        S("A", "read", "lo_shadow", want=["ok", "from L1"]),
+        S("A", "create", "lo_bd/new", 0o644, want="EACCES"),
+        S("A", "mkdir", "lo_bd/newd", 0o755, want="EACCES"),
+        S("A", "unlink", "lo_bd/bf", want="EACCES"),
+        S("A", "symlink", "bf", "lo_bd/l", want="EACCES"),
+        S("A", "create", "lo_sg/x", 0o644, want=OK),      # A is in G
+        S("B", "create", "lo_sg/y", 0o644, want="EACCES"),
+        S("B", "listdir", "lo_merged/deep", want=["ok", ["x"]]),
+        S("B", "write", "lo_b644", "B!", want=OK),        # the owner may: copied up
+        S("B", "read", "lo_b644", want=["ok", "B!s lower file"]),
+        S("A", "lstat", "lo_b644"),
+    ]),
+    # --- chmod, chown, times of a layer's object: the owner's (or root's)
+    Scenario("lower_chmod_chown_utime", [
+        S("A", "chmod", "lo_b644", 0o666, want="EPERM"),
+        S("A", "chown", "lo_b644", "A", "A", want="EPERM"),
+        S("A", "utime", "lo_b644", "set", want="EPERM"),
+        S("A", "utime", "lo_b644", "now", want="EACCES"),
+        S("B", "chown", "lo_b644", "B", "G", want="EPERM"),   # B is not in G
+        S("A", "chmod", "lo_g664", 0o666, want="EPERM"),      # in G, not the owner
+        S("A", "utime", "lo_g664", "set", want="EPERM"),
+        stamp("lo_g664", "now"),
+        S("A", "utime", "lo_g664", "now", want=OK),           # group write is enough
+        since("lo_g664", "now", mtime="later", ctime="later"),
+        S("A", "chown", "lo_a755", -1, "G", want=OK),         # A is in G
+        S("A", "chown", "lo_a755", -1, "B", want="EPERM"),
+        S("A", "lstat", "lo_a755"),
+        S("B", "chmod", "lo_b600", 0o640, want=OK),
+        S("A", "read", "lo_b600", want="EACCES"),
+        S("root", "chown", "lo_b644", "A", "G", want=OK),
+        S("A", "chmod", "lo_b644", 0o604, want=OK),           # A's now
+        S("B", "read", "lo_b644", want=["ok", "B's lower file"]),
+        S("A", "setxattr", "lo_b666", "user.n", "A's", want=OK),   # 0666: A may
+        S("A", "lstat", "lo_b666"),
+        S("A", "chmod", "lo_t", 0o755, want="EPERM"),
+        S("root", "chmod", "lo_merged", 0o755, want=OK),      # a merged directory's own
+        S("A", "create", "lo_merged/a", 0o644, want="EACCES"),
+        S("A", "lstat", "lo_merged"),
+    ]),
+    # --- what a copy-up keeps: owner, group, mode, times, user xattrs
+    Scenario("lower_copy_up_keeps_metadata", [
+        stamp("lo_xa", "c"),
+        S("root", "chmod", "lo_xa", 0o640, want=OK),          # root copies A's file up
+        since("lo_xa", "c", mtime="same", ctime="later"),
+        S("A", "lstat", "lo_xa"),
+        S("A", "mtime", "lo_xa", want=["ok", LOWER_TIME]),
+        S("A", "getxattr", "lo_xa", "user.note", want=["ok", "lower note"]),
+        S("A", "listxattr", "lo_xa", want=["ok", ["user.note", "user.other"]]),
+        S("A", "setxattr", "lo_xa", "user.new", "v", want=OK),
+        S("A", "listxattr", "lo_xa", want=["ok", ["user.new", "user.note", "user.other"]]),
+        stamp("lo_l2", "c2"),
+        S("A", "chmod", "lo_l2", 0o600, want=OK),             # from L2
+        since("lo_l2", "c2", mtime="same", ctime="later"),
+        S("A", "mtime", "lo_l2", want=["ok", LOWER_TIME]),
+        stamp("lo_g664", "w"),
+        S("A", "write", "lo_g664", "A", want=OK),             # group write: B:G 0664 kept
+        since("lo_g664", "w", mtime="later", ctime="later"),
+        S("A", "read", "lo_g664", want=["ok", "Aroup file"]),
+        S("A", "lstat", "lo_g664"),
+        S("B", "truncate", "lo_b644", 4, want=OK),
+        S("B", "read", "lo_b644", want=["ok", "B's "]),
+        S("A", "open", "lo_a755", ["O_WRONLY", "O_TRUNC"], "new", want=OK),
+        S("A", "lstat", "lo_a755"),
+        S("A", "write", "lo_t/bf", "A wrote", want=OK),       # copies the sticky dir up too
+        S("A", "lstat", "lo_t"),
+        S("A", "lstat", "lo_t/bf"),
+        S("A", "mtime", "lo_t", want=["ok", LOWER_TIME]),
+        S("A", "lstat", "lo_link"),
+        S("A", "read", "lo_link", want=["ok", "B's "]),
+    ]),
+    Scenario("lower_killpriv", [
+        S("A", "write", "lo_setid", "A!", want=OK),
+        S("A", "lstat", "lo_setid"),
+        S("root", "chmod", "lo_b666", 0o6777, want=OK),
+        S("A", "truncate", "lo_b666", 2, want=OK),
+        S("A", "lstat", "lo_b666"),
+    ]),
+    # --- sticky and setgid directories of a layer
+    Scenario("lower_sticky_dir", [
+        S("A", "unlink", "lo_t/bf", want="EPERM"),
+        S("A", "rename", "lo_t/bf", "lo_t/stolen", want="EPERM"),
+        S("A", "create", "lo_t/new", 0o644, "A's", want=OK),
+        S("A", "lstat", "lo_t"),
+        S("A", "unlink", "lo_t/bf", want="EPERM"),             # also once copied up
+        S("A", "rename", "lo_t/new", "lo_t/bf", want="EPERM"),  # over B's file
+        S("B", "unlink", "lo_t/new", want="EPERM"),
+        S("A", "unlink", "lo_t/af", want=OK),                   # its own: a whiteout
+        S("B", "rmdir", "lo_t", want="ENOTEMPTY"),
+        S("A", "listdir", "lo_t", want=["ok", ["bf", "new"]]),
+        S("root", "chown", "lo_t", "B", -1, want=OK),           # B owns it now
+        S("B", "unlink", "lo_t/new", want=OK),
+        S("B", "unlink", "lo_t/bf", want=OK),
+        S("A", "listdir", "lo_t", want=["ok", []]),
+    ]),
+    Scenario("lower_setgid_dir", [
+        S("A", "create", "lo_sg/af", 0o644, want=OK),
+        S("A", "mkdir", "lo_sg/ad", 0o755, want=OK),
+        S("A", "create", "lo_sg/sx", 0o2755, want=OK),          # A is in G: kept
+        S("root", "create", "lo_sg/rf", 0o644, want=OK),
+        S("root", "mkdir", "lo_sg/ad/deeper", 0o700, want=OK),
+        S("A", "lstat", "lo_sg"),
+        S("A", "lstat", "lo_sg/af"),
+        S("A", "lstat", "lo_sg/ad"),
+        S("A", "lstat", "lo_sg/sx"),
+        S("A", "write", "lo_sg/inner", "A", want="EACCES"),     # G may only read
+        S("root", "chmod", "lo_sg/inner", 0o664, want=OK),
+        S("A", "write", "lo_sg/inner", "A", want=OK),
+        S("A", "lstat", "lo_sg/inner"),
+    ]),
+    # --- removals: whiteouts, opaque directories, names made again
+    Scenario("lower_remove_and_make_again", [
+        S("A", "unlink", "lo_b666", want=OK),                   # B's, in a 0777 directory
+        S("A", "lstat", "lo_b666", want="ENOENT"),
+        S("A", "create", "lo_b666", 0o600, "mine", want=OK),
+        S("B", "read", "lo_b666", want="EACCES"),
+        S("A", "unlink", "lo_shadow", want=OK),                 # L1's and L2's
+        S("A", "lstat", "lo_shadow", want="ENOENT"),
+        S("B", "rmdir", "lo_empty", want=OK),
+        S("B", "mkdir", "lo_empty", 0o700, want=OK),            # opaque, B's
+        S("A", "listdir", "lo_empty", want="EACCES"),
+        S("B", "listdir", "lo_empty", want=["ok", []]),
+        S("root", "rmdir", "lo_merged", want="ENOTEMPTY"),
+        S("A", "unlink", "lo_merged/from1", want=OK),
+        S("A", "unlink", "lo_merged/from2", want=OK),
+        S("A", "unlink", "lo_merged/deep/x", want=OK),
+        S("A", "listdir", "lo_merged", want=["ok", ["deep"]]),
+        S("A", "rmdir", "lo_merged/deep", want=OK),
+        S("A", "rmdir", "lo_merged", want=OK),
+        S("A", "mkdir", "lo_merged", 0o755, want=OK),
+        S("A", "listdir", "lo_merged", want=["ok", []]),
+        S("A", "unlink", "lo_link", want=OK),
+        S("A", "unlink", "lo_ad/af", want=OK),
+        S("A", "rmdir", "lo_ad", want=OK),
+        S("A", "unlink", "lo_bd/bf", want="EACCES"),
+        S("A", "rmdir", "lo_bd", want="ENOTEMPTY"),
+        S("A", "listdir", "."),
+    ]),
+    # --- hard links to a layer's files
+    Scenario("lower_hard_links", [
+        S("A", "link", "lo_a755", "a_hl", want=OK),             # its owner
+        S("A", "lstat", "lo_a755"),
+        S("A", "link", "lo_b644", "b_hl"),                      # protected_hardlinks decides
+        S("A", "link", "lo_b666", "b666_hl"),
+        S("B", "link", "lo_b644", "b_own_hl", want=OK),
+        S("A", "lstat", "lo_b644"),
+        S("A", "lstat", "lo_b666"),
+    ]),
+    Scenario("lower_hard_link_pair", [
+        S("A", "lstat", "lo_h1"),
+        S("A", "lstat", "lo_h2"),
+        S("A", "write", "lo_h1", "LINKED", want=OK),            # copy-up: the pair is split
+        S("A", "lstat", "lo_h1"),
+        S("A", "lstat", "lo_h2"),
+        S("A", "read", "lo_h2", want=["ok", "linked twice"]),
+        S("A", "read", "lo_h1", want=["ok", "LINKED twice"]),
+    ]),
+    # --- renames: a layer's directory is EXDEV (both), its file too (pyenvfs only)
+    Scenario("lower_rename_directories", [
+        S("B", "rename", "lo_bd", "lo_bd2", want="EXDEV"),
+        S("A", "rename", "lo_bd", "lo_bd2", want="EXDEV"),      # A may (a 0777 parent)
+        S("A", "rename", "lo_merged", "lo_m2", want="EXDEV"),
+        S("A", "rename", "lo_ad", "lo_t/ad", want="EXDEV"),
+        S("A", "rename", "lo_d2", "lo_t/d2", want="EACCES"),    # B's: its ".." is not A's
+        S("A", "rename", "lo_bd/bf", "lo_bd/bf2", want="EACCES"),
+        S("A", "rename", "lo_t/bf", "lo_t/bf2", want="EPERM"),
+        S("A", "mkdir", "own", 0o755, want=OK),
+        S("A", "create", "own/f", 0o644, "own", want=OK),
+        S("A", "rename", "own", "own2", want=OK),               # DIR's own directory
+        S("A", "rename", "own2", "lo_ad", want="ENOTEMPTY"),
+        S("A", "rename", "own2", "lo_merged/own", want=OK),
+        S("A", "listdir", "lo_merged", want=["ok", ["deep", "from1", "from2", "own"]]),
+        S("A", "create", "mine", 0o644, "mine", want=OK),
+        S("A", "rename", "mine", "lo_b666", want=OK),           # over a layer's file
+        S("A", "read", "lo_b666", want=["ok", "mine"]),
+        S("A", "rename2", "lo_b666", "lo_l2", "NOREPLACE", want="EEXIST"),
+        S("A", "listdir", "."),
+    ]),
+    Scenario("lower_rename_files", [
+        S("A", "rename", "lo_a755", "a_moved", want=OK, ours="EXDEV"),
+        S("A", "rename", "lo_b644", "b_moved", want=OK, ours="EXDEV"),   # B's, A may
+        S("B", "rename", "lo_t/bf", "lo_t/bf2", want=OK, ours="EXDEV"),
+        S("A", "mkdir", "own", 0o755, want=OK),
+        S("A", "rename", "own", "lo_empty", want=OK, ours="EXDEV"),   # over an empty one
+    ], differs=[".", "lo_a755", "a_moved", "lo_b644", "b_moved", "lo_t", "own", "lo_empty"]),
+]
+
+# Through layers, what pyenvfs still gets wrong: {scenario: (a regular
+# expression every problem found matches, why)}. Such a scenario is an xfail
+# in the layers worlds while it fails that way; any other problem fails it.
+KNOWN_BUGS = {}
+
+# ---------------------------------------------------------------------------
 # fixtures
 
 
 class World:
-    def __init__(self, users, work, m, sp, native):
+    def __init__(self, users, work, m, sp, ref, layers=None, ref_upper=None):
         A, B, C = users
         self.users = {"A": A, "B": B}
         self.groups = {"A": [C.gid], "B": []}     # A is in G, B is not
@@ -610,7 +906,32 @@ class World:
         self.work = work
         self.m = m
         self.sp = sp
-        self.native = native
+        self.ref = ref              # the native directory, or overlayfs's mount
+        self.layers = layers        # [L1, L2] in the layers worlds, else None
+        self.ref_upper = ref_upper  # overlayfs's upper directory (the layers worlds)
+
+    def ref_dir(self):
+        """Where the reference keeps what DIR keeps."""
+        return self.ref_upper if self.layers else self.ref
+
+
+WORLDS = ["default", "no_open,site_timeout=3600", "layers", "layers,no_open,site_timeout=3600"]
+
+
+def _layered(param):
+    return param.split(",")[0] == "layers"
+
+
+def not_applicable(item):
+    """LAYER_SCENARIOS run in the layers worlds only; scenarios that change
+    DIR behind the mount ("direct") in the others only."""
+    cs = getattr(item, "callspec", None)
+    if cs is None or "world" not in cs.params or "sc" not in cs.params:
+        return False
+    sc = cs.params["sc"]
+    if _layered(cs.params["world"]):
+        return any(s.who == "direct" for s in sc.steps)
+    return sc in LAYER_SCENARIOS
 
 
 def _base():
@@ -623,9 +944,59 @@ def _base():
     return b
 
 
-@pytest.fixture(scope="module", params=["default", "no_open,site_timeout=3600"])
+def _ids(users):
+    A, B, C = users
+    return ({"root": 0, "A": A.uid, "B": B.uid},
+            {"root": 0, "A": A.gid, "B": B.gid, "G": C.gid})
+
+
+def write_lower(users, layers, name):
+    """LOWER for the scenario directory name, in the layers L1 and L2."""
+    uids, gids = _ids(users)
+    made = []
+    for layer, rel, kind, mode, owner, group, data, xattrs in LOWER:
+        p = os.path.join(layers[layer - 1], name, rel) if rel else os.path.join(layers[layer - 1], name)
+        if kind == "d":
+            os.mkdir(p)
+        elif kind == "f":
+            with open(p, "w") as f:
+                f.write(data)
+        elif kind == "l":
+            os.symlink(data, p)
+        else:
+            os.link(os.path.join(os.path.dirname(p), data), p)
+            continue
+        os.chown(p, uids[owner], gids[group], follow_symlinks=False)
+        if kind != "l":
+            os.chmod(p, mode)           # after chown, which clears set-id bits
+        for k, v in sorted((xattrs or {}).items()):
+            os.setxattr(p, k, v.encode())
+        made.append(p)
+    for p in reversed(made):            # children before their directories
+        os.utime(p, ns=(LOWER_TIME * 10**9, LOWER_TIME * 10**9), follow_symlinks=False)
+
+
+@contextlib.contextmanager
+def overlay_mounted(lowers, upper, workdir, mnt):
+    """The kernel's overlayfs, as pyenvfs's layers are meant to behave:
+    no redirects (a lower directory's rename is EXDEV), no index, no metacopy."""
+    r = run(["mount", "-t", "overlay", "overlay", "-o",
+             "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,index=off,metacopy=off"
+             % (":".join(lowers), upper, workdir), mnt])
+    if r.returncode != 0:
+        pytest.skip("cannot mount overlayfs here: %s" % r.stderr.strip())
+    try:
+        yield mnt
+    finally:
+        if run(["umount", mnt]).returncode != 0:
+            run(["umount", "-l", mnt])
+
+
+@pytest.fixture(scope="module", params=WORLDS)
 def world(request):
     b = _base()
+    layered = _layered(request.param)
+    opts = [o for o in request.param.split(",") if o not in ("default", "layers")]
     with throwaway_users(3) as users:
         work = world_tmpdir()
         try:
@@ -635,12 +1006,29 @@ def world(request):
             for d in (mnt, site, native):
                 os.mkdir(d, 0o755)
             extra = pythons.python_args(b) + ["-o", "allow_other"]
-            if request.param != "default":
-                extra += ["-o", request.param]
+            if opts:
+                extra += ["-o", ",".join(opts)]
+            layers = None
+            if layered:
+                layers = [os.path.join(work, "L1"), os.path.join(work, "L2")]
+                for d in layers:
+                    os.mkdir(d, 0o755)
+                os.makedirs(os.path.join(layers[0], ".pyenvfs", "upper"))   # an env's DIR;
+                for sc in SCENARIOS + LAYER_SCENARIOS:                      # L2: a --target dir
+                    write_lower(users, layers, "sc-" + sc.name)
+                for d in layers:
+                    extra += ["--lower-site", d]
             with mounted(b.prefix, mnt, site, extra, base=b) as m:
                 sp = m.path(b.stdlib_rel, "site-packages")
                 assert os.stat(sp).st_ino == os.stat(site).st_ino, "site-packages is not DIR"
-                yield World(users, work, m, sp, native)
+                if not layered:
+                    yield World(users, work, m, sp, native)
+                    return
+                upper, owork = os.path.join(work, "oupper"), os.path.join(work, "owork")
+                shutil.copytree(site, upper, symlinks=True)     # a copy of DIR
+                os.mkdir(owork)
+                with overlay_mounted(layers, upper, owork, native):
+                    yield World(users, work, m, sp, native, layers, upper)
         finally:
             remove_tree(work)
 
@@ -693,11 +1081,14 @@ def _rel(a, b):
 
 
 def _normalize(w, step, out):
-    """Outcomes with ids replaced by names (A, B, G, root)."""
+    """Outcomes with ids replaced by names (A, B, G, root); through layers,
+    without a directory's link count (overlayfs says 1 for a merged one)."""
     if step.op == "lstat" and isinstance(out, list):
         d = dict(out[1])
         d["uid"] = w.uname.get(d["uid"], d["uid"])
         d["gid"] = w.gname.get(d["gid"], d["gid"])
+        if w.layers and stat.S_ISDIR(int(d["mode"], 8)):
+            del d["nlink"]
         return ["ok", d]
     return out
 
@@ -741,44 +1132,122 @@ def run_scenario(w, sc, root, direct_root):
     return results
 
 
-def tree(w, root, unordered=()):
-    """{relative path: description} of everything under root."""
+def _left_out(rel, names):
+    return rel.split(os.sep)[0] in names
+
+
+def tree(w, root, unordered=(), dir_nlink=True, skip=()):
+    """{relative path: description} of root ("."), and everything under it
+    but the names in skip (and an overlayfs whiteout: a 0/0 character device)."""
     res = {}
+    if not os.path.isdir(root):
+        return res
+
+    def describe(p, rel):
+        st = os.lstat(p)
+        d = {"mode": "%o" % st.st_mode, "uid": w.uname.get(st.st_uid, st.st_uid),
+             "gid": w.gname.get(st.st_gid, st.st_gid), "nlink": st.st_nlink}
+        if stat.S_ISDIR(st.st_mode) and not dir_nlink:
+            del d["nlink"]
+        if stat.S_ISREG(st.st_mode):
+            d["size"] = st.st_size
+            with open(p, "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+            if rel in unordered:
+                data = sorted(data.splitlines())
+            d["data"] = data
+        elif stat.S_ISLNK(st.st_mode):
+            d["target"] = os.readlink(p)
+        return d
+
+    if "." not in skip:
+        res["."] = describe(root, ".")
     for dp, dns, fns in os.walk(root):
         for n in sorted(dns + fns):
             p = os.path.join(dp, n)
             rel = os.path.relpath(p, root)
             st = os.lstat(p)
-            d = {"mode": "%o" % st.st_mode, "uid": w.uname.get(st.st_uid, st.st_uid),
-                 "gid": w.gname.get(st.st_gid, st.st_gid), "nlink": st.st_nlink}
-            if stat.S_ISREG(st.st_mode):
-                d["size"] = st.st_size
-                with open(p, "rb") as f:
-                    data = f.read().decode("utf-8", "replace")
-                if rel in unordered:
-                    data = sorted(data.splitlines())
-                d["data"] = data
-            elif stat.S_ISLNK(st.st_mode):
-                d["target"] = os.readlink(p)
-            res[rel] = d
+            if _left_out(rel, skip) or (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+                continue
+            res[rel] = describe(p, rel)
     return res
 
 
-def _check_wants(results, side):
+def hidden_that_matter(hidden, layers, name):
+    """The entries of a {path: "whiteout" | "opaque"} map that hide something:
+    a layer holds the name, and no directory above it is hidden already
+    (overlayfs marks a directory it moves into a merged one opaque, whatever
+    the layers hold; pyenvfs keeps the records below a removed directory)."""
+    def below_hidden(rel):
+        parts = rel.split(os.sep)
+        return any(os.path.join(*parts[:k]) in hidden for k in range(1, len(parts)))
+    return {k: v for k, v in hidden.items()
+            if not below_hidden(k) and any(os.path.lexists(os.path.join(L, name, k)) for L in layers)}
+
+
+def overlay_hidden(upper):
+    """{relative path: "whiteout" | "opaque"} in overlayfs's upper directory."""
+    out = {}
+    for dp, dns, fns in os.walk(upper):
+        for n in dns + fns:
+            p = os.path.join(dp, n)
+            st = os.lstat(p)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                out[os.path.relpath(p, upper)] = "whiteout"
+            elif stat.S_ISDIR(st.st_mode):
+                try:
+                    if os.getxattr(p, "trusted.overlay.opaque") == b"y":
+                        out[os.path.relpath(p, upper)] = "opaque"
+                except OSError:
+                    pass
+    return out
+
+
+def pyenvfs_hidden(site, name):
+    """The same from DIR's records (docs/LAYERS.md) of the names under name:
+    a whiteout with a directory of DIR's is opaque, one with a file of DIR's
+    hides nothing more than that file does (overlayfs keeps no record)."""
+    out = {}
+
+    def rec(node, rel):
+        try:
+            kind = os.readlink(os.path.join(node, "kind"))
+        except OSError:
+            kind = None
+        if kind is not None and rel:
+            assert kind == "whiteout", "%s: a record of kind %r" % (rel, kind)
+            p = os.path.join(site, name, rel)
+            if not os.path.lexists(p):
+                out[rel] = "whiteout"
+            elif stat.S_ISDIR(os.lstat(p).st_mode):
+                out[rel] = "opaque"
+        sub = os.path.join(node, "sub")
+        if os.path.isdir(sub):
+            for n in os.listdir(sub):
+                rec(os.path.join(sub, n), os.path.join(rel, n) if rel else n)
+    rec(os.path.join(site, ".pyenvfs", "whiteouts", "site", "sub", name), "")
+    return out
+
+
+def _check_wants(results, side, ours=False):
     bad = []
     for s, out in results:
-        if s.want is None:
+        want = s.ours if ours and s.ours is not None else s.want
+        if want is None:
             continue
         if s.op == "since":
-            for k, v in s.want.items():
+            for k, v in want.items():
                 if v is not None and out[k] != v:
                     bad.append("%r: %s is %s, expected %s" % (s, k, out[k], v))
-        elif out != s.want:
-            bad.append("%r gave %r, expected %r" % (s, out, s.want))
+        elif out != want:
+            bad.append("%r gave %r, expected %r" % (s, out, want))
     return ["[%s] %s" % (side, b) for b in bad]
 
 
-@pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
+ALL = SCENARIOS + LAYER_SCENARIOS
+
+
+@pytest.mark.parametrize("sc", ALL, ids=[s.name for s in ALL])
 def test_posix_as_other_users(world, sc):
     w = world
     if any(s.op == "rename2" for s in sc.steps) and \
@@ -786,30 +1255,53 @@ def test_posix_as_other_users(world, sc):
         pytest.skip("the C library has no renameat2")
     name = "sc-" + sc.name
     mnt_root = os.path.join(w.sp, name)
-    nat_root = os.path.join(w.native, name)
+    ref_root = os.path.join(w.ref, name)
     dir_root = os.path.join(w.m.site, name)
-    for d in (mnt_root, nat_root):      # everyone may create here (no sticky bit)
-        os.mkdir(d)
-        os.chmod(d, 0o777)
+    ref_dir_root = os.path.join(w.ref_dir(), name)
+    ref_label = "overlayfs" if w.layers else "native"
+    if w.layers:
+        # the directory is the layers' (write_lower); they must stay as they are
+        lower = [hb.tree_digest(os.path.join(L, name)) for L in w.layers]
+    else:
+        for d in (mnt_root, ref_root):      # everyone may create here (no sticky bit)
+            os.mkdir(d)
+            os.chmod(d, 0o777)
     got_m = run_scenario(w, sc, mnt_root, dir_root)
-    got_n = run_scenario(w, sc, nat_root, nat_root)
+    got_r = run_scenario(w, sc, ref_root, ref_root)
 
     problems = []
-    for (s, om), (_, on) in zip(got_m, got_n):
-        if om != on:
-            problems.append("%r: through the mount %r, native %r" % (s, om, on))
-    problems += _check_wants(got_n, "native")
-    problems += _check_wants(got_m, "mount")
+    for (s, om), (_, on) in zip(got_m, got_r):
+        if om != on and s.ours is None:
+            problems.append("%r: through the mount %r, %s %r" % (s, om, ref_label, on))
+    problems += _check_wants(got_r, ref_label)
+    problems += _check_wants(got_m, "mount", ours=True)
 
-    t_nat = tree(w, nat_root, sc.unordered)
-    views = [("through the mount", mnt_root), ("in DIR", dir_root)]
+    skip = sc.differs if w.layers else ()
+    t_ref = tree(w, ref_root, sc.unordered, dir_nlink=not w.layers, skip=skip)
+    views = [("through the mount", mnt_root, t_ref),
+             ("in DIR", dir_root, tree(w, ref_dir_root, sc.unordered, skip=skip))]
     if any(s.who == "direct" for s in sc.steps):
         # What was changed directly in DIR shows through the mount only after
         # site_timeout (documented; tests/test_cache_coherence.py checks it).
         views = views[1:]
-    for label, root in views:
-        t = tree(w, root, sc.unordered)
-        for rel in sorted(set(t) | set(t_nat)):
-            if t.get(rel) != t_nat.get(rel):
-                problems.append("%s %s: %r, native %r" % (label, rel, t.get(rel), t_nat.get(rel)))
+    for label, root, t_want in views:
+        t = tree(w, root, sc.unordered, dir_nlink=not w.layers or label == "in DIR", skip=skip)
+        for rel in sorted(set(t) | set(t_want)):
+            if t.get(rel) != t_want.get(rel):
+                problems.append("%s %s: %r, %s %r" % (label, rel, t.get(rel), ref_label, t_want.get(rel)))
+    if w.layers:
+        hidden, o_hidden = [{k: v for k, v in hidden_that_matter(h, w.layers, name).items()
+                             if not _left_out(k, skip)}
+                            for h in (pyenvfs_hidden(w.m.site, name), overlay_hidden(ref_dir_root))]
+        if hidden != o_hidden:
+            problems.append("hidden names: DIR's records %r, overlayfs %r" % (hidden, o_hidden))
+        after = [hb.tree_digest(os.path.join(L, name)) for L in w.layers]
+        if after != lower:
+            problems.append("a layer was written")
+    known = KNOWN_BUGS.get(sc.name) if w.layers else None
+    if known is not None and problems:
+        # (not a failure once it passes: where the bug is stale cached
+        # attributes, a slow step may outlast the cache and pass)
+        if all(re.search(known[0], p) for p in problems):
+            pytest.xfail("known: %s" % known[1])
     assert not problems, "scenario %s differs:\n  %s" % (sc.name, "\n  ".join(problems))

@@ -8,6 +8,15 @@ a program embedding libpython; and the base's digest (names, types, modes,
 owners, sizes, mtimes, symlink targets, every file's sha256) is the same
 after all that as before.
 
+Layers on squashfs (issue 11): two site layers -- an env's DIR holding pip
+and libx (console script libx-tool), and a `pip install --target` directory
+holding liby (liby-tool) -- packed into one squashfs image, loop-mounted
+(root; squashfuse otherwise), stacked under an env over the read-only base:
+imports and console scripts from them in venv and PYTHONHOME mode, pip list,
+an upgrade of libx and an uninstall of liby through the env; the image's
+sha256 and the mounted layers' digest are the same afterwards.  It runs over
+the "squashfs" base only (the other kinds are deselected).
+
 The whole suite can run over such a base too (PYENVFS_TEST_BASES, see
 tests/pythons.py and tests/helpers_base.py):
 
@@ -17,6 +26,7 @@ tests/pythons.py and tests/helpers_base.py):
 """
 
 import errno
+import glob
 import os
 import shutil
 
@@ -228,6 +238,107 @@ def test_embedding(renv, tmp_path):
         assert libs and all(x.startswith(renv.mnt + "/") for x in libs), libs
     finally:
         os.unlink(mod)
+
+
+# ---------------------------------------------------------------------------
+# layers on squashfs
+
+
+def not_applicable(item):
+    """The layers on squashfs run over the "squashfs" base only."""
+    cs = getattr(item, "callspec", None)
+    return (item.originalname == "test_layers_on_squashfs" and cs is not None
+            and cs.params.get("ro_base") != "squashfs")
+
+
+LIBY_EP = "[console_scripts]\nliby-tool = liby:main\n"
+
+
+def liby_wheel(d):
+    return pkgs.make_wheel(d, "liby", "1.0", {
+        "liby/__init__.py": "VERSION = '1.0'\ndef main():\n    print('liby-tool', VERSION)\n",
+    }, entry_points=LIBY_EP)
+
+
+def _layers_image(renv, work):
+    """L1: an env's DIR with pip and libx 1.0 (installed through a mount over
+    the read-only base); L2: `pip install --target` of liby. Both in one
+    squashfs image; returns its path."""
+    import test_layers as tl
+    b = renv.base
+    src = os.path.join(work, "layers")
+    wheels = os.path.join(work, "wheels")
+    pipwhl = sorted(glob.glob(os.path.join(b.stdlib, "ensurepip", "_bundled", "pip-*.whl")))
+    assert pipwhl, "no pip wheel in the base's ensurepip"
+    mnt = os.path.join(work, "l1mnt")
+    os.makedirs(mnt)
+    with mounted(b.prefix, mnt, os.path.join(src, "L1"), base=b) as m:
+        py = m.path("bin", "python3")
+        env = pkgs.pip_env(renv.home, m.mnt)
+        pkgs.run_checked([py, os.path.join(pipwhl[-1], "pip"), "install", "--no-index", pipwhl[-1],
+                          tl.libx_wheel(wheels, "1.0")], env, cwd=renv.work)
+        pkgs.run_checked([py, "-m", "pip", "install", "--no-index", "--target",
+                          os.path.join(src, "L2"), liby_wheel(wheels)], env, cwd=renv.work)
+    assert os.path.isfile(os.path.join(src, "L1", ".pyenvfs", "upper", "bin", "libx-tool"))
+    assert os.path.isfile(os.path.join(src, "L2", "bin", "liby-tool"))
+    image = os.path.join(work, "layers.sqfs")
+    pkgs.run_checked(["mksquashfs", src, image, "-noappend", "-no-progress", "-quiet"],
+                     pkgs.pip_env(renv.home), timeout=300)
+    return image, wheels
+
+
+def test_layers_on_squashfs(renv, tmp_path):
+    import test_layers as tl
+    how = hb.squashfs_how()
+    if shutil.which("mksquashfs") is None or how is None:
+        pytest.skip("cannot mount squashfs: not root, and no squashfuse or no /dev/fuse access")
+    work = str(tmp_path)
+    image, wheels = _layers_image(renv, work)
+    image_sum = hb.file_sha256(image)
+    lmp = os.path.join(work, "layers-ro")
+    b = renv.base
+    with hb.squashfs_mounted(image, lmp, how):
+        before = hb.tree_digest(lmp)
+        L1, L2 = os.path.join(lmp, "L1"), os.path.join(lmp, "L2")
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        with mounted(b.prefix, mnt, tmp_path / "D", ["--lower-site", L1, "--lower-site", L2],
+                     base=b) as m:
+            e = Env(renv.rb, m, renv.home, renv.work)
+            sp = m.path("lib", "python" + b.xy, "site-packages")
+
+            def listed():
+                out = e.pip(["list", "--format=freeze"]).stdout
+                return sorted(x.strip() for x in out.splitlines() if x.strip())
+
+            names = listed()
+            for dist in ("pip", "libx", "liby"):
+                assert len([x for x in names if x.split("==")[0] == dist]) == 1, names
+            assert "libx==1.0" in names and "liby==1.0" in names, names
+            code = "import libx, liby; print(libx.VERSION, liby.VERSION, libx.__file__, liby.__file__)"
+            for home in (False, True):
+                v1, v2, f1, f2 = e.run([e.python, "-c", code], home=home).stdout.split()
+                assert (v1, v2) == ("1.0", "1.0")
+                assert f1.startswith(sp + "/") and f2.startswith(sp + "/"), (f1, f2)
+            # console scripts of both layers, on PATH as a user runs them
+            assert e.run(["libx-tool"]).stdout.strip() == "libx-tool 1.0"
+            assert e.run(["liby-tool"]).stdout.strip() == "liby-tool 1.0"
+            r = e.run(["pip", "--version"])
+            assert " from %s/" % m.mnt in r.stdout, r.stdout
+            # an upgrade of L1's package and an uninstall of L2's, through the env
+            e.pip(["install", "--no-index", "-U", tl.libx_wheel(os.path.join(work, "w2"), "2.0")])
+            e.pip(["uninstall", "-y", "liby"])
+            names = listed()
+            assert [x for x in names if x.startswith("libx")] == ["libx==2.0"], names
+            assert not [x for x in names if x.startswith("liby")], names
+            assert e.run(["libx-tool"]).stdout.strip() == "libx-tool 2.0"
+            assert not os.path.lexists(m.path("bin", "liby-tool"))
+            assert e.run([e.python, "-c", "import liby"], ok=False).returncode != 0
+            assert e.run([e.python, "-c", "import libx; print(libx.VERSION)"]).stdout.strip() == "2.0"
+            assert tl.dist_infos(m.site, "libx") == ["libx-2.0.dist-info"]
+            e.pip(["check"])
+        assert hb.tree_digest(lmp) == before, "a layer on squashfs changed"
+    assert hb.file_sha256(image) == image_sum, "the layers' image changed"
 
 
 def test_base_digest_unchanged(renv):

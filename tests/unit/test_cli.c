@@ -41,6 +41,7 @@ static void check_defaults_except(const struct pe_opts *o)
 	CHECK(o->allow_other == 0);
 	CHECK(o->base_timeout == 3600.0);
 	CHECK(o->site_timeout == 1.0);
+	CHECK(o->lower_timeout == 60.0);
 	CHECK(o->nfuse_opts == 0);
 }
 
@@ -150,6 +151,11 @@ static void test_fuse_opts(void)
 	cli_free(&o);
 	CHECK(PARSE(&o, "/usr", "M", "--site", "S", "-o", "site_timeout=0") == 0);
 	CHECK(o.site_timeout == 0.0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S", "-o", "lower_timeout=2.5,site_timeout=3") == 0);
+	CHECK(o.lower_timeout == 2.5);
+	CHECK(o.site_timeout == 3.0);
+	CHECK(o.nfuse_opts == 0);
 	cli_free(&o);
 }
 
@@ -287,6 +293,8 @@ static void test_errors(void)
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=5s");
 	EXPECT_ERROR("site_timeout", "/usr", "M", "--site", "S", "-o", "site_timeout=inf");
 	EXPECT_ERROR("site_timeout", "/usr", "M", "--site", "S", "-o", "site_timeout=1e10");
+	EXPECT_ERROR("lower_timeout", "/usr", "M", "--site", "S", "-o", "lower_timeout=-1");
+	EXPECT_ERROR("lower_timeout", "/usr", "M", "--site", "S", "-o", "lower_timeout=");
 	EXPECT_ERROR("--site", "/usr", "M", "--site");
 	EXPECT_ERROR("--site", "/usr", "M", "--site=");
 	EXPECT_ERROR("site=", "/usr", "M", "-o", "site=");
