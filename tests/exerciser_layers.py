@@ -417,7 +417,11 @@ def _apply(side, op):
         _, rel, at, mt, follow = op
         p = side.p(rel)
         os.utime(p, ns=(at, mt), follow_symlinks=follow)
-        return os.stat(p, follow_symlinks=follow).st_mtime_ns
+        st = os.stat(p, follow_symlinks=follow)
+        # A merged directory shows the newest mtime of its layers' (so that a
+        # layer's owner's change shows as one; docs/LAYERS.md), where
+        # overlayfs shows its upper directory's: only that it succeeded.
+        return "dir" if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
     if k == "rmtree":
         return _rmtree(side.p(op[1]))
     return ex._apply(side, op)

@@ -2,8 +2,8 @@
 
 - ``base_copy()``: a writable copy of a pyenv version directory (minus its
   test suite), for tests that change a base under a running mount.
-- ``linked_copy_without_bytecode()``: a base without any bytecode, made of
-  hard links (tests/test_bytecode.py, tests/bench/bytecode.py).
+- ``copy_without_bytecode()``: a base without any bytecode, a copy
+  (tests/test_bytecode.py, tests/bench/bytecode.py).
 - ``squashfs_image()`` / ``squashfs_mounted()``: a squashfs image of a base,
   loop-mounted read-only (root) or mounted with squashfuse (others).
 - ``ro_bind()``: a base bind-mounted read-only (root).
@@ -125,11 +125,16 @@ def _no_bytecode_skips(xy, rel):
             or (first.startswith("config-") and sub.endswith(".a")))
 
 
-def linked_copy_without_bytecode(b, dest, keep=()):
+def _static_lib(rel):
+    return rel.startswith("lib" + os.sep) and os.sep not in rel[4:] and rel.endswith(".a")
+
+
+def copy_without_bytecode(b, dest, keep=()):
     """A base without bytecode: a copy of base b's prefix (a pythons.Base) at
-    dest made of hard links (dest on b's file system), without any
-    __pycache__, .pyc or .pyo but for the relative paths in keep, and without
-    the test suite. For Debian's /usr only its bin/pythonX.Y and lib/pythonX.Y
+    dest, without any __pycache__, .pyc or .pyo but for the relative paths in
+    keep, and without the test suite or static libraries. Copied, not hard
+    linked: a link would change the base's files (their link count and
+    ctime), which other tests check are never touched. For Debian's /usr only its bin/pythonX.Y and lib/pythonX.Y
     are taken: the interpreter finds its prefix from where it is."""
     if b.kind == "usr":
         tops = [os.path.join("bin", "python" + b.xy), os.path.join("lib", "python" + b.xy)]
@@ -139,7 +144,7 @@ def linked_copy_without_bytecode(b, dest, keep=()):
         src = os.path.join(b.prefix, top)
         if os.path.isfile(src) or os.path.islink(src):
             os.makedirs(os.path.dirname(os.path.join(dest, top)), exist_ok=True)
-            os.link(os.path.realpath(src), os.path.join(dest, top))
+            shutil.copy2(os.path.realpath(src), os.path.join(dest, top))
             continue
         for dp, dns, fns in os.walk(src):
             rel_dp = os.path.relpath(dp, b.prefix)
@@ -155,14 +160,14 @@ def linked_copy_without_bytecode(b, dest, keep=()):
             for n in fns:
                 rel = os.path.join(rel_dp, n)
                 s = os.path.join(dp, n)
-                if _no_bytecode_skips(b.xy, rel) and rel not in keep:
+                if (_no_bytecode_skips(b.xy, rel) or _static_lib(rel)) and rel not in keep:
                     continue
                 if os.path.islink(s):
                     os.symlink(os.readlink(s), os.path.join(out, n))
                 else:
-                    os.link(s, os.path.join(out, n))
+                    shutil.copy2(s, os.path.join(out, n))
     os.makedirs(os.path.join(dest, "lib", "python" + b.xy, "site-packages"), exist_ok=True)
-    # directory times as the source's (the files are the same inodes)
+    # directory times as the source's (copy2 kept the files')
     for dp, dns, fns in os.walk(dest):
         s = os.path.join(b.prefix, os.path.relpath(dp, dest))
         if os.path.isdir(s):

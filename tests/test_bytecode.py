@@ -1,7 +1,7 @@
 """Bytecode for read-only places (issue 11; docs/LAYERS.md, "Bytecode for
 read-only places").
 
-A base without bytecode (a hard-linked copy of a Python prefix with every
+A base without bytecode (a copy of a Python prefix with every
 __pycache__ and .pyc removed, bind-mounted read-only) and a lower layer
 without bytecode (likewise read-only):
 
@@ -113,7 +113,7 @@ def nobc(request, root_only, tmp_path_factory):
     d = tmp_path_factory.mktemp("nobc-" + src.id)
     copy, mp = str(d / "copy"), str(d / "base")
     kept = kept_pyc(src)
-    hb.linked_copy_without_bytecode(src, copy, keep=[kept] if kept else [])
+    hb.copy_without_bytecode(src, copy, keep=[kept] if kept else [])
     # a package of the base's own site directory (--system-site-packages)
     pkg = os.path.join(copy, "lib", "python" + src.xy, "site-packages", "sysmod")
     os.makedirs(pkg)

@@ -4,7 +4,7 @@ without it (the binary before it, or -B), interleaved, in one run.
 
     sudo /usr/bin/python3 tests/bench/bytecode.py --old OLD_PYENVFS [--base PREFIX] [--runs 21]
 
-The base is a hard-linked copy of a pyenv version with every __pycache__ and
+The base is a copy of a pyenv version with every __pycache__ and
 .pyc removed (tests/helpers_base.py), bind-mounted read-only. Each env runs
 `M/bin/pythonX.Y -c 'import json, email, http.client, asyncio'` in PYTHONHOME
 mode (the mode in which the standard library is read through the mount):
@@ -83,7 +83,7 @@ def main():
         src.xy = pythons.versions_in(src.prefix)[0]
     work = tempfile.mkdtemp(prefix="pyenvfs-bench-bytecode-")
     copy, base = os.path.join(work, "copy"), os.path.join(work, "base")
-    hb.linked_copy_without_bytecode(src, copy)
+    hb.copy_without_bytecode(src, copy)
     mounts = []
     try:
         with hb.ro_bind(copy, base):
