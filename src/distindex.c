@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,13 +20,44 @@
  * layer holds too (or removed): they are not shown (dist.h). Built at the
  * first lookup, and again when the top directory of DIR or of a layer
  * changes (an install or removal there, through the mount or by the layer's
- * owner); an index replaced is kept until unmount, since other requests may
- * still read it. */
+ * owner), when a metadata directory that had no metadata yet changes (pip
+ * writes METADATA into it after making it), and once more after a build
+ * that came within a clock tick of a change (the times may not show a
+ * second change in that tick). An index replaced is kept until unmount,
+ * since other requests may still read it. */
+struct incomplete {                     /* a metadata directory without its metadata yet */
+	size_t layer;
+	char *name;
+	struct timespec mtime, ctime;
+};
+
 struct dist_index {
 	struct dist_shadow shadow;
 	struct timespec *times;         /* mtime, ctime of each stack entry's top when built */
+	struct incomplete *inc;         /* looked at again: their metadata may come */
+	size_t ninc;
+	int racy;                       /* a top changed within RACY_NS of the build */
+	struct timespec built;          /* CLOCK_MONOTONIC */
+	struct timespec changed;        /* CLOCK_REALTIME when it replaced one, else as the older */
 	struct dist_index *older;
 };
+
+/* A directory's times come from a coarse clock (a tick, up to 10 ms): a
+ * change in the same tick as a build may leave them as they were. An index
+ * built that close to a change is built again once that much has passed. */
+#define RACY_NS 20000000LL
+
+static long long ns_of(struct timespec t)
+{
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static long long now_ns(clockid_t clock)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	return ns_of(t);
+}
 
 static pthread_mutex_t dist_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -55,7 +87,8 @@ static char *read_small(int dfd, const char *path, size_t *len)
 	return buf;
 }
 
-static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records)
+static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records,
+			    struct dist_index *ni)
 {
 	int top = stack_layer_dir(fs, i, 1, "");
 	DIR *dp = pe_opendir_path(top);
@@ -69,11 +102,21 @@ static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, i
 		/* A distribution is there only with its metadata: a metadata
 		 * directory copied up into DIR for a change of one of its files
 		 * (pip writing INSTALLER) is not DIR's distribution. */
-		struct stat mst;
+		struct stat dst, mst;
 		cleanup_free char *meta = path_join(de->d_name, id.kind == DIST_INFO ? "METADATA" : "PKG-INFO");
-		if (fstatat(top, de->d_name, &mst, AT_SYMLINK_NOFOLLOW) ||
-		    (S_ISDIR(mst.st_mode) && fstatat(top, meta, &mst, AT_SYMLINK_NOFOLLOW)))
+		if (fstatat(top, de->d_name, &dst, AT_SYMLINK_NOFOLLOW))
 			continue;
+		if (S_ISDIR(dst.st_mode) && fstatat(top, meta, &mst, AT_SYMLINK_NOFOLLOW)) {
+			/* Being installed, perhaps: its metadata is written into
+			 * it later, which its parent's times do not show. */
+			if (ni) {
+				ni->inc = realloc(ni->inc, (ni->ninc + 1) * sizeof *ni->inc);
+				if (!ni->inc)
+					abort();
+				ni->inc[ni->ninc++] = (struct incomplete){ i, pe_xstrdup(de->d_name), dst.st_mtim, dst.st_ctim };
+			}
+			continue;
+		}
 		if (dist_layer_add(dl, de->d_name, &idx))
 			continue;
 		if (!with_records)
@@ -111,16 +154,26 @@ static int same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* Whether idx was built from the tops as they are now: one fstat per layer,
- * far below the cost of the request that asks. */
+/* Whether idx was built from the tops as they are now: one fstat per layer
+ * (and one per metadata directory that had no metadata), far below the cost
+ * of the request that asks. */
 static int index_fresh(struct pe_fs *fs, const struct dist_index *idx)
 {
 	if (!idx)
+		return 0;
+	if (idx->racy && now_ns(CLOCK_MONOTONIC) - ns_of(idx->built) >= RACY_NS)
 		return 0;
 	for (size_t i = 0; i < fs->nstack; i++) {
 		struct timespec t[2];
 		top_times(fs, i, t);
 		if (!same_time(t[0], idx->times[2 * i]) || !same_time(t[1], idx->times[2 * i + 1]))
+			return 0;
+	}
+	for (size_t k = 0; k < idx->ninc; k++) {
+		const struct incomplete *c = &idx->inc[k];
+		struct stat st;
+		if (fstatat(fs->layers[fs->stack[c->layer].site].fd, c->name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !same_time(st.st_mtim, c->mtime) || !same_time(st.st_ctim, c->ctime))
 			return 0;
 	}
 	return 1;
@@ -139,27 +192,41 @@ const struct dist_shadow *distidx_current(struct pe_fs *fs)
 		/* The times first: a change made while the layers are read is
 		 * seen at the next call, not lost. */
 		ni->times = pe_xcalloc(2 * n, sizeof *ni->times);
-		for (size_t i = 0; i < n; i++)
+		clock_gettime(CLOCK_MONOTONIC, &ni->built);
+		long long real = now_ns(CLOCK_REALTIME);
+		for (size_t i = 0; i < n; i++) {
 			top_times(fs, i, &ni->times[2 * i]);
+			if (ns_of(ni->times[2 * i]) > real - RACY_NS || ns_of(ni->times[2 * i + 1]) > real - RACY_NS)
+				ni->racy = 1;
+		}
 		struct dist_layer *dl = pe_xcalloc(n, sizeof *dl);
 		for (size_t i = 0; i < n; i++)
-			dist_read_layer(fs, i, &dl[i], 0);
+			dist_read_layer(fs, i, &dl[i], 0, ni);
 		for (size_t i = 1; i < n; i++)
 			if (dist_layer_needs_records(dl, n, i)) {
 				dist_layer_free(&dl[i]);
 				memset(&dl[i], 0, sizeof dl[i]);
-				dist_read_layer(fs, i, &dl[i], 1);
+				dist_read_layer(fs, i, &dl[i], 1, NULL);
 			}
 		dist_shadow_build(dl, n, &ni->shadow);
 		for (size_t i = 0; i < n; i++)
 			dist_layer_free(&dl[i]);
 		free(dl);
 		ni->older = cur;
+		if (cur)
+			clock_gettime(CLOCK_REALTIME, &ni->changed);
 		__atomic_store_n(&fs->dist, ni, __ATOMIC_RELEASE);
 		cur = ni;
 	}
 	pthread_mutex_unlock(&dist_lock);
 	return &cur->shadow;
+}
+
+struct timespec distidx_changed(struct pe_fs *fs)
+{
+	(void)distidx_current(fs);
+	const struct dist_index *cur = __atomic_load_n(&fs->dist, __ATOMIC_ACQUIRE);
+	return cur->changed;
 }
 
 int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name)
@@ -181,6 +248,9 @@ void resolve_free_dist(struct pe_fs *fs)
 		o = d->older;
 		dist_shadow_free(&d->shadow);
 		free(d->times);
+		for (size_t k = 0; k < d->ninc; k++)
+			free(d->inc[k].name);
+		free(d->inc);
 		free(d);
 	}
 	fs->dist = NULL;

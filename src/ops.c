@@ -678,7 +678,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uint64_t)(uintptr_t)l;
 	/* The kernel may keep a listing: it checks the directory's mtime when its
 	 * attributes are refreshed (within the timeout) and drops a stale one. */
-	if (resolve_list_cacheable(n)) {
+	if (resolve_list_cacheable(fs_of(req), n)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}

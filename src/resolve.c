@@ -680,9 +680,14 @@ int listing_fd(const struct listing *l)
 	return l->dp ? dirfd(l->dp) : -1;
 }
 
-int resolve_list_cacheable(const struct node *n)
+int resolve_list_cacheable(const struct pe_fs *fs, const struct node *n)
 {
-	return n->kind == NODE_PASS ? !n->area : !view_writable_source(n->vdir);
+	if (n->kind == NODE_PASS)
+		return !n->area;
+	for (size_t i = 0; i < n->vdir->nsrc; i++)
+		if (stack_area_of(fs, n->vdir->src[i].layer))
+			return 0;
+	return !view_writable_source(n->vdir);
 }
 
 void listing_free(struct listing *l)

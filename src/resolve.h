@@ -90,8 +90,10 @@ void listing_advance(struct listing *l);
 /* The backing directory's readable descriptor, or -1 for a view directory. */
 int listing_fd(const struct listing *l);
 /* Whether the kernel may keep n's listing (checked against its mtime): not
- * for a view directory that takes the env's names (it has no mtime of its own). */
-int resolve_list_cacheable(const struct node *n);
+ * for a view directory that takes the env's names (it has no mtime of its
+ * own), nor for a merged one of the stacked areas (a layer's distribution
+ * shadowed by one made in a subdirectory leaves its mtime as it was). */
+int resolve_list_cacheable(const struct pe_fs *fs, const struct node *n);
 void listing_free(struct listing *l);
 
 /* Makes path (relative to layer's root) and its parents, owned like DIR,

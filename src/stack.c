@@ -270,6 +270,13 @@ static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct 
 		}
 		close(d);
 	}
+	if (area == 1) {
+		struct timespec t = distidx_changed(fs);
+		if (later(t, st->st_mtim))
+			st->st_mtim = t;
+		if (later(t, st->st_ctim))
+			st->st_ctim = t;
+	}
 }
 
 int stack_dir_stat(struct pe_fs *fs, struct node *n, struct stat *st)

@@ -15,6 +15,7 @@ Every layer is digested before and after: it is never written."""
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -505,6 +506,35 @@ def dist_tree(version, files, script=None):
         record.append("../../../bin/" + script)
     tree[di + "/RECORD"] = "".join("%s,,\n" % p for p in record)
     return tree
+
+
+def test_a_distribution_installed_in_steps_wins_when_its_metadata_comes(any_base, tmp_path):
+    """pip makes a .dist-info directory, then writes METADATA into it: the
+    second step does not change site-packages' times. The distribution
+    index, read in between (the metadata directory did not count yet), is
+    read again when it comes, and the layer's version goes as a whole."""
+    t = str(tmp_path)
+    write_tree(os.path.join(t, "L"), dist_tree("1.0", {
+        "libx/__init__.py": "VERSION = '1.0'\n", "libx/old.py": "O = 1\n"}))
+    os.mkdir(os.path.join(t, "mnt"))
+    with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
+                 ["--lower-site", os.path.join(t, "L"), "-o", "site_timeout=0,lower_timeout=0"]
+                 + extra_for(any_base), base=any_base) as m:
+        sp = site_of(m, any_base)
+        di = os.path.join(sp, "libx-2.0.dist-info")
+        os.mkdir(di)
+        # read between the steps: 1.0 still wins, nothing of 2.0 counts yet
+        names = sorted(os.listdir(sp))
+        assert "libx-1.0.dist-info" in names and "libx-2.0.dist-info" in names, names
+        assert os.path.exists(os.path.join(sp, "libx", "old.py"))
+        time.sleep(0.05)        # past a clock tick: not the race of one
+        with open(os.path.join(di, "METADATA"), "w") as f:
+            f.write("Metadata-Version: 2.1\nName: libx\nVersion: 2.0\n")
+        with open(os.path.join(di, "RECORD"), "w") as f:
+            f.write("libx-2.0.dist-info/METADATA,,\nlibx-2.0.dist-info/RECORD,,\n")
+        names = sorted(os.listdir(sp))
+        assert [n for n in names if n.startswith("libx-")] == ["libx-2.0.dist-info"], names
+        assert not os.path.exists(os.path.join(sp, "libx", "old.py"))
 
 
 def test_a_distribution_wins_as_a_whole(any_base, tmp_path):
