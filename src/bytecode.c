@@ -241,18 +241,25 @@ int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct r
 	return r;
 }
 
+/* Whether name in p is bytecode of a base directory (0, w filled), not
+ * bytecode here (1: the caller's rules), or a name refused in a redirected
+ * __pycache__ (-EROFS). */
+static int base_bytecode(struct pe_fs *fs, struct node *p, const char *name, struct where *w)
+{
+	if (!maybe_bytecode(fs, name) && !maybe_area(p))
+		return 1;
+	enum where_kind k = where_of(fs, p, name, w);
+	if (k == W_AREA)
+		return is_bytecode(fs, w, name) ? 1 : -EROFS;
+	return k == W_BASE && is_bytecode(fs, w, name) ? 0 : 1;
+}
+
 int bytecode_new_name(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
 {
 	struct where w;
-	if (!maybe_bytecode(fs, name) && !maybe_area(p))
-		return 1;
-	enum where_kind k = where_of(fs, p, name, &w);
-	if (k == W_NONE)
-		return 1;
-	if (k == W_AREA)
-		return is_bytecode(fs, &w, name) ? 1 : -EROFS;
-	if (!is_bytecode(fs, &w, name))
-		return 1;
+	int r = base_bytecode(fs, p, name, &w);
+	if (r)
+		return r;
 	if (base_has(&w, name))
 		return -EEXIST;
 	int dfd = area_dir(fs, &w, 1);
@@ -274,15 +281,9 @@ int bytecode_new_name(struct pe_fs *fs, struct node *p, const char *name, struct
 int bytecode_existing(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
 {
 	struct where w;
-	if (!maybe_bytecode(fs, name) && !maybe_area(p))
-		return 1;
-	enum where_kind k = where_of(fs, p, name, &w);
-	if (k == W_NONE)
-		return 1;
-	if (k == W_AREA)
-		return is_bytecode(fs, &w, name) ? 1 : -EROFS;
-	if (!is_bytecode(fs, &w, name))
-		return 1;
+	int r = base_bytecode(fs, p, name, &w);
+	if (r)
+		return r;
 	if (base_has(&w, name))
 		return -EROFS;          /* the base's own bytecode is never replaced */
 	int dfd = area_dir(fs, &w, 0);
@@ -290,7 +291,7 @@ int bytecode_existing(struct pe_fs *fs, struct node *p, const char *name, struct
 		return dfd;
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
-		int r = -errno;
+		r = -errno;
 		close(dfd);
 		return r;
 	}

@@ -131,45 +131,39 @@ static int remove_tree(int dfd, const char *name)
 	return r;
 }
 
+/* Removes name and all below it in the records directory at path, if
+ * there is one. */
+static int remove_in(int top, const char *path, const char *name)
+{
+	int fd = walk(top, path, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (dfd < 0)
+		return -errno;
+	int r = remove_tree(dfd, name);
+	close(dfd);
+	return r;
+}
+
 int records_drop(int top, enum wh_area area, const char *dir, const char *name)
 {
 	char node[RECORD_PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
 	if (r)
 		return r;
-	/* The node is ".../sub/NAME": open its parent ".../sub" and remove NAME. */
+	/* The node is ".../sub/NAME": remove NAME in ".../sub". */
 	char *slash = strrchr(node, '/');
 	*slash = '\0';
-	int fd = walk(top, node, 0);
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return fd;
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(fd);
-	if (dfd < 0)
-		return -errno;
-	r = remove_tree(dfd, name);
-	close(dfd);
-	return r;
+	return remove_in(top, node, name);
 }
 
 int records_drop_below(int top, enum wh_area area, const char *dir, const char *name)
 {
 	char node[RECORD_PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
-	if (r)
-		return r;
-	int fd = walk(top, node, 0);
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return fd;
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(fd);
-	if (dfd < 0)
-		return -errno;
-	r = remove_tree(dfd, WH_SUB);
-	close(dfd);
-	return r;
+	return r ? r : remove_in(top, node, WH_SUB);
 }
