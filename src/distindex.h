@@ -17,9 +17,10 @@
  * or ctime; distindex.c says when else). Valid until unmount. */
 const struct dist_shadow *distidx_current(struct pe_fs *fs);
 /* When the index last changed (CLOCK_REALTIME; zero before a second
- * build): a merged directory's times are at least this. The kernel keeps a
- * directory's listing while its mtime stays, and a distribution shadowed by
- * one whose metadata came in a subdirectory changes the listing alone. */
+ * build): the site area's top directory's times are at least this. The
+ * kernel keeps a directory's listing while its mtime stays, and a
+ * distribution shadowed by one whose metadata came in a subdirectory
+ * changes that listing alone. */
 struct timespec distidx_changed(struct pe_fs *fs);
 /* Whether s hides name in the area directory dir of stack entry i. */
 int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name);

@@ -270,7 +270,7 @@ static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct 
 		}
 		close(d);
 	}
-	if (area == 1) {
+	if (area == 1 && !*rel) {
 		struct timespec t = distidx_changed(fs);
 		if (later(t, st->st_mtim))
 			st->st_mtim = t;
