@@ -35,11 +35,6 @@ double resolve_timeout(const struct pe_fs *fs, const struct node *n)
 	return fs->fixed_timeout;
 }
 
-static int ts_after(struct timespec a, struct timespec b)
-{
-	return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
-}
-
 static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode, ino_t ino, off_t size)
 {
 	memset(st, 0, sizeof *st);
@@ -78,9 +73,9 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 			struct stat up;
 			if (fstatat(layer_of(fs, s->layer)->fd, *s->path ? s->path : ".", &up, 0) != 0)
 				continue;
-			if (!have || ts_after(up.st_mtim, st->st_mtim))
+			if (!have || pe_ts_after(up.st_mtim, st->st_mtim))
 				st->st_mtim = up.st_mtim;
-			if (!have || ts_after(up.st_ctim, st->st_ctim))
+			if (!have || pe_ts_after(up.st_ctim, st->st_ctim))
 				st->st_ctim = up.st_ctim;
 			have = 1;
 		}

@@ -238,23 +238,12 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 	return (int)got;
 }
 
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;       /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-static int later(struct timespec a, struct timespec b)
-{
-	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
-}
-
 /* A merged directory's mtime and ctime are the newest of its layers'
  * directories at rel (its other attributes are the top one's). The kernel
  * keeps a directory's listing until it sees a new mtime: so a name that a
- * layer's owner adds or removes there shows, as one changed in DIR does. */
+ * layer's owner adds or removes there shows, as one changed in DIR does.
+ * The site area's top is also no older than the distribution index's last
+ * change (distidx_changed). */
 static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct stat *st)
 {
 	for (size_t i = 0; i < fs->nstack; i++) {
@@ -262,20 +251,13 @@ static void stack_dir_times(struct pe_fs *fs, int area, const char *rel, struct 
 		if (d < 0)
 			continue;
 		struct stat ls;
-		if (fstat(d, &ls) == 0 && S_ISDIR(ls.st_mode)) {
-			if (later(ls.st_mtim, st->st_mtim))
-				st->st_mtim = ls.st_mtim;
-			if (later(ls.st_ctim, st->st_ctim))
-				st->st_ctim = ls.st_ctim;
-		}
+		if (fstat(d, &ls) == 0 && S_ISDIR(ls.st_mode))
+			pe_times_newest(st, ls.st_mtim, ls.st_ctim);
 		close(d);
 	}
 	if (area == 1 && !*rel) {
 		struct timespec t = distidx_changed(fs);
-		if (later(t, st->st_mtim))
-			st->st_mtim = t;
-		if (later(t, st->st_ctim))
-			st->st_ctim = t;
+		pe_times_newest(st, t, t);
 	}
 }
 
@@ -341,7 +323,7 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 		/* A layer's file with several names: a node per name, as each is
 		 * copied up on its own (overlayfs without index=on does the same). */
 		if (m->top != 0 && st.st_nlink > 1)
-			o.place |= (name_hash(rel) & 0x3fffffu) << 8;
+			o.place |= ((unsigned)pe_hash(rel) & 0x3fffffu) << 8;
 	}
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
 	/* The same object at another path: renamed in its layer by the layer's

@@ -190,6 +190,19 @@ char *pe_quote_sh(const char *s)
 	return q;
 }
 
+int pe_ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
+}
+
+void pe_times_newest(struct stat *st, struct timespec mtime, struct timespec ctime)
+{
+	if (pe_ts_after(mtime, st->st_mtim))
+		st->st_mtim = mtime;
+	if (pe_ts_after(ctime, st->st_ctim))
+		st->st_ctim = ctime;
+}
+
 uint64_t pe_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;

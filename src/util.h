@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define PE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -39,6 +41,11 @@ char *path_resolve_nearest(const char *path);
 
 /* A 64-bit FNV-1a hash of a string (for hash tables and cache file names). */
 uint64_t pe_hash(const char *s);
+
+/* Whether a is later than b. */
+int pe_ts_after(struct timespec a, struct timespec b);
+/* st's mtime and ctime, each made the later of itself and the one given. */
+void pe_times_newest(struct stat *st, struct timespec mtime, struct timespec ctime);
 
 /* s as one word for sh (and csh): in single quotes, ' written as '\''. */
 char *pe_quote_sh(const char *s);
