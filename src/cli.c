@@ -72,6 +72,32 @@ static int add_lower_site_list(struct pe_opts *o, const char *list, char *err, s
 	}
 }
 
+static int add_shared_store(struct pe_opts *o, const char *dir, char *err, size_t len)
+{
+	if (!*dir)
+		return pe_err(err, len, "--shared-store needs a directory (-o shared_store=A:B in fstab)");
+	o->shared_stores = realloc(o->shared_stores, (o->nshared_stores + 1) * sizeof *o->shared_stores);
+	if (!o->shared_stores)
+		abort();
+	o->shared_stores[o->nshared_stores++] = pe_xstrdup(dir);
+	return 0;
+}
+
+static int add_shared_store_list(struct pe_opts *o, const char *list, char *err, size_t len)
+{
+	cleanup_free char *copy = pe_xstrdup(list);
+	for (char *p = copy;;) {
+		char *colon = strchr(p, ':');
+		if (colon)
+			*colon = '\0';
+		if (add_shared_store(o, p, err, len))
+			return -1;
+		if (!colon)
+			return 0;
+		p = colon + 1;
+	}
+}
+
 static void set_str(char **dst, const char *val)
 {
 	free(*dst);
@@ -116,6 +142,17 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 		set_str(&o->python, opt + 7);
 	} else if (strncmp(opt, "lower_site=", 11) == 0) {
 		if (add_lower_site_list(o, opt + 11, err, len))
+			return -1;
+	} else if (strncmp(opt, "lock=", 5) == 0) {
+		if (!opt[5])
+			return pe_err(err, len, "-o lock= needs a lock file");
+		set_str(&o->lock, opt + 5);
+	} else if (strncmp(opt, "store=", 6) == 0) {
+		if (!opt[6])
+			return pe_err(err, len, "-o store= needs a directory");
+		set_str(&o->store, opt + 6);
+	} else if (strncmp(opt, "shared_store=", 13) == 0) {
+		if (add_shared_store_list(o, opt + 13, err, len))
 			return -1;
 	} else if (strcmp(opt, "with_pip") == 0) {
 		o->with_pip = 1;
@@ -230,6 +267,19 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 				return pe_err(err, len, "--lower-site needs a directory");
 			if (add_lower_site(o, v, err, len))
 				return -1;
+		} else if (strncmp(a, "--lock", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--lock")) || !*v)
+				return pe_err(err, len, "--lock needs a lock file (pylock.toml or requirements.txt)");
+			set_str(&o->lock, v);
+		} else if (strncmp(a, "--store", 7) == 0 && (a[7] == '\0' || a[7] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--store")) || !*v)
+				return pe_err(err, len, "--store needs a directory");
+			set_str(&o->store, v);
+		} else if (strncmp(a, "--shared-store", 14) == 0 && (a[14] == '\0' || a[14] == '=')) {
+			if (!(v = long_value(argc, argv, &i, "--shared-store")))
+				return pe_err(err, len, "--shared-store needs a directory");
+			if (add_shared_store(o, v, err, len))
+				return -1;
 		} else if (strncmp(a, "--python", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
 			if (!(v = long_value(argc, argv, &i, "--python")))
 				return pe_err(err, len, "--python needs a version like 3.11");
@@ -267,6 +317,11 @@ void cli_free(struct pe_opts *o)
 	for (size_t i = 0; i < o->nlower_sites; i++)
 		free(o->lower_sites[i]);
 	free(o->lower_sites);
+	free(o->lock);
+	free(o->store);
+	for (size_t i = 0; i < o->nshared_stores; i++)
+		free(o->shared_stores[i]);
+	free(o->shared_stores);
 	for (size_t i = 0; i < o->nfuse_opts; i++)
 		free(o->fuse_opts[i]);
 	free(o->fuse_opts);
@@ -292,7 +347,9 @@ void cli_usage(FILE *f)
 	fputs(
 "usage: pyenvfs BASE MOUNTPOINT --site DIR [options]\n"
 "       pyenvfs BASE MOUNTPOINT -o site=DIR[,python=X.Y][,system_site_packages]\n"
-"       pyenvfs run [--home] [--site DIR] [options] BASE [--] CMD [ARGS...]\n"
+"       pyenvfs run [--home] [--site DIR] [--with REQ]... [options] BASE [--] CMD [ARGS...]\n"
+"       pyenvfs run [options] BASE SCRIPT.py [ARGS...]\n"
+"       pyenvfs store add|list|du|gc ...\n"
 "       pyenvfs list [--json]\n"
 "       pyenvfs umount MOUNTPOINT\n"
 "\n"
@@ -312,6 +369,16 @@ void cli_usage(FILE *f)
 "                               `pip install --target` directory; never written:\n"
 "                               changes are copied up into DIR, removals recorded\n"
 "                               there (see docs/USAGE.md, \"Shared layers\")\n"
+"  --lock FILE, -o lock=FILE    the env's distributions: a pylock.toml (PEP 751)\n"
+"                               or a requirements.txt of == pins (--hash\n"
+"                               honoured), stacked under DIR from the store\n"
+"                               (missing ones fetched with BASE's pip and added\n"
+"                               first); DIR remembers it, so a remount needs no\n"
+"                               --lock (see pyenvfs store --help)\n"
+"  --store DIR, -o store=DIR    your store (default ~/.cache/pyenvfs/store)\n"
+"  --shared-store DIR, -o shared_store=A:B\n"
+"                               a read-only store looked in after yours\n"
+"                               (repeatable; an admin's, on NFS or squashfs)\n"
 "  --system-site-packages, -o system_site_packages\n"
 "                               also show BASE's site directories, read-only\n"
 "  --with-pip, -o with_pip      pip in the env at once: BASE's own bundled pip,\n"
@@ -347,5 +414,6 @@ void cli_usage(FILE *f)
 "  run      an env for one command: mounted, CMD run in it, taken down after\n"
 "  list     the envs you have mounted, live or stale\n"
 "  umount   unmount an env (a stale one too)\n"
-"  pip-layer  print the path of BASE's pip layer, making it if needed\n", f);
+"  pip-layer  print the path of BASE's pip layer, making it if needed\n"
+"  store    the store of installed distributions: add, list, du, gc\n", f);
 }

@@ -15,6 +15,10 @@ struct pe_opts {
 	char **lower_sites;     /* --lower-site L, -o lower_site=L1:L2: in order, top first */
 	size_t nlower_sites;
 	int with_pip;           /* --with-pip, -o with_pip: the base's pip layer, appended to lower_sites at mount */
+	char *lock;             /* --lock FILE, -o lock=FILE: the env's distributions, from the store */
+	char *store;            /* --store DIR, -o store=DIR: the user's own store */
+	char **shared_stores;   /* --shared-store DIR, -o shared_store=A:B: read-only stores, in order */
+	size_t nshared_stores;
 	int foreground;
 	int debug;
 	int single_thread;

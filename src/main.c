@@ -8,12 +8,14 @@
 #include "gen.h"
 #include "inval.h"
 #include "layout.h"
+#include "lockenv.h"
 #include "bytecode.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "piplayer.h"
 #include "run.h"
 #include "stats.h"
+#include "storecmd.h"
 #include "util.h"
 
 #include <errno.h>
@@ -107,6 +109,8 @@ struct setup {
 	struct fuse_args args;
 	struct fuse_session *se;
 	struct made made;       /* directories made for DIR and its reserved area */
+	size_t store_first;     /* p.lower[store_first..+nstore) are the lock's store entries */
+	size_t nstore;
 };
 
 static int fail(const char *err)
@@ -139,6 +143,47 @@ static int add_pip_layer(struct setup *s)
 		abort();
 	s->p.lower[s->p.nlower++] = real;
 	s->p.lower[s->p.nlower] = NULL;
+	return 0;
+}
+
+static void raise_fd_limit(int is_root);
+
+/* How many lower site layers the union engine stacks: its per-directory
+ * layer mask has 64 bits, DIR's and 63 layers' (issue 19 removes the cap). */
+#define LOWER_LAYERS_MAX 63
+
+/* --lock, or the lock DIR remembers: the store's entries of its
+ * distributions (fetched and added first if missing), stacked after the
+ * user's lower site layers and before the pip layer. */
+static int add_store_layers(struct setup *s)
+{
+	/* a descriptor or two per layer, and a pin per entry */
+	raise_fd_limit(geteuid() == 0);
+	size_t room = s->p.nlower < LOWER_LAYERS_MAX ? LOWER_LAYERS_MAX - s->p.nlower : 0;
+	struct lockenv_in in = { s->p.base, s->xy, s->lay.version, s->p.site, s->o.lock, s->o.store,
+				 s->o.shared_stores, s->o.nshared_stores, room };
+	char **entries;
+	size_t n;
+	if (lockenv_layers(&in, &entries, &n, s->err, sizeof s->err))
+		return -1;
+	/* the pip layer (already last) stays last */
+	size_t pip = s->o.with_pip && s->p.nlower ? 1 : 0;
+	s->o.lower_sites = realloc(s->o.lower_sites, (s->o.nlower_sites + n + 1) * sizeof *s->o.lower_sites);
+	s->p.lower = realloc(s->p.lower, (s->p.nlower + n + 2) * sizeof *s->p.lower);
+	if (!s->o.lower_sites || !s->p.lower)
+		abort();
+	size_t at = s->p.nlower - pip;
+	memmove(&s->p.lower[at + n], &s->p.lower[at], (pip + 1) * sizeof *s->p.lower);
+	at = s->o.nlower_sites - pip;
+	memmove(&s->o.lower_sites[at + n], &s->o.lower_sites[at], pip * sizeof *s->o.lower_sites);
+	s->store_first = s->p.nlower - pip;
+	s->nstore = n;
+	for (size_t i = 0; i < n; i++) {
+		s->p.lower[s->store_first + i] = pe_xstrdup(entries[i]);
+		s->o.lower_sites[at + i] = pe_xstrdup(entries[i]);
+	}
+	s->p.nlower += n;
+	s->o.nlower_sites += n;
 	return 0;
 }
 
@@ -221,14 +266,18 @@ static void set_info(const struct setup *s)
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';
 	/* the lower site layers, top first, as an fstab line writes them */
-	cleanup_free char *layers = pe_xstrdup(s->p.nlower ? "" : "-");
-	for (size_t i = 0; i < s->p.nlower; i++) {
-		char *next = pe_xasprintf("%s%s%s", layers, i ? ":" : "", s->p.lower[i]);
+	cleanup_free char *layers = pe_xstrdup(s->p.nlower > s->nstore ? "" : "-");
+	for (size_t i = 0, k = 0; i < s->p.nlower; i++) {
+		if (i >= s->store_first && i < s->store_first + s->nstore)
+			continue;       /* a lock's entries: "lock" below */
+		char *next = pe_xasprintf("%s%s%s", layers, k++ ? ":" : "", s->p.lower[i]);
 		free(layers);
 		layers = next;
 	}
-	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\noptions %s\n",
-		s->p.base, s->lay.version, s->p.site, layers, *opts ? opts : "-");
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\noptions %s\n%s%s%s",
+		s->p.base, s->lay.version, s->p.site, layers, *opts ? opts : "-",
+		lockenv_summary() ? "lock " : "", lockenv_summary() ? lockenv_summary() : "",
+		lockenv_summary() ? "\n" : "");
 	stats_set_info(text);
 }
 
@@ -408,6 +457,7 @@ static int serve(struct setup *s)
 		return -1;
 	}
 	forget_made(&s->made);
+	lockenv_mounted(s->fs.layers[LAYER_SITE].fd, s->fs.owner, s->fs.group, s->fs.daemon_is_root);
 	if (s->probe_fresh && s->cache_dir && s->cache_key)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
 	fuse_daemonize(s->o.foreground);
@@ -455,7 +505,7 @@ int mount_main(int argc, char **argv)
 		fail(s.err);
 		goto out_opts;
 	}
-	if (ask_layout(&s) || build_view(&s)) {
+	if (ask_layout(&s) || add_store_layers(&s) || build_view(&s)) {
 		fail(s.err);
 		goto out_view;          /* frees what was built */
 	}
@@ -507,6 +557,8 @@ int main(int argc, char **argv)
 		return list_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "pip-layer") == 0)
 		return piplayer_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "store") == 0)
+		return store_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);

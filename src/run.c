@@ -7,6 +7,7 @@
 #include "run.h"
 #include "runopts.h"
 #include "util.h"
+#include "withreqs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +36,8 @@ struct run_dir {
 	char *mnt;
 	char *site;             /* the temporary site directory, if run made one */
 	char *owner;
+	char *lock;             /* the lock --with or a script's metadata resolved to, or NULL */
+	int script;             /* CMD is a .py file, run with the env's Python */
 };
 
 static volatile sig_atomic_t cmd_pid;
@@ -149,6 +152,12 @@ static int clear_run_dir(const char *dir, char *err, size_t len)
 	if (remove_tree(site) && errno != ENOENT)
 		return pe_err(err, len, "cannot remove '%s': %s", site, strerror(errno));
 	unlink(owner);
+	/* what resolving --with or a script's dependencies left (withreqs.c) */
+	static const char *const resolved[] = { "pylock.toml", "pip.log", "pip-report.json" };
+	for (size_t i = 0; i < sizeof resolved / sizeof resolved[0]; i++) {
+		cleanup_free char *f = path_join(dir, resolved[i]);
+		unlink(f);
+	}
 	if (rmdir(dir) && errno != ENOENT)
 		return pe_err(err, len, "cannot remove '%s': %s", dir, strerror(errno));
 	return 0;
@@ -208,6 +217,7 @@ static void free_run_dir(struct run_dir *rd)
 	free(rd->mnt);
 	free(rd->site);
 	free(rd->owner);
+	free(rd->lock);
 }
 
 /* The daemon: `pyenvfs -f MOUNT-ARGS MNT [--site SITE]` (mount_main in the
@@ -217,7 +227,7 @@ static void free_run_dir(struct run_dir *rd)
 static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
 {
 	int n = 0;
-	char **argv = pe_xcalloc((size_t)o->nmount_args + 6, sizeof *argv);
+	char **argv = pe_xcalloc((size_t)o->nmount_args + 8, sizeof *argv);
 	argv[n++] = "pyenvfs";
 	argv[n++] = "-f";
 	for (int i = 0; i < o->nmount_args; i++)
@@ -226,6 +236,10 @@ static pid_t start_daemon(const struct run_opts *o, const struct run_dir *rd)
 	if (rd->site) {
 		argv[n++] = "--site";
 		argv[n++] = rd->site;
+	}
+	if (rd->lock) {
+		argv[n++] = "--lock";
+		argv[n++] = rd->lock;
 	}
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -325,7 +339,7 @@ static char *env_path_with_bin(const char *mnt)
 
 /* CMD, with the env active: as bin/activate makes it (venv mode), or with
  * PYTHONHOME (--home). */
-static pid_t start_cmd(const struct run_opts *o, const char *mnt)
+static pid_t start_cmd(const struct run_opts *o, const char *mnt, int script)
 {
 	cleanup_free char *path = env_path_with_bin(mnt);
 	pid_t pid = fork();
@@ -340,6 +354,14 @@ static pid_t start_cmd(const struct run_opts *o, const char *mnt)
 		}
 		unsetenv("VIRTUAL_ENV_PROMPT");
 		reset_signals();
+		if (script) {
+			/* a script: the env's Python runs it */
+			char **argv = pe_xcalloc((size_t)o->ncmd + 2, sizeof *argv);
+			argv[0] = "python";
+			memcpy(argv + 1, o->cmd, (size_t)o->ncmd * sizeof *argv);
+			cleanup_free char *py = pe_xasprintf("%s/bin/python", mnt);
+			execv(py, argv);
+		}
 		execvp(o->cmd[0], o->cmd);
 		int e = errno;
 		if (e == ENOENT)
@@ -373,6 +395,10 @@ static int run_env(const struct run_opts *o)
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
+	if (withreqs_run_prepare(o, rd.dir, &rd.lock, &rd.script, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
 	pid_t daemon = start_daemon(o, &rd);
 	if (daemon < 0) {
 		fprintf(stderr, "pyenvfs: run: fork: %s\n", strerror(errno));
@@ -395,7 +421,7 @@ static int run_env(const struct run_opts *o)
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t cmd = start_cmd(o, rd.mnt);
+	pid_t cmd = start_cmd(o, rd.mnt, rd.script);
 	cmd_pid = cmd;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (cmd < 0) {

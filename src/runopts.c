@@ -8,7 +8,8 @@
 
 /* The mount options that take a value; they must agree with cli.c (the unit
  * tests check that cli_parse accepts each of them with a value). */
-static const char *const value_opts[] = { "--site", "--python", "--lower-site", "-o", NULL };
+static const char *const value_opts[] = { "--site", "--python", "--lower-site", "-o", "--lock", "--store",
+					  "--shared-store", NULL };
 
 int run_option_takes_value(const char *arg)
 {
@@ -57,6 +58,16 @@ static int parse_run(int argc, char **argv, struct run_opts *o, char *err, size_
 			o->help = 1;
 		} else if (strcmp(a, "--home") == 0) {
 			o->home = 1;
+		} else if (strcmp(a, "--refresh") == 0) {
+			o->refresh = 1;
+		} else if (strcmp(a, "--with") == 0 || strncmp(a, "--with=", 7) == 0) {
+			char *req = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!req || !*req)
+				return pe_err(err, len, "run: --with needs a requirement (NAME or NAME==VERSION)");
+			o->with = realloc(o->with, (size_t)(o->nwith + 1) * sizeof *o->with);
+			if (!o->with)
+				abort();
+			o->with[o->nwith++] = req;
 		} else if (strcmp(a, "-f") == 0 || strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			return pe_err(err, len, "run: '%s' means nothing here (see pyenvfs run --help)", a);
 		} else {
@@ -95,6 +106,7 @@ int run_parse(int argc, char **argv, struct run_opts *o, char *err, size_t len)
 void run_opts_free(struct run_opts *o)
 {
 	free(o->mount_args);
+	free(o->with);
 	memset(o, 0, sizeof *o);
 }
 
@@ -134,7 +146,8 @@ int umount_parse(int argc, char **argv, struct umount_opts *o, char *err, size_t
 void run_usage(FILE *f)
 {
 	fputs(
-"usage: pyenvfs run [--home] [--site DIR] [mount options] BASE [--] CMD [ARGS...]\n"
+"usage: pyenvfs run [--home] [--site DIR] [--with REQ]... [mount options] BASE [--] CMD [ARGS...]\n"
+"       pyenvfs run [options] BASE SCRIPT.py [ARGS...]\n"
 "\n"
 "Makes an env of BASE's Python at a fresh private mount point, runs CMD in it,\n"
 "and takes the env down when CMD ends, however it ends. The env is active for\n"
@@ -142,12 +155,26 @@ void run_usage(FILE *f)
 "PATH, PYTHONHOME unset. Its site-packages is a fresh temporary directory,\n"
 "deleted afterwards, unless --site DIR names one to keep.\n"
 "\n"
+"A CMD that is a .py file runs with the env's Python; its inline metadata\n"
+"(PEP 723: a '# /// script' block) gives the env's dependencies, as --with\n"
+"does, and its requires-python is checked against BASE's Python.\n"
+"\n"
 "options:\n"
 "  --home            PYTHONHOME mode: PYTHONHOME set to the env (for embedders\n"
 "                    and Python 2.7) instead of venv mode\n"
 "  --site DIR        keep the env's packages in DIR (created if missing)\n"
 "  --with-pip        pip in the env at once (BASE's own bundled pip, made once\n"
 "                    into the cache; see pyenvfs --help)\n"
+"  --with REQ        a distribution in the env (NAME, NAME==VERSION, any pip\n"
+"                    requirement; repeatable): resolved with its dependencies\n"
+"                    by BASE's own pip against your pip configuration (index,\n"
+"                    --find-links), installed into your store once, stacked\n"
+"                    under the env's DIR. pip's answer is kept for\n"
+"                    $PYENVFS_RESOLVE_TTL seconds (600)\n"
+"  --refresh         ask pip again now\n"
+"  --lock FILE       the env's distributions from a lock (see pyenvfs --help)\n"
+"  --store DIR, --shared-store DIR\n"
+"                    the stores (see pyenvfs store --help)\n"
 "  --python X.Y, --system-site-packages, --lower-site L, -o OPTIONS\n"
 "                    as for a mount (see pyenvfs --help)\n"
 "  -h, --help        this text\n"

@@ -16,6 +16,9 @@ struct run_opts {
 	int nmount_args;
 	char **cmd;             /* CMD and its arguments (pointers into argv) */
 	int ncmd;
+	char **with;            /* --with REQ, in order (pointers into argv) */
+	int nwith;
+	int refresh;            /* --refresh: resolve --with and a script's dependencies again */
 };
 
 /* Parses argv of "pyenvfs run ..." (argv[0] is "run"). Everything before CMD

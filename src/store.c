@@ -56,22 +56,21 @@ static int add_store(struct stores *ss, const char *path, int own, char *err, si
 	cleanup_free char *norm = path_normalize(abs);
 	struct stat st;
 	const char *what = own ? "the store" : "the shared store";
-	if (stat(norm, &st)) {
-		if (own && errno == ENOENT)
-			goto ok;
-		return pe_err(err, len, "%s '%s': %s", what, norm, strerror(errno));
-	}
-	char why[128];
-	if (store_trusted(&st, geteuid(), why, sizeof why))
-		return pe_err(err, len, "%s '%s' is %s: pyenvfs uses a store only when its owner (you or root) alone may write it",
-			      what, norm, why);
-	if (own && st.st_uid != geteuid())
-		return pe_err(err, len, "the store '%s' is not yours: pyenvfs writes only into your own; name it with --shared-store to read from it",
-			      norm);
 	cleanup_free char *entries = path_join(norm, "entries");
-	if (stat(entries, &st) == 0 && store_trusted(&st, geteuid(), why, sizeof why))
-		return pe_err(err, len, "%s '%s': its entries directory is %s", what, norm, why);
-ok:
+	char why[128];
+	if (stat(norm, &st)) {
+		if (!own || errno != ENOENT)
+			return pe_err(err, len, "%s '%s': %s", what, norm, strerror(errno));
+	} else {
+		if (store_trusted(&st, geteuid(), why, sizeof why))
+			return pe_err(err, len, "%s '%s' is %s: pyenvfs uses a store only when its owner (you or root) alone may write it",
+				      what, norm, why);
+		if (own && st.st_uid != geteuid())
+			return pe_err(err, len, "the store '%s' is not yours: pyenvfs writes only into your own; name it with --shared-store to read from it",
+				      norm);
+		if (stat(entries, &st) == 0 && store_trusted(&st, geteuid(), why, sizeof why))
+			return pe_err(err, len, "%s '%s': its entries directory is %s", what, norm, why);
+	}
 	for (size_t i = 0; i < ss->n; i++)
 		if (strcmp(ss->s[i].path, norm) == 0)
 			return 0;       /* named twice: the first place counts */
@@ -83,8 +82,7 @@ ok:
 	s->path = norm;
 	norm = NULL;
 	s->own = own;
-	cleanup_free char *e = path_join(s->path, "entries");
-	s->exists = stat(e, &st) == 0 && S_ISDIR(st.st_mode);
+	s->exists = stat(entries, &st) == 0 && S_ISDIR(st.st_mode);
 	return 0;
 }
 
