@@ -123,15 +123,16 @@ void stores_free(struct stores *ss)
 	memset(ss, 0, sizeof *ss);
 }
 
-/* mkdir -p, the last component 0700; then the trust rule on path. */
-static int make_dir(const char *path, char *err, size_t len)
+/* mkdir -p (mode for the last component, 0700 for missing parents); then
+ * the trust rule on path. */
+static int make_dir(const char *path, mode_t mode, char *err, size_t len)
 {
 	cleanup_free char *p = pe_xstrdup(path);
 	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
-			if (mkdir(p, 0700) && errno != EEXIST)
+			if (mkdir(p, c ? 0700 : mode) && errno != EEXIST)
 				return pe_err(err, len, "cannot make '%s': %s", p, strerror(errno));
 			*s = c;
 			if (!c)
@@ -150,10 +151,13 @@ static int make_dir(const char *path, char *err, size_t len)
 
 int store_make_own(struct store *s, char *err, size_t len)
 {
+	/* The store is the user's alone (0700); an admin publishing one opens
+	 * its top (chmod 755), and what is below is readable already. */
 	static const char *const sub[] = { "", "entries", "used", "tmp" };
+	static const mode_t mode[] = { 0700, 0755, 0755, 0700 };
 	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
 		cleanup_free char *d = path_join(s->path, sub[i]);
-		if (make_dir(d, err, len))
+		if (make_dir(d, mode[i], err, len))
 			return -1;
 	}
 	s->exists = 1;

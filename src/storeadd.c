@@ -127,7 +127,7 @@ static char *const clean_env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "PYTH
 static void take_abiflags(const char *line, void *arg)
 {
 	if (strncmp(line, "abiflags=", 9) == 0)
-		snprintf((char *)arg, 16, "%s", line + 9);
+		snprintf((char *)arg, 16, "%.*s", (int)strcspn(line + 9, "\n"), line + 9);
 }
 
 int store_target(const char *base, const char *xy, struct spec_target *t, char *buf, size_t buflen, char *err,
@@ -211,11 +211,17 @@ static int seal_one(const char *path, const struct stat *st, int type, struct FT
 	return chmod(path, m) ? -1 : 0;
 }
 
-/* Nothing in the entry may be written, by its owner either (read-only,
- * as pip's caches and uv's are not): it is shared by every env. */
+static int seal_below(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return ftw->level == 0 ? 0 : seal_one(path, st, type, ftw);
+}
+
+/* Nothing in the entry may be written, by its owner either: it is shared
+ * by every env. Its top directory is sealed after the rename into entries/
+ * (moving a directory to another parent needs write permission on it). */
 static int seal(const char *dir)
 {
-	return nftw(dir, seal_one, 64, FTW_PHYS | FTW_DEPTH);
+	return nftw(dir, seal_below, 64, FTW_PHYS | FTW_DEPTH);
 }
 
 static int write_text(const char *path, const char *text)
@@ -305,6 +311,7 @@ static void finish(struct build *b, size_t k, const char *why)
 	char *final = pe_xasprintf("%s/entries/%s", b->own->path, b->names[k]);
 	if (rename(b->dest[k], final) == 0) {
 		j->made = 1;
+		(void)chmod(final, 0555);
 	} else if (errno == EEXIST || errno == ENOTEMPTY) {
 		/* another add was first: its entry is the same wheel's */
 		(void)chmod(b->dest[k], 0700);

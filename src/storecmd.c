@@ -436,7 +436,11 @@ static int gc_remove(const struct store *s, const char *name)
 	if (in_use(entry, &fd) || fd < 0)
 		return -1;
 	cleanup_free char *trash = pe_xasprintf("%s/tmp/trash.%ld.%s", s->path, (long)getpid(), name);
+	/* moved to another directory: it needs write permission (its "..") */
+	(void)fchmod(fd, 0755);
 	int r = rename(entry, trash);
+	if (r)
+		(void)fchmod(fd, 0555);
 	close(fd);
 	if (r)
 		return -1;
