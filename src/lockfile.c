@@ -773,6 +773,8 @@ char *lock_to_pylock(const struct lock *l, const char *created_by)
 		put_toml_string(&buf, &n, &cap, l->requires_python);
 		put(&buf, &n, &cap, "\n");
 	}
+	if (!l->n)
+		put(&buf, &n, &cap, "packages = []\n");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lock_package *p = &l->pkgs[i];
 		put(&buf, &n, &cap, "\n[[packages]]\nname = ");

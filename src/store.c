@@ -194,7 +194,8 @@ int store_list_entries(struct store *s)
 		s->names[s->nnames++] = pe_xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(s->names, s->nnames, sizeof *s->names, cmp_names);
+	if (s->nnames)
+		qsort(s->names, s->nnames, sizeof *s->names, cmp_names);
 	return 0;
 }
 

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Builds the libFuzzer targets of tests/fuzz/fuzz_view.c (view, cli) and
-# tests/fuzz/fuzz_layers.c (layers) with clang and runs each for SECONDS on a
-# fresh copy of its seed corpus.
+# Builds the libFuzzer targets of tests/fuzz/fuzz_view.c (view, cli),
+# tests/fuzz/fuzz_layers.c (layers) and tests/fuzz/fuzz_lock.c (lock: toml,
+# lockfile, pyspec) with clang and runs each for SECONDS on a fresh copy of
+# its seed corpus.
 #
-#   tests/fuzz/run.sh [SECONDS] [view|cli|layers|all]     (defaults: 30, all)
+#   tests/fuzz/run.sh [SECONDS] [view|cli|layers|lock|all]     (defaults: 30, all)
 #
-# Each target runs SECONDS (all: view, cli, then layers). Exits non-zero if a target
+# Each target runs SECONDS (all: view, cli, layers, then lock). Exits non-zero if a target
 # crashes (the input is kept in build-fuzz/artifacts/). Without clang (or
 # without its libFuzzer runtime) it prints "skipped: ..." and exits 0, unless
 # PYENVFS_FUZZ_REQUIRED=1. Environment:
@@ -19,11 +20,11 @@ set -u
 
 secs=${1:-30}
 which=${2:-all}
-case $secs in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [view|cli|layers|all]" >&2; exit 2;; esac
+case $secs in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [view|cli|layers|lock|all]" >&2; exit 2;; esac
 case $which in
-view|cli|layers) targets=$which ;;
-all) targets="view cli layers" ;;
-*) echo "usage: $0 [SECONDS] [view|cli|layers|all]" >&2; exit 2 ;;
+view|cli|layers|lock) targets=$which ;;
+all) targets="view cli layers lock" ;;
+*) echo "usage: $0 [SECONDS] [view|cli|layers|lock|all]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,6 +60,7 @@ build "$out/fuzz_view" tests/fuzz/fuzz_view.c || exit 2
 build "$out/fuzz_cli" -DFUZZ_CLI tests/fuzz/fuzz_view.c || exit 2
 build "$out/fuzz_layers" src/dist.c src/whiteout.c src/merge.c src/shebang.c src/pycache.c \
 	tests/fuzz/fuzz_layers.c || exit 2
+build "$out/fuzz_lock" src/toml.c src/lockfile.c src/pyspec.c tests/fuzz/fuzz_lock.c || exit 2
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
