@@ -300,7 +300,7 @@ def block_markers(name="passthrough.py"):
 
 BLOCK_BEGIN, BLOCK_END = block_markers()
 BLOCK_BEFORE = "## Where the time goes"
-KEPT_BLOCKS = ("passthrough.py", "layers.py")    # the scripts whose sections tests/bench/run keeps
+KEPT_BLOCKS = ("passthrough.py", "layers.py", "store.py")    # the scripts whose sections tests/bench/run keeps
 
 
 def block_of(text, name="passthrough.py"):
