@@ -114,6 +114,12 @@ def write_lock(path, wheels):
         f.write("\n".join(out) + "\n")
 
 
+def shown_args(argv):
+    """The command line, with the directories it names left out."""
+    named = {"--out": "OUT", "--workdir": "WORKDIR", "--update": "docs/PERFORMANCE.md"}
+    return " ".join(named[argv[i - 1]] if i and argv[i - 1] in named else x for i, x in enumerate(argv))
+
+
 def timed(argv, env, cwd="/"):
     t0 = time.perf_counter()
     r = subprocess.run([str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -187,7 +193,7 @@ def main():
     exe = os.path.join(a.base, "bin", "python" + a.python)
     work = tempfile.mkdtemp(prefix="pyenvfs-store-bench.", dir=a.workdir)
     os.chmod(work, 0o755)
-    res = {"argv": " ".join(sys.argv[1:]), "load_start": " ".join("%.2f" % x for x in os.getloadavg()),
+    res = {"argv": shown_args(sys.argv[1:]), "load_start": " ".join("%.2f" % x for x in os.getloadavg()),
            "dists": a.dists}
     t_start = time.time()
     mounted = []
