@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* I/O on backing objects: what the ops do to a node's object, by descriptor. */
 #include "backing.h"
+#include "creds.h"
 #include "util.h"
 
 #include <errno.h>
@@ -10,19 +11,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-void backing_give_to_caller(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name, mode_t mode)
+int backing_as_caller(const struct pe_fs *fs, const struct caller *c, struct creds_saved *s)
 {
-	if (!fs->daemon_is_root || (c->uid == 0 && c->gid == 0))
-		return;
-	struct stat pst;
-	gid_t gid = c->gid;
-	if (fstatat(dfd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
-		gid = (gid_t)-1;        /* a setgid directory decides the group */
-	if (fchownat(dfd, name, c->uid, gid, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !S_ISDIR(mode) && !S_ISLNK(mode) && (mode & (S_ISUID | S_ISGID)))
-		/* A chown clears the setuid/setgid bits of a non-directory; the
-		 * kernel has already stripped what the caller may not have. */
-		(void)fchmodat(dfd, name, mode & 07777, 0);
+	s->active = 0;
+	return fs->daemon_is_root ? creds_become(c->uid, c->gid, s) : 0;
 }
 
 /* The kernel checked it against the object it believes is there; DIR may

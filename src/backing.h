@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* I/O on the backing objects behind the nodes: descriptors for requests
- * without a handle, attributes, ownership of what the env makes, extended
+ * without a handle, attributes, who makes what the env makes, extended
  * attributes. FUSE-free; every function returns 0 (or a descriptor, or a
  * size) or -errno. */
 #ifndef PYENVFS_BACKING_H
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "creds.h"
 #include "fs.h"
 
 /* Who made a request. */
@@ -17,9 +18,12 @@ struct caller {
 	gid_t gid;
 };
 
-/* A root daemon makes what it created for a caller the caller's, as the
- * caller would have made it (the kernel checked the caller may). */
-void backing_give_to_caller(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name, mode_t mode);
+/* A root daemon makes what a caller creates *as* the caller (creds.h): the
+ * object is born the caller's, with the mode the kernel passed (it has
+ * checked the caller's rights and stripped the set-id bits the caller may
+ * not set), and nothing is given to it afterwards by a name that a user
+ * could swap. Until creds_restore(s), this thread acts as c. 0 or -errno. */
+int backing_as_caller(const struct pe_fs *fs, const struct caller *c, struct creds_saved *s);
 /* -EPERM when a sticky dfd forbids the caller to remove or replace name. */
 int backing_sticky_check(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Copy-up of lower-layer objects into DIR, atomically. */
 #include "copyup.h"
+#include "creds.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -178,10 +180,17 @@ int copyup_dir(int src, int dst, const char *name, const struct copyup_opts *o)
 		return -errno;
 	}
 	/* Made 0700 and opened without following anything, then given its
-	 * metadata: nobody else gets in between with the lower mode. */
+	 * metadata through that descriptor: nobody else gets in between with
+	 * the lower mode. The name is in DIR, whose user may have swapped it
+	 * for another directory meanwhile: only one this thread could have
+	 * made (owned by its fsuid) is given the lower owner and mode. */
 	int fd = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &have) < 0 || have.st_uid != (uid_t)setfsuid((uid_t)-1)) {
+		close(fd);
+		return -EEXIST;
+	}
 	int r = copy_user_xattrs(src, fd);
 	if (!r)
 		r = copy_meta(fd, &st, o);
@@ -204,14 +213,27 @@ int copyup_symlink(int src_dir, const char *name, int dst, int tmp, const struct
 		return -ENAMETOOLONG;
 	target[n] = '\0';
 	tmp_name(named, sizeof named);
-	if (symlinkat(target, tmp, named) < 0)
-		return -errno;
-	int r = 0;
-	if (o && o->keep_owner && fchownat(tmp, named, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+	/* Made as the lower link's owner (creds.h), not chowned afterwards: the
+	 * temporary's name is in DIR, where its user may swap it. */
+	struct creds_saved cs = { 0 };
+	int r = o && o->keep_owner ? creds_become(st.st_uid, st.st_gid, &cs) : 0;
+	if (!r && symlinkat(target, tmp, named) < 0)
 		r = -errno;
+	creds_restore(&cs);
+	if (r)
+		return r;
+	/* Its times through a descriptor of the link made. */
+	int fd = openat(tmp, named, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat made;
 	struct timespec t[2] = { st.st_atim, st.st_mtim };
-	if (!r && utimensat(tmp, named, t, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fd < 0 || fstat(fd, &made) < 0)
 		r = -errno;
+	else if (!S_ISLNK(made.st_mode))
+		return close(fd), -EEXIST;      /* swapped meanwhile: not ours to remove */
+	else if (utimensat(fd, "", t, AT_EMPTY_PATH) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
 	if (!r)
 		r = place(-1, named, tmp, dst, name);
 	if (r)

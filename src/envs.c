@@ -68,25 +68,113 @@ static int fusermount(const char *arg, const char *path)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int env_unmount(const char *path, int *lazy, char *err, size_t len)
+struct by_id {
+	unsigned long long id;
+	const char *path;       /* or, where the id cannot be had, the mount point */
+};
+
+static int is_mount(const struct mount_entry *e, void *arg)
 {
-	int root = geteuid() == 0, ok;
+	const struct by_id *b = arg;
+	return b->path ? strcmp(e->mountpoint, b->path) == 0 : e->id == b->id;
+}
+
+/* "/proc/self/fd/DFD/NAME": name in dfd, reached through the descriptor. */
+static void path_at(char *buf, size_t len, int dfd, const char *name)
+{
+	snprintf(buf, len, "/proc/self/fd/%d/%s", dfd, name);
+}
+
+int env_mount_at(int dfd, const char *name, int *stale)
+{
+	*stale = 0;
+	struct statx stx;
+	struct by_id b = { 0, NULL };
+	cleanup_free char *where = NULL;
+	/* AT_STATX_DONT_SYNC: a FUSE mount answers from what the kernel keeps,
+	 * without asking its daemon (which may be dead, or this process). */
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) == 0) {
+		if (!(stx.stx_mask & STATX_MNT_ID) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+			return 0;
+		b.id = stx.stx_mnt_id;
+	} else if (errno == ENOTCONN) {
+		/* A stale mount: its mount point's path, as the descriptor's. */
+		char pp[PE_PROC_PATH_MAX], parent[PATH_MAX];
+		pe_proc_path(pp, dfd);
+		ssize_t k = readlink(pp, parent, sizeof parent - 1);
+		if (k <= 0)
+			return 0;
+		parent[k] = '\0';
+		where = strcmp(parent, "/") == 0 ? pe_xasprintf("/%s", name) : path_join(parent, name);
+		b.path = where;
+		*stale = 1;
+	} else {
+		return 0;
+	}
+	if (!each_pyenvfs_mount(is_mount, &b))
+		return 0;
+	/* Its daemon dead? Asked for real (the kernel may have kept what it
+	 * last knew), a dead one's mount says ENOTCONN. */
+	if (!*stale && statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_FORCE_SYNC, STATX_TYPE, &stx) &&
+	    errno == ENOTCONN)
+		*stale = 1;
+	return 1;
+}
+
+int env_unmount_at(int dfd, const char *name, int *lazy, char *err, size_t len)
+{
+	char at[PATH_MAX + 64];
+	path_at(at, sizeof at, dfd, name);
 	if (lazy)
 		*lazy = 0;
-	ok = root ? umount2(path, 0) == 0 : fusermount("-u", path) == 0;
-	if (ok)
+	if (geteuid() != 0) {
+		/* fusermount3 (setuid root) resolves the path itself, carefully;
+		 * it is given the real one, as the descriptor has it. */
+		char pp[PE_PROC_PATH_MAX], parent[PATH_MAX];
+		pe_proc_path(pp, dfd);
+		ssize_t k = readlink(pp, parent, sizeof parent - 1);
+		if (k <= 0)
+			return pe_err(err, len, "cannot unmount '%s': %s", name, strerror(errno));
+		parent[k] = '\0';
+		cleanup_free char *path = strcmp(parent, "/") == 0 ? pe_xasprintf("/%s", name) : path_join(parent, name);
+		if (fusermount("-u", path) == 0)
+			return 0;
+		if (fusermount("-uz", path) == 0) {
+			if (lazy)
+				*lazy = 1;
+			return 0;
+		}
+		return pe_err(err, len, "cannot unmount '%s' (fusermount3 -uz failed)", path);
+	}
+	/* Root: the parent by descriptor, the last name never followed; a
+	 * mount point cannot be renamed, so that name is that mount. */
+	if (umount2(at, UMOUNT_NOFOLLOW) == 0)
 		return 0;
 	int e = errno;
-	ok = root ? umount2(path, MNT_DETACH) == 0 : fusermount("-uz", path) == 0;
-	if (ok) {
+	if (umount2(at, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) {
 		if (lazy)
 			*lazy = 1;
 		return 0;
 	}
-	return pe_err(err, len, "cannot unmount '%s'%s%s", path, root ? ": " : "",
-		      root ? strerror(e) : " (fusermount3 -uz failed)");
+	return pe_err(err, len, "cannot unmount '%s': %s", name, strerror(e));
 }
 
+int env_open_parent(const char *path, char name[NAME_MAX + 1])
+{
+	char cwd[PATH_MAX];
+	cleanup_free char *abs = path[0] == '/' ? pe_xstrdup(path)
+		: pe_xasprintf("%s/%s", getcwd(cwd, sizeof cwd) ? cwd : "", path);
+	cleanup_free char *norm = path_normalize(abs);
+	char *slash = strrchr(norm, '/');
+	if (!slash || !slash[1] || strlen(slash + 1) > NAME_MAX)
+		return errno = EINVAL, -1;
+	snprintf(name, NAME_MAX + 1, "%s", slash + 1);
+	*slash = '\0';
+	return open(*norm ? norm : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Removes everything below the directory dfd (readable), following no
+ * symlink and staying on the file system dev. */
 static int remove_below(int dfd, dev_t dev)
 {
 	DIR *d = fdopendir(dfd);
@@ -111,9 +199,16 @@ static int remove_below(int dfd, dev_t dev)
 			}
 			int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
-				/* a directory made read-only by what ran in the env */
-				if (fchmodat(dirfd(d), n, 0700, 0) == 0)
+				/* a directory made read-only by what ran in the env;
+				 * made searchable through a descriptor of it, never
+				 * by its name (a symlink swapped in is not followed) */
+				int p = openat(dirfd(d), n, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				char pp[PE_PROC_PATH_MAX];
+				pe_proc_path(pp, p);
+				if (p >= 0 && chmod(pp, 0700) == 0)
 					sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (p >= 0)
+					close(p);
 				if (sub < 0) {
 					r = -1;
 					continue;
@@ -134,19 +229,19 @@ static int remove_below(int dfd, dev_t dev)
 	return r;
 }
 
-int remove_tree(const char *path)
+int remove_tree_at(int dfd, const char *name)
 {
 	struct stat st;
-	if (lstat(path, &st))
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
 		return -1;
 	if (!S_ISDIR(st.st_mode))
-		return unlink(path);
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		return unlinkat(dfd, name, 0);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (remove_below(fd, st.st_dev))
 		return -1;
-	return rmdir(path);
+	return unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
 /* --- pyenvfs list ------------------------------------------------------ */
@@ -301,27 +396,9 @@ int list_main(int argc, char **argv)
 
 /* --- pyenvfs umount ---------------------------------------------------- */
 
-/* The path as /proc/self/mountinfo writes it: absolute, its parent's
- * symlinks resolved (a stale mount point itself cannot be stat'ed). */
-static char *mount_path(const char *given)
-{
-	char cwd[PATH_MAX];
-	cleanup_free char *abs = given[0] == '/' ? pe_xstrdup(given)
-		: pe_xasprintf("%s/%s", getcwd(cwd, sizeof cwd) ? cwd : "", given);
-	cleanup_free char *norm = path_normalize(abs);
-	char *slash = strrchr(norm, '/');
-	if (!slash || !slash[1])
-		return NULL;
-	*slash = '\0';
-	cleanup_free char *parent = realpath(*norm ? norm : "/", NULL);
-	if (!parent)
-		return NULL;
-	return strcmp(parent, "/") == 0 ? pe_xasprintf("/%s", slash + 1) : path_join(parent, slash + 1);
-}
-
 int umount_main(int argc, char **argv)
 {
-	char err[2048];
+	char err[2048], name[NAME_MAX + 1];
 	struct umount_opts o;
 	if (umount_parse(argc, argv, &o, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
@@ -331,21 +408,26 @@ int umount_main(int argc, char **argv)
 		umount_usage(stdout);
 		return 0;
 	}
-	cleanup_free char *path = mount_path(o.mountpoint);
-	if (!path || !env_is_mounted(path)) {
+	/* The parent once, by descriptor; the mount at its name is matched by
+	 * its mount id, and unmounted through the same descriptor. */
+	int dfd = env_open_parent(o.mountpoint, name);
+	int stale = 0, lazy;
+	if (dfd < 0 || !env_mount_at(dfd, name, &stale)) {
 		fprintf(stderr, "pyenvfs: %s: '%s' is not a pyenvfs mount (see pyenvfs list)\n", argv[0],
 			o.mountpoint);
+		if (dfd >= 0)
+			close(dfd);
 		return 1;
 	}
-	struct stat st;
-	int stale = stat(path, &st) && errno == ENOTCONN, lazy;
-	if (env_unmount(path, &lazy, err, sizeof err)) {
+	int r = env_unmount_at(dfd, name, &lazy, err, sizeof err);
+	close(dfd);
+	if (r) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	if (stale)
-		fprintf(stderr, "pyenvfs: '%s' was stale (its daemon had died): cleared\n", path);
+		fprintf(stderr, "pyenvfs: '%s' was stale (its daemon had died): cleared\n", o.mountpoint);
 	else if (lazy)
-		fprintf(stderr, "pyenvfs: '%s' was busy: unmounted lazily (it goes once nothing uses it)\n", path);
+		fprintf(stderr, "pyenvfs: '%s' was busy: unmounted lazily (it goes once nothing uses it)\n", o.mountpoint);
 	return 0;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Asking the base interpreter about its layout, parsing its answer, caching it. */
 #include "layout.h"
+#include "safedir.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -296,15 +297,22 @@ char *layout_cache_key(const char *base, const char *xy)
 	return out;
 }
 
-static char *cache_file(const char *dir, const char *key)
+static char *cache_file(const char *key)
 {
-	return pe_xasprintf("%s/layout-%016llx", dir, (unsigned long long)pe_hash(key));
+	return pe_xasprintf("layout-%016llx", (unsigned long long)pe_hash(key));
 }
 
+/* The cache is read and written only where nobody but the user (or root)
+ * may change it (safedir.h), through its descriptor. */
 char *layout_cache_load(const char *dir, const char *key)
 {
-	cleanup_free char *file = cache_file(dir, key);
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char why[512];
+	int dfd = safedir_open(dir, 0, why, sizeof why);
+	if (dfd < 0)
+		return NULL;
+	cleanup_free char *file = cache_file(key);
+	int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dfd);
 	if (fd < 0)
 		return NULL;
 	struct stat st;
@@ -328,24 +336,23 @@ char *layout_cache_load(const char *dir, const char *key)
 
 void layout_cache_store(const char *dir, const char *key, const char *text)
 {
-	cleanup_free char *parent = pe_xstrdup(dir);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = '\0';
-		(void)mkdir(parent, 0700);      /* ~/.cache, if missing */
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	char why[512];
+	int dfd = safedir_open(dir, 2, why, sizeof why);        /* [.cache/]pyenvfs */
+	if (dfd < 0)
 		return;
-	cleanup_free char *file = cache_file(dir, key);
+	cleanup_free char *file = cache_file(key);
 	cleanup_free char *tmp = pe_xasprintf("%s.%d.tmp", file, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		close(dfd);
 		return;
+	}
 	size_t klen = strlen(key), tlen = strlen(text);
 	int ok = write(fd, key, klen) == (ssize_t)klen && write(fd, "\n", 1) == 1 &&
 		 write(fd, text, tlen) == (ssize_t)tlen;
-	if (close(fd) || !ok || rename(tmp, file))
-		unlink(tmp);
+	if (close(fd) || !ok || renameat(dfd, tmp, dfd, file))
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
 }
 
 char *layout_cache_dir(void)

@@ -366,7 +366,7 @@ static int add_missing(const struct lockenv_in *in, struct stores *ss, struct lo
 			return -1;
 		}
 		if (download(in, l, m, nm, dldir, err, len)) {
-			(void)remove_tree(dldir);
+			(void)store_remove(dldir);
 			return -1;
 		}
 	}
@@ -396,7 +396,7 @@ static int add_missing(const struct lockenv_in *in, struct stores *ss, struct lo
 				       p->version, ok ? sha : "?");
 				free(jobs);
 				if (dldir)
-					(void)remove_tree(dldir);
+					(void)store_remove(dldir);
 				return -1;
 			}
 		}
@@ -418,7 +418,7 @@ static int add_missing(const struct lockenv_in *in, struct stores *ss, struct lo
 	store_jobs_free(jobs, nm);
 	free(jobs);
 	if (dldir)
-		(void)remove_tree(dldir);
+		(void)store_remove(dldir);
 	return r;
 }
 

@@ -5,6 +5,8 @@
 #include "check.h"
 #include "copyup.h"
 #include "cli.h"
+#include "envs.h"
+#include "creds.h"
 #include "gen.h"
 #include "inval.h"
 #include "layout.h"
@@ -53,46 +55,79 @@ static void log_to_stderr(enum fuse_log_level level, const char *fmt, va_list ap
 	fprintf(stderr, "pyenvfs: %s\n", m);
 }
 
-/* The directories set-up made, so a failed mount leaves nothing behind. */
+/* The directories set-up made, so a failed mount leaves nothing behind:
+ * each by its parent's descriptor and its name, never by a path (DIR's
+ * owner may change DIR's tree meanwhile). */
+#define MADE_MAX 64
 struct made {
-	char *paths[64];
+	int parent[MADE_MAX];
+	char *name[MADE_MAX];
 	int n;
 };
 
-static int make_dirs(const char *path, struct made *made)
+/* name in the directory dfd, made first if missing (as uid:gid, creds.h)
+ * and noted in made; opened following no symlink. O_PATH descriptor, or
+ * -errno (-ENOTDIR for a symlink or a file there). */
+static int make_subdir(int dfd, const char *name, uid_t uid, gid_t gid, struct made *made)
 {
-	cleanup_free char *p = pe_xstrdup(path);
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0777) == 0) {
-				if (made->n < 64)
-					made->paths[made->n++] = pe_xstrdup(p);
-			} else if (errno != EEXIST) {
-				return -errno;
-			}
-			*s = c;
-			if (!c)
-				break;
+	struct creds_saved cs;
+	int r = creds_become(uid, gid, &cs);
+	if (r)
+		return r;
+	if (mkdirat(dfd, name, 0777) == 0) {
+		if (made->n < MADE_MAX) {
+			made->parent[made->n] = dup(dfd);
+			made->name[made->n++] = pe_xstrdup(name);
 		}
+	} else if (errno != EEXIST) {
+		r = -errno;
 	}
-	return 0;
+	creds_restore(&cs);
+	if (r)
+		return r;
+	int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? fd : errno == ELOOP ? -ENOTDIR : -errno;
+}
+
+/* The directory at path (absolute), made with its missing parents first.
+ * What exists of the path is the user's as given (its symlinks followed);
+ * what is made is opened following nothing. O_PATH descriptor, or -errno. */
+static int make_dir_path(const char *path, struct made *made)
+{
+	cleanup_free char *near = path_nearest_existing(path);
+	int cur = open(near, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return -errno;
+	size_t nl = strlen(near);
+	cleanup_free char *rest = pe_xstrdup(strncmp(path, near, nl) == 0 ? path + nl : "");
+	char *save = NULL;
+	for (char *c = strtok_r(rest, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int next = make_subdir(cur, c, geteuid(), getegid(), made);
+		close(cur);
+		if (next < 0)
+			return next;
+		cur = next;
+	}
+	return cur;
 }
 
 static void unmake_dirs(struct made *made)
 {
 	while (made->n > 0) {
-		char *p = made->paths[--made->n];
-		rmdir(p);
-		free(p);
+		made->n--;
+		(void)unlinkat(made->parent[made->n], made->name[made->n], AT_REMOVEDIR);
+		close(made->parent[made->n]);
+		free(made->name[made->n]);
 	}
 }
 
 static void forget_made(struct made *made)
 {
-	while (made->n > 0)
-		free(made->paths[--made->n]);
+	while (made->n > 0) {
+		made->n--;
+		close(made->parent[made->n]);
+		free(made->name[made->n]);
+	}
 }
 
 /* What main makes, in the order it makes it; undone in reverse. */
@@ -296,7 +331,8 @@ static char *fd_path(int fd)
  * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
  * and records in it); one without is a `pip install --target` directory.
  * -1 with errno if one cannot be opened. */
-static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel, double timeout)
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel, int reserved,
+			    double timeout)
 {
 	fs->tmp_fd = -1;
 	fs->mountpoint = p->mountpoint;
@@ -308,9 +344,15 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const ch
 	fs->area_path[1] = fd_path(fs->layers[LAYER_UPPER].fd);
 	if (!fs->area_path[0] || !fs->area_path[1])
 		return -1;
-	if (mkdirat(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", 0700) && errno != EEXIST)
+	struct creds_saved cs;
+	if (creds_become(fs->owner, fs->group, &cs))
 		return -1;
-	fs->tmp_fd = openat_beneath(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", O_PATH | O_DIRECTORY);
+	int made = mkdirat(reserved, "tmp", 0700);
+	int e = errno;
+	creds_restore(&cs);
+	if (made && e != EEXIST)
+		return errno = e, -1;
+	fs->tmp_fd = openat(reserved, "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fs->tmp_fd < 0)
 		return -1;
 	/* copy-up's temporaries need a descriptor that can be written in */
@@ -346,16 +388,14 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const ch
 
 /* The layers the view shows, in the order of enum view_layer: BASE, read-only
  * and followed through its symlinks where the view anchors into it; DIR; the
- * env's own area in DIR. -1 with errno if one cannot be opened. */
-static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o, const char *site_rel)
+ * env's own area in DIR (site, reserved and upper: DIR's descriptors, which
+ * the layers own from here on). -1 with errno if one cannot be opened. */
+static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct pe_opts *o, const char *site_rel,
+		      int site, int reserved, int upper)
 {
 	const int rw = !o->read_only;
 	int base = open(p->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int e = errno;
-	int site = open(p->site, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	e = site < 0 ? errno : e;
-	int upper = site < 0 ? -1 : openat_beneath(site, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY);
-	e = site >= 0 && upper < 0 ? errno : e;
 	const struct layer layers[LAYER_COUNT] = {
 		[LAYER_BASE] = { .name = "BASE", .fd = base, .timeout = o->base_timeout, .follow = 1, .stable = 1 },
 		[LAYER_SITE] = { .name = "DIR", .fd = site, .timeout = o->site_timeout, .writable = rw },
@@ -366,61 +406,56 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 		fs_add_layer(fs, &layers[i]);
 	fs->home_layer = LAYER_SITE;
 	fs->fixed_timeout = o->base_timeout;
-	errno = e;
-	if (base < 0 || site < 0 || upper < 0)
+	if (base < 0) {
+		close(reserved);
+		errno = e;
 		return -1;
-	return p->nlower ? add_lower_layers(fs, p, site_rel, o->lower_timeout) : 0;
+	}
+	int r = p->nlower ? add_lower_layers(fs, p, site_rel, reserved, o->lower_timeout) : 0;
+	e = errno;
+	close(reserved);
+	errno = e;
+	return r;
 }
 
 /* DIR and the env's own area in it (made if missing), and the layers. The
  * area is the user's, who may change it natively: pyenvfs follows no
- * symlink there, and says so rather than make one. */
+ * symlink there, and says so rather than make one. Everything is made and
+ * opened by descriptor; what a root daemon makes in DIR it makes as DIR's
+ * owner (creds.h), so DIR stays its user's to change and delete. */
 static int make_env_area(struct setup *s)
 {
 	cleanup_free char *upper = path_join(s->p.site, VIEW_UPPER_IN_SITE);
 	cleanup_free char *reserved = path_join(s->p.site, VIEW_RESERVED);
-	const char *area[2] = { reserved, upper };     /* outer first */
-	for (int i = 0; i < 2; i++) {
+	/* From here on things are made: DIR, and its reserved directory. */
+	int site = make_dir_path(s->p.site, &s->made);
+	if (site < 0)
+		return pe_err(s->err, sizeof s->err, "cannot create DIR '%s': %s", s->p.site, strerror(-site));
+	struct stat sst;
+	int res = -1, up = -1;
+	if (fstat(site, &sst) == 0)
+		res = make_subdir(site, VIEW_RESERVED, sst.st_uid, sst.st_gid, &s->made);
+	if (res >= 0)
+		up = make_subdir(res, "upper", sst.st_uid, sst.st_gid, &s->made);
+	if (res < 0 || up < 0) {
+		int e = res < 0 ? -res : -up;
+		const char *what = res < 0 ? reserved : upper;
 		struct stat lst;
-		if (lstat(area[i], &lst) == 0 && !S_ISDIR(lst.st_mode))
+		close(site);
+		if (res >= 0)
+			close(res);
+		if (e == ENOTDIR && fstatat(AT_FDCWD, what, &lst, AT_SYMLINK_NOFOLLOW) == 0)
 			return pe_err(s->err, sizeof s->err,
 				      "'%s' is not a directory%s: pyenvfs keeps the env's own files there; move it away",
-				      area[i], S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
-	}
-	/* From here on things are made: DIR, and its reserved directory. */
-	int r = make_dirs(upper, &s->made);
-	if (r) {
-		struct stat dst;
-		/* Name what the user asked for when that is what failed. */
-		if (stat(s->p.site, &dst))
-			return pe_err(s->err, sizeof s->err, "cannot create DIR '%s': %s", s->p.site, strerror(-r));
-		return pe_err(s->err, sizeof s->err, "cannot create '%s' in DIR: %s", upper, strerror(-r));
+				      what, S_ISLNK(lst.st_mode) ? " (a symlink)" : "");
+		return pe_err(s->err, sizeof s->err, "cannot create '%s' in DIR: %s", upper, strerror(e));
 	}
 	struct pe_fs *fs = &s->fs;
-	struct stat sst;
-	if (add_layers(fs, &s->p, &s->o, s->lay.nsite ? s->lay.site[0] : "lib/python3/site-packages") || fstat(fs->layers[LAYER_SITE].fd, &sst))
-		return pe_err(s->err, sizeof s->err, "cannot open '%s': %s", s->p.site, strerror(errno));
 	fs->owner = sst.st_uid;
 	fs->group = sst.st_gid;
 	fs->daemon_is_root = geteuid() == 0;
-	/* A root daemon gives the env's area it made just now to DIR's owner, as
-	 * it does the directories it makes later: DIR stays its user's to
-	 * delete. By descriptor (opened following nothing), never by path. */
-	if (fs->daemon_is_root) {
-		int area_fd[2] = {
-			openat(fs->layers[LAYER_SITE].fd, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-			fs->layers[LAYER_UPPER].fd,
-		};
-		for (int i = 0; i < 2; i++) {
-			int mine = 0;
-			for (int k = 0; k < s->made.n; k++)
-				mine |= strcmp(s->made.paths[k], area[i]) == 0;
-			if (mine && area_fd[i] >= 0)
-				(void)fchownat(area_fd[i], "", fs->owner, fs->group, AT_EMPTY_PATH);
-		}
-		if (area_fd[0] >= 0)
-			close(area_fd[0]);
-	}
+	if (add_layers(fs, &s->p, &s->o, s->lay.nsite ? s->lay.site[0] : "lib/python3/site-packages", site, res, up))
+		return pe_err(s->err, sizeof s->err, "cannot open '%s': %s", s->p.site, strerror(errno));
 	return 0;
 }
 
@@ -444,15 +479,89 @@ static void raise_fd_limit(int is_root)
 	}
 }
 
+/* Where a root daemon mounts and unmounts. mount(2) and umount(2) take a
+ * path, and the mount point's parent may be a user's (a lab's env under
+ * /home/u, an fstab line without "user"): resolved twice, a name the user
+ * swaps for a symlink between the check and the mount would have root mount
+ * over, or unmount, anything. So the mount point is resolved once, to
+ * descriptors: the mount goes onto /proc/self/fd/N of the directory itself,
+ * and the unmount at the end through the parent's descriptor and the name
+ * (never followed), only if the mount there is still this one (its id). A
+ * daemon that is not root mounts and unmounts through fusermount3, which
+ * takes the same care, and so does a root mount with auto_unmount (which
+ * libfuse makes through fusermount3, by the path). */
+struct mount_at {
+	int parent;             /* the mount point's directory (O_PATH), or -1 */
+	char name[NAME_MAX + 1];
+	int dir;                /* the mount point itself (O_PATH) until mounted */
+	unsigned long long id;  /* the mount's id, 0 if unknown */
+};
+
+static int mount_at_open(const char *mountpoint, struct mount_at *m)
+{
+	m->parent = env_open_parent(mountpoint, m->name);
+	m->dir = m->parent < 0 ? -1 : openat(m->parent, m->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (m->dir >= 0)
+		return 0;
+	fprintf(stderr, "pyenvfs: MOUNTPOINT '%s': %s\n", mountpoint, strerror(errno));
+	if (m->parent >= 0)
+		close(m->parent);
+	m->parent = -1;
+	return -1;
+}
+
+static unsigned long long mount_at_id(const struct mount_at *m)
+{
+	struct statx stx;
+	/* AT_STATX_DONT_SYNC: answered from what the kernel keeps, without a
+	 * request to this daemon (which may not serve yet). */
+	if (statx(m->parent, m->name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+static void mount_at_unmount(struct mount_at *m)
+{
+	if (m->id && mount_at_id(m) == m->id) {
+		char err[1024];
+		if (env_unmount_at(m->parent, m->name, NULL, err, sizeof err))
+			fprintf(stderr, "%s\n", err);
+	}
+	close(m->parent);
+	m->parent = -1;
+}
+
 /* Mounts, daemonizes and serves until unmounted or signalled: 0 for a clean
  * end, 1 for an error, -1 if the mount failed. */
 static int serve(struct setup *s)
 {
 	struct fuse_session *se = s->se;
+	struct mount_at at = { .parent = -1, .dir = -1 };
+	char by_fd[PE_PROC_PATH_MAX];
+	const char *where = s->p.mountpoint;
 	inval_attach(s->fs.inval, se);
 	if (fuse_set_signal_handlers(se))
 		return -1;
-	if (fuse_session_mount(se, s->p.mountpoint)) {
+	cleanup_free char *user_opts = cli_fuse_optstring(&s->o);
+	if (geteuid() == 0) {
+		if (mount_at_open(s->p.mountpoint, &at)) {
+			fuse_remove_signal_handlers(se);
+			return -1;
+		}
+		/* (auto_unmount mounts through fusermount3, with the path.) */
+		pe_proc_path(by_fd, at.dir);
+		if (!strstr(user_opts, "auto_unmount"))
+			where = by_fd;
+	}
+	int mounted = fuse_session_mount(se, where) == 0;
+	if (at.dir >= 0) {
+		close(at.dir);
+		at.id = mounted ? mount_at_id(&at) : 0;
+	}
+	if (!mounted) {
+		if (at.parent >= 0)
+			close(at.parent);
 		fuse_remove_signal_handlers(se);
 		return -1;
 	}
@@ -479,7 +588,12 @@ static int serve(struct setup *s)
 		struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
 		r = fuse_session_loop_mt(se, &cfg);
 	}
-	fuse_session_unmount(se);
+	/* libfuse would unmount by the path it was given (here /proc/self/fd/N,
+	 * closed by now): a root daemon unmounts itself through its descriptor. */
+	if (at.parent >= 0)
+		mount_at_unmount(&at);
+	else
+		fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	/* A signal that ended the loop is a clean end; an error is not. */
 	return r < 0 ? 1 : 0;

@@ -43,6 +43,10 @@ int mountinfo_parse_line(char *line, struct mount_entry *e)
 	for (int i = 0; i < 6; i++)
 		if (!(f[i] = next_field(&p)))
 			return -1;
+	char *end;
+	e->id = strtoull(f[0], &end, 10);
+	if (*end)
+		return -1;
 	e->mountpoint = f[4];
 	e->options = f[5];
 	/* optional fields, up to a lone "-" */

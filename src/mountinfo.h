@@ -4,6 +4,7 @@
 #define PYENVFS_MOUNTINFO_H
 
 struct mount_entry {
+	unsigned long long id;  /* the mount id (statx's stx_mnt_id) */
 	char *mountpoint;       /* unescaped; points into the parsed line */
 	char *fstype;           /* e.g. "fuse.pyenvfs" */
 	char *source;           /* unescaped; pyenvfs's is its BASE (fsname) */

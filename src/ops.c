@@ -147,11 +147,9 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* What the kernel and the other nodes must learn after t's name was made. */
-static int made_at(fuse_req_t req, struct target *t, fuse_ino_t parent, mode_t mode, struct resolved *res)
+static int made_at(fuse_req_t req, struct target *t, fuse_ino_t parent, struct resolved *res)
 {
 	struct pe_fs *fs = fs_of(req);
-	struct caller c = caller_of(req);
-	backing_give_to_caller(fs, &c, t->dfd, t->name, mode);
 	inval_names_changed(fs, t->dfd, t->name, node_of(req, parent));
 	return resolve_made(fs, t, res);
 }
@@ -163,7 +161,11 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 {
 	struct resolved res;
 	struct target t;
+	struct caller c = caller_of(req);
+	struct creds_saved cs;
 	int r = resolve_new_name(fs_of(req), node_of(req, parent), name, &t);
+	if (!r)
+		r = backing_as_caller(fs_of(req), &c, &cs);
 	if (!r) {
 		if (kind == MAKE_DIR)
 			r = mkdirat(t.dfd, name, mode);
@@ -172,9 +174,10 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		else
 			r = symlinkat(link, t.dfd, name);
 		r = r ? -errno : 0;
+		creds_restore(&cs);
 	}
 	if (!r)
-		r = made_at(req, &t, parent, kind == MAKE_DIR ? (mode | S_IFDIR) : kind == MAKE_SYMLINK ? S_IFLNK : mode, &res);
+		r = made_at(req, &t, parent, &res);
 	target_release(&t);
 	reply_entry(req, r, &res);
 }
@@ -239,11 +242,16 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	if (resolve_stacked(fs)) {
 		r = resolve_remove(fs, node_of(req, parent), name, flags, &t);
 	} else {
+		struct creds_saved cs;
 		r = resolve_existing(fs, node_of(req, parent), name, &t);
 		if (!r)
 			r = backing_sticky_check(fs, &c, t.dfd, t.name);
-		if (!r)
+		/* As the caller: the backing file system applies a sticky
+		 * directory's rule to what is at the name when it is removed. */
+		if (!r && !(r = backing_as_caller(fs, &c, &cs))) {
 			r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
+			creds_restore(&cs);
+		}
 	}
 	if (!r)
 		inval_names_changed(fs, t.dfd, t.name, node_of(req, parent));
@@ -282,8 +290,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			r = backing_sticky_check(fs, &c, from.dfd, from.name);
 		if (!r)
 			r = backing_sticky_check(fs, &c, to.dfd, to.name);
-		if (!r)
+		struct creds_saved cs;
+		if (!r && !(r = backing_as_caller(fs, &c, &cs))) {
 			r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
+			creds_restore(&cs);
+		}
 	}
 	if (!r) {
 		inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
@@ -416,8 +427,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct pe_fs *fs = fs_of(req);
 	struct resolved res;
 	struct target t;
+	struct caller c = caller_of(req);
+	struct creds_saved cs;
 	int fd = -1;
 	int r = resolve_new_name(fs, node_of(req, parent), name, &t);
+	if (!r)
+		r = backing_as_caller(fs, &c, &cs);
 	if (!r) {
 		/* Always exclusive: the kernel sends CREATE when it believes the
 		 * name absent, but a negative entry it keeps may be stale (DIR
@@ -425,13 +440,23 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		 * skip the permission check and give the file to the caller. */
 		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 		r = fd < 0 ? -errno : 0;
+		creds_restore(&cs);
 		/* Without O_EXCL asked for, ESTALE has the kernel look the name up
 		 * again (LOOKUP_REVAL) and open what it finds, checking permissions. */
 		if (r == -EEXIST && !(fi->flags & O_EXCL))
 			r = -ESTALE;
 	}
 	if (!r)
-		r = made_at(req, &t, parent, S_IFREG | (mode & 07777), &res);
+		r = made_at(req, &t, parent, &res);
+	/* The name is found again for its node; a user who may write the
+	 * directory can have swapped it meanwhile (for a symlink, say: the
+	 * kernel would refuse such a reply, and the handle would never be
+	 * released). Only the file this create made is answered with. */
+	struct stat made;
+	if (!r && (fstat(fd, &made) || made.st_dev != res.node->dev || made.st_ino != res.node->ino)) {
+		node_forget(fs->nodes, res.node, 1);
+		r = fi->flags & O_EXCL ? -EEXIST : -ESTALE;
+	}
 	target_release(&t);
 	if (r) {
 		if (fd >= 0)

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The pip layer: made once per base from its own ensurepip, kept in the cache. */
 #include "piplayer.h"
+#include "safedir.h"
+#include "sha256.h"
+#include "view.h"
 #include "check.h"
 #include "envs.h"
 #include "layout.h"
@@ -10,9 +13,12 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -128,27 +134,130 @@ char *piplayer_key(const char *base, const char *xy)
 	return key;
 }
 
-/* 1 if dir is a complete layer made for key. */
-static int layer_ok(const char *dir, const char *key)
+/* The manifest of a layer: a line per object below its top (sorted, found
+ * by descriptor, following no symlink), with what changes when the object
+ * is written, replaced, chmod'ed or chown'ed: mode, owner, inode, and for
+ * what is not a directory its size and ctime (which nobody but root with
+ * the clock can set back). The key file itself is left out. Its sha256 is
+ * recorded when the layer is made and checked each time it is used; and
+ * nothing in it may be another user's or writable by others, so that it
+ * cannot change between the check and the use. 0, or -1 with why. */
+struct manifest {
+	struct sha256 sum;
+	char *why;
+	size_t len;
+};
+
+static int PE_PRINTF(2, 3) manifest_fail(struct manifest *m, const char *fmt, ...)
 {
-	cleanup_free char *keyfile = pe_xasprintf("%s/.pyenvfs/pip-layer", dir);
-	cleanup_free char *pip = pe_xasprintf("%s/pip/__init__.py", dir);
-	struct stat st;
-	if (stat(pip, &st))
-		return 0;
-	int fd = open(keyfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return 0;
-	size_t klen = strlen(key);
-	cleanup_free char *buf = pe_xmalloc(klen + 2);
-	ssize_t n = read(fd, buf, klen + 2);
-	close(fd);
-	return n == (ssize_t)klen + 1 && memcmp(buf, key, klen) == 0 && buf[klen] == '\n';
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m->why, m->len, fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
-static int write_file(const char *path, const char *text)
+static int name_cmp(const void *a, const void *b)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int manifest_dir(int dfd, const char *rel, struct manifest *m)
+{
+	DIR *d = pe_opendirat(dfd, ".");
+	if (!d)
+		return manifest_fail(m, "cannot read '%s': %s", *rel ? rel : ".", strerror(errno));
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    (!strcmp(rel, VIEW_RESERVED) && !strcmp(e->d_name, PIPLAYER_KEY_FILE)))
+			continue;
+		names = realloc(names, (n + 1) * sizeof *names);
+		if (!names)
+			abort();
+		names[n++] = pe_xstrdup(e->d_name);
+	}
+	qsort(names, n, sizeof *names, name_cmp);
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		cleanup_free char *path = *rel ? path_join(rel, names[i]) : pe_xstrdup(names[i]);
+		if (!r && fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW))
+			r = manifest_fail(m, "'%s': %s", path, strerror(errno));
+		if (!r && ((st.st_uid != geteuid() && st.st_uid != 0) ||
+			   (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))))
+			r = manifest_fail(m, "'%s' is uid %u's, mode %04o", path, (unsigned)st.st_uid,
+					  (unsigned)(st.st_mode & 07777));
+		if (!r) {
+			char line[PATH_MAX + 128];
+			int k = snprintf(line, sizeof line, "%s\t%o\t%u\t%u\t%llu", path, (unsigned)st.st_mode,
+					 (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned long long)st.st_ino);
+			if (!S_ISDIR(st.st_mode))
+				k += snprintf(line + k, sizeof line - (size_t)k, "\t%lld\t%lld.%09ld", (long long)st.st_size,
+					      (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+			sha256_update(&m->sum, line, (size_t)k);
+			sha256_update(&m->sum, "\n", 1);
+		}
+		if (!r && S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				r = manifest_fail(m, "'%s': %s", path, strerror(errno));
+			else {
+				r = manifest_dir(sub, path, m);
+				close(sub);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+	return r;
+}
+
+/* The manifest digest (hex) of the layer directory dfd, or -1 with why. */
+static int manifest_digest(int dfd, char out[65], char *why, size_t len)
+{
+	struct manifest m = { .why = why, .len = len };
+	sha256_init(&m.sum);
+	int rd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rd < 0)
+		return manifest_fail(&m, "cannot read the layer: %s", strerror(errno));
+	int r = manifest_dir(rd, "", &m);
+	close(rd);
+	if (r)
+		return -1;
+	uint8_t d[32];
+	sha256_final(&m.sum, d);
+	sha256_tohex(d, out);
+	return 0;
+}
+
+/* 1 if name in the cache directory dfd is a complete layer made for key,
+ * unchanged since (its manifest's digest is the one it was made with). */
+static int layer_ok(int dfd, const char *name, const char *key)
+{
+	int lfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lfd < 0)
+		return 0;
+	int fd = openat_beneath(lfd, VIEW_RESERVED "/" PIPLAYER_KEY_FILE, O_RDONLY);
+	size_t klen = strlen(key);
+	cleanup_free char *buf = pe_xmalloc(klen + 68);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, klen + 67);
+	if (fd >= 0)
+		close(fd);
+	char digest[65], why[512];
+	int ok = n == (ssize_t)klen + 66 && memcmp(buf, key, klen) == 0 && buf[klen] == '\n' &&
+		 buf[klen + 65] == '\n' && manifest_digest(lfd, digest, why, sizeof why) == 0 &&
+		 memcmp(buf + klen + 1, digest, 64) == 0;
+	close(lfd);
+	return ok;
+}
+
+static int write_file_at(int dfd, const char *name, const char *text)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
 	size_t n = strlen(text);
@@ -159,10 +268,10 @@ static int write_file(const char *path, const char *text)
 }
 
 /* Builds left by a builder that died: ".build.NAME.PID.XXXXXX" of a PID
- * that no longer exists. */
-static void remove_dead_builds(const char *dir)
+ * that no longer exists, in the cache directory dfd. */
+static void remove_dead_builds(int dfd)
 {
-	DIR *d = opendir(dir);
+	DIR *d = pe_opendirat(dfd, ".");
 	if (!d)
 		return;
 	struct dirent *e;
@@ -177,8 +286,7 @@ static void remove_dead_builds(const char *dir)
 		/* EPERM: another user's live process */
 		if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		cleanup_free char *path = path_join(dir, e->d_name);
-		(void)remove_tree(path);
+		(void)remove_tree_at(dirfd(d), e->d_name);
 	}
 	closedir(d);
 }
@@ -249,27 +357,33 @@ static int run_maker(const char *base, const char *xy, const char *build, char *
 		      line[0] ? ": " : "", line);
 }
 
-static int mkdir_p(const char *path)
-{
-	cleanup_free char *p = pe_xstrdup(path);
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0700) && errno != EEXIST)
-				return -1;
-			*s = c;
-			if (!c)
-				return 0;
-		}
-	}
-}
-
 static double since(const struct timespec *t0)
 {
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The layer built in build/layer: its mounts file, then its key file with
+ * the digest of everything else. 0, or -1 with err. */
+static int seal_layer(int bfd, const char *key, char *err, size_t len)
+{
+	int lfd = openat(bfd, "layer", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int res = lfd < 0 ? -1 : openat(lfd, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char digest[65], why[512];
+	int r = res < 0 || write_file_at(res, "mounts", PIPLAYER_ROOT "\n") ? -1 : 0;
+	if (r)
+		pe_err(err, len, "--with-pip: cannot write in the pip layer: %s", strerror(errno));
+	if (!r && manifest_digest(lfd, digest, why, sizeof why))
+		r = pe_err(err, len, "--with-pip: the pip layer just made: %s", why);
+	cleanup_free char *text = r ? NULL : pe_xasprintf("%s\n%s\n", key, digest);
+	if (!r && write_file_at(res, PIPLAYER_KEY_FILE, text))
+		r = pe_err(err, len, "--with-pip: cannot write in the pip layer: %s", strerror(errno));
+	if (res >= 0)
+		close(res);
+	if (lfd >= 0)
+		close(lfd);
+	return r;
 }
 
 char *piplayer_get(const char *base, const char *xy, double *built_secs, char *err, size_t len)
@@ -289,47 +403,60 @@ char *piplayer_get(const char *base, const char *xy, double *built_secs, char *e
 		return NULL;
 	}
 	cleanup_free char *dir = path_join(cache, "pip-layers");
+	char why[1024];
+	/* What is found there is run as the caller (pip): only a cache nobody
+	 * else may change is used, and it is used through its descriptor. */
+	int dfd = safedir_open(dir, 3, why, sizeof why);        /* [.cache/]pyenvfs/pip-layers */
+	if (dfd < 0) {
+		pe_err(err, len, "--with-pip: the cache '%s' is not safe to use: %s (set XDG_CACHE_HOME to a directory of "
+		       "your own)", dir, why);
+		return NULL;
+	}
 	char name[64];
 	snprintf(name, sizeof name, "%s-%016llx", xy, (unsigned long long)pe_hash(key));
 	char *final = path_join(dir, name);
-	if (layer_ok(final, key))
+	if (layer_ok(dfd, name, key)) {
+		close(dfd);
 		return final;
+	}
 
-	if (mkdir_p(dir)) {
-		pe_err(err, len, "--with-pip: cannot make '%s': %s", dir, strerror(errno));
-		free(final);
-		return NULL;
+	remove_dead_builds(dfd);
+	cleanup_free char *bname = NULL;
+	for (int tries = 0; !bname && tries < 100; tries++) {
+		unsigned rnd = 0;
+		if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			break;
+		char *cand = pe_xasprintf(".build.%s.%ld.%08x", name, (long)getpid(), rnd);
+		if (mkdirat(dfd, cand, 0700) == 0)
+			bname = cand;
+		else
+			free(cand);
 	}
-	remove_dead_builds(dir);
-	cleanup_free char *build = pe_xasprintf("%s/.build.%s.%ld.XXXXXX", dir, name, (long)getpid());
-	if (!mkdtemp(build)) {
+	int bfd = bname ? openat(dfd, bname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (bfd < 0) {
 		pe_err(err, len, "--with-pip: cannot make a directory in '%s': %s", dir, strerror(errno));
+		close(dfd);
 		free(final);
 		return NULL;
 	}
-	cleanup_free char *layer = path_join(build, "layer");
-	cleanup_free char *mounts = path_join(layer, ".pyenvfs/mounts");
-	cleanup_free char *keyfile = path_join(layer, ".pyenvfs/pip-layer");
-	cleanup_free char *keytext = pe_xasprintf("%s\n", key);
-	int ok = mkdir(layer, 0755) == 0 && run_maker(base, xy, build, err, len) == 0;
-	if (ok && (write_file(mounts, PIPLAYER_ROOT "\n") || write_file(keyfile, keytext))) {
-		pe_err(err, len, "--with-pip: cannot write in '%s': %s", layer, strerror(errno));
-		ok = 0;
-	}
-	if (ok && rename(layer, final)) {
+	cleanup_free char *build = path_join(dir, bname);
+	int ok = mkdirat(bfd, "layer", 0755) == 0 && run_maker(base, xy, build, err, len) == 0 &&
+		 seal_layer(bfd, key, err, len) == 0;
+	if (ok && renameat(bfd, "layer", dfd, name)) {
 		/* Another builder was first (ours is discarded), or what has the
-		 * name is incomplete or stale: moved aside and replaced. */
-		if (!layer_ok(final, key)) {
-			cleanup_free char *old = path_join(build, "old");
-			(void)rename(final, old);
-			if (rename(layer, final) && !layer_ok(final, key)) {
+		 * name is incomplete, stale or changed: moved aside and replaced. */
+		if (!layer_ok(dfd, name, key)) {
+			(void)renameat(dfd, name, bfd, "old");
+			if (renameat(bfd, "layer", dfd, name) && !layer_ok(dfd, name, key)) {
 				pe_err(err, len, "--with-pip: cannot put the pip layer at '%s': %s", final,
 				       strerror(errno));
 				ok = 0;
 			}
 		}
 	}
-	(void)remove_tree(build);
+	close(bfd);
+	(void)remove_tree_at(dfd, bname);
+	close(dfd);
 	if (!ok) {
 		free(final);
 		return NULL;

@@ -8,7 +8,8 @@
  *       .pyenvfs/upper/bin/pip pipX pipX.Y the console scripts (its upper area)
  *       .pyenvfs/mounts                    PIPLAYER_ROOT, the one "mount" its
  *                                          scripts name (shebang.c rewrites them)
- *       .pyenvfs/pip-layer                 the key it was made for
+ *       .pyenvfs/pip-layer                 the key it was made for, and the
+ *                                          sha256 of its manifest (piplayer.c)
  *
  * Made before mounting (the daemon never runs Python once the mount is up):
  * the base interpreter runs its own ensurepip into a temporary root, with
@@ -25,6 +26,8 @@
  * .pyenvfs/mounts lists: shebang.c rewrites such a line on read to name the
  * env's own bin/pythonX.Y. Outside a mount the scripts do not run. */
 #define PIPLAYER_ROOT "/pyenvfs-pip-layer"
+/* Its key file, in .pyenvfs/. */
+#define PIPLAYER_KEY_FILE "pip-layer"
 
 /* The key of base's pip layer: the interpreter's identity (as the layout
  * cache's key) and its ensurepip and wheels as they are now; NULL if base

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records on disk: read, set atomically, drop. */
 #include "records.h"
+#include "creds.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -96,9 +97,18 @@ int records_set(int top, enum wh_area area, const char *dir, const char *name, e
 		r = wh_encode(kind, origin, target, sizeof target);
 	if (r)
 		return r;
+	/* The records are DIR's, made as DIR's owner (top's) by a root daemon
+	 * (creds.h): its user can delete DIR, and read them when mounting it
+	 * with a daemon of their own. */
+	struct stat ts;
+	struct creds_saved cs = { 0 };
+	if (fstat(top, &ts) < 0 || (r = creds_become(ts.st_uid, ts.st_gid, &cs)) != 0)
+		return r ? r : -errno;
 	int fd = walk(top, node, 1);
-	if (fd < 0)
+	if (fd < 0) {
+		creds_restore(&cs);
 		return fd;
+	}
 	/* The new link beside the old one, then over it: one atomic step. */
 	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
 	r = symlinkat(target, fd, tmp) < 0 ? -errno : 0;
@@ -106,6 +116,7 @@ int records_set(int top, enum wh_area area, const char *dir, const char *name, e
 		r = -errno;
 		unlinkat(fd, tmp, 0);
 	}
+	creds_restore(&cs);
 	close(fd);
 	return r;
 }

@@ -3,6 +3,7 @@
  * The stacked areas are stack.c's, their distribution index distindex.c's. */
 #include "resolve.h"
 #include "bytecode.h"
+#include "creds.h"
 #include "shebang.h"
 #include "stack.h"
 #include "util.h"
@@ -171,11 +172,13 @@ int resolve_make_dirs(struct pe_fs *fs, unsigned layer, const char *path)
 	cleanup_free char *p = pe_xstrdup(path);
 	int cur = root, r = 0;
 	char *save = NULL;
+	/* Made as DIR's owner (creds.h): born theirs, so that DIR stays its
+	 * user's to change and delete, and nothing is chowned by name. */
+	struct creds_saved cs = { 0 };
+	if (fs->daemon_is_root)
+		r = creds_become(fs->owner, fs->group, &cs);
 	for (char *c = strtok_r(p, "/", &save); c && !r; c = strtok_r(NULL, "/", &save)) {
-		if (mkdirat(cur, c, 0755) == 0) {
-			if (fs->daemon_is_root)
-				(void)fchownat(cur, c, fs->owner, fs->group, AT_SYMLINK_NOFOLLOW);
-		} else if (errno != EEXIST) {
+		if (mkdirat(cur, c, 0755) && errno != EEXIST) {
 			r = -errno;
 			break;
 		}
@@ -186,6 +189,7 @@ int resolve_make_dirs(struct pe_fs *fs, unsigned layer, const char *path)
 			close(cur);
 		cur = next;
 	}
+	creds_restore(&cs);
 	if (cur >= 0 && cur != root)
 		close(cur);
 	return r;

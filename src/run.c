@@ -6,6 +6,7 @@
 #include "envs.h"
 #include "run.h"
 #include "runopts.h"
+#include "safedir.h"
 #include "util.h"
 #include "withreqs.h"
 
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,12 +32,17 @@
 #define MOUNT_WAIT_SECONDS 60
 #define DAEMON_EXIT_SECONDS 10
 
-/* The run's own directory: RUNTIME/pyenvfs-run.XXXXXX/{owner,env,site}. */
+/* The run's own directory: RUNTIME/pyenvfs-run.XXXXXX/{owner,env,site}.
+ * From the moment it is made, run acts on it through its descriptor (fd),
+ * never by its path: the paths are for the daemon's command line and CMD's
+ * environment only. */
 struct run_dir {
 	char *dir;
 	char *mnt;
 	char *site;             /* the temporary site directory, if run made one */
-	char *owner;
+	int root_fd;            /* the runtime directory (O_PATH), or -1 */
+	char *name;             /* the run directory's name in it */
+	int fd;                 /* the run directory (O_PATH), or -1 */
 	char *lock;             /* the lock --with or a script's metadata resolved to, or NULL */
 	int script;             /* CMD is a .py file, run with the env's Python */
 };
@@ -114,13 +121,17 @@ static unsigned long long start_time_of(pid_t pid)
 	return t;
 }
 
-/* 1 if the run that owns DIR (its owner file: "PID STARTTIME") is gone. */
-static int owner_gone(const char *dir)
+/* 1 if the run that owns the run directory dfd (its owner file: "PID
+ * STARTTIME") is gone. */
+static int owner_gone(int dfd)
 {
-	cleanup_free char *owner = path_join(dir, "owner");
-	FILE *f = fopen(owner, "re");
-	if (!f)
+	int fd = openat(dfd, "owner", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return 0;                   /* being made, or not a run's */
+	}
 	int pid = 0;
 	unsigned long long t = 0;
 	int ok = fscanf(f, "%d %llu", &pid, &t) == 2;
@@ -128,9 +139,9 @@ static int owner_gone(const char *dir)
 	return ok && pid > 0 && start_time_of((pid_t)pid) != t;
 }
 
-static int make_owner_file(const char *path)
+static int make_owner_file(int dfd)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = openat(dfd, "owner", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	char line[64];
@@ -140,70 +151,97 @@ static int make_owner_file(const char *path)
 	return r;
 }
 
-/* Takes a run directory down: the mount if one is there, then its content. */
-static int clear_run_dir(const char *dir, char *err, size_t len)
+/* Takes the run directory name in root (dfd: its descriptor) down: the
+ * mount if one is there, then its content, through dfd; the directory
+ * itself only if name is still it. */
+static int clear_run_dir(int root, const char *name, int dfd, const char *shown, char *err, size_t len)
 {
-	cleanup_free char *mnt = path_join(dir, "env");
-	cleanup_free char *site = path_join(dir, "site");
-	cleanup_free char *owner = path_join(dir, "owner");
-	if (env_is_mounted(mnt) && env_unmount(mnt, NULL, err, len))
+	int stale;
+	if (env_mount_at(dfd, "env", &stale) && env_unmount_at(dfd, "env", NULL, err, len))
 		return -1;
-	rmdir(mnt);
-	if (remove_tree(site) && errno != ENOENT)
-		return pe_err(err, len, "cannot remove '%s': %s", site, strerror(errno));
-	unlink(owner);
+	unlinkat(dfd, "env", AT_REMOVEDIR);
+	if (remove_tree_at(dfd, "site") && errno != ENOENT)
+		return pe_err(err, len, "cannot remove '%s/site': %s", shown, strerror(errno));
+	unlinkat(dfd, "owner", 0);
 	/* what resolving --with or a script's dependencies left (withreqs.c) */
 	static const char *const resolved[] = { "pylock.toml", "pip.log", "pip-report.json" };
-	for (size_t i = 0; i < sizeof resolved / sizeof resolved[0]; i++) {
-		cleanup_free char *f = path_join(dir, resolved[i]);
-		unlink(f);
-	}
-	if (rmdir(dir) && errno != ENOENT)
-		return pe_err(err, len, "cannot remove '%s': %s", dir, strerror(errno));
+	for (size_t i = 0; i < sizeof resolved / sizeof resolved[0]; i++)
+		unlinkat(dfd, resolved[i], 0);
+	struct stat mine, there;
+	if (fstat(dfd, &mine) == 0 && fstatat(root, name, &there, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mine.st_dev == there.st_dev && mine.st_ino == there.st_ino && unlinkat(root, name, AT_REMOVEDIR) &&
+	    errno != ENOENT)
+		return pe_err(err, len, "cannot remove '%s': %s", shown, strerror(errno));
 	return 0;
 }
 
 /* What an earlier run killed with -9 left (its daemon took its mount down
  * when it died; a daemon killed too left a stale one): cleared now, or named. */
-static void clear_dead_runs(const char *root)
+static void clear_dead_runs(int root, const char *root_path)
 {
-	DIR *d = opendir(root);
+	DIR *d = pe_opendirat(root, ".");
 	if (!d)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, RUN_PREFIX, strlen(RUN_PREFIX)) != 0)
 			continue;
-		cleanup_free char *dir = path_join(root, de->d_name);
+		int dfd = openat(root, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
-		if (lstat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || !owner_gone(dir))
+		if (dfd < 0)
 			continue;
+		cleanup_free char *shown = path_join(root_path, de->d_name);
 		char err[1024];
-		if (clear_run_dir(dir, err, sizeof err))
-			fprintf(stderr, "pyenvfs: run: an earlier run left '%s' (%s)\n", dir, err + strlen("pyenvfs: "));
+		if (fstat(dfd, &st) == 0 && st.st_uid == geteuid() && owner_gone(dfd) &&
+		    clear_run_dir(root, de->d_name, dfd, shown, err, sizeof err))
+			fprintf(stderr, "pyenvfs: run: an earlier run left '%s' (%s)\n", shown, err + strlen("pyenvfs: "));
+		close(dfd);
 	}
 	closedir(d);
+}
+
+/* A new directory pyenvfs-run.XXXXXX in root (mkdtemp's, by descriptor). */
+static char *make_unique_dir(int root)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned char rnd[6];
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			return NULL;
+		char name[32];
+		int n = snprintf(name, sizeof name, "%s", RUN_PREFIX);
+		for (size_t i = 0; i < sizeof rnd; i++)
+			name[n++] = chars[rnd[i] % (sizeof chars - 1)];
+		name[n] = '\0';
+		if (mkdirat(root, name, 0700) == 0)
+			return pe_xstrdup(name);
+		if (errno != EEXIST)
+			return NULL;
+	}
+	return NULL;
 }
 
 static int make_run_dir(struct run_dir *rd, int temp_site, char *err, size_t len)
 {
 	const char *root = runtime_root();
-	clear_dead_runs(root);
-	rd->dir = pe_xasprintf("%s/" RUN_PREFIX "XXXXXX", root);
-	if (!mkdtemp(rd->dir)) {
-		int e = errno;
-		free(rd->dir);
-		rd->dir = NULL;
-		return pe_err(err, len, "run: cannot make a directory in '%s': %s", root, strerror(e));
-	}
-	rd->owner = path_join(rd->dir, "owner");
+	char why[1024];
+	rd->root_fd = safedir_open(root, 0, why, sizeof why);
+	if (rd->root_fd < 0)
+		return pe_err(err, len, "run: the runtime directory '%s' is not safe to use: %s (unset XDG_RUNTIME_DIR "
+			      "or TMPDIR, or name a directory of your own)", root, why);
+	clear_dead_runs(rd->root_fd, root);
+	rd->name = make_unique_dir(rd->root_fd);
+	if (!rd->name)
+		return pe_err(err, len, "run: cannot make a directory in '%s': %s", root, strerror(errno));
+	rd->dir = path_join(root, rd->name);
 	rd->mnt = path_join(rd->dir, "env");
-	int r = make_owner_file(rd->owner);
-	if (!r && mkdir(rd->mnt, 0700))
+	rd->fd = openat(rd->root_fd, rd->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = rd->fd < 0 ? -errno : make_owner_file(rd->fd);
+	if (!r && mkdirat(rd->fd, "env", 0700))
 		r = -errno;
 	if (!r && temp_site) {
 		rd->site = path_join(rd->dir, "site");
-		if (mkdir(rd->site, 0700))
+		if (mkdirat(rd->fd, "site", 0700))
 			r = -errno;
 	}
 	if (r)
@@ -213,10 +251,14 @@ static int make_run_dir(struct run_dir *rd, int temp_site, char *err, size_t len
 
 static void free_run_dir(struct run_dir *rd)
 {
+	if (rd->fd >= 0)
+		close(rd->fd);
+	if (rd->root_fd >= 0)
+		close(rd->root_fd);
 	free(rd->dir);
 	free(rd->mnt);
 	free(rd->site);
-	free(rd->owner);
+	free(rd->name);
 	free(rd->lock);
 }
 
@@ -272,7 +314,7 @@ static int pid_fd(pid_t pid)
 static int wait_mounted(const struct run_dir *rd, pid_t daemon, int dfd, int *status)
 {
 	struct stat dst, mst;
-	if (stat(rd->dir, &dst))
+	if (fstat(rd->fd, &dst))
 		return -errno;
 	int mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	struct timespec t0, now;
@@ -284,7 +326,7 @@ static int wait_mounted(const struct run_dir *rd, pid_t daemon, int dfd, int *st
 			r = -ECHILD;
 			break;
 		}
-		if (stat(rd->mnt, &mst) == 0 && mst.st_dev != dst.st_dev) {
+		if (fstatat(rd->fd, "env", &mst, 0) == 0 && mst.st_dev != dst.st_dev) {
 			r = 0;
 			break;
 		}
@@ -327,7 +369,8 @@ static void stop_daemon(pid_t daemon, int dfd, const struct run_dir *rd)
 		poll(&pfd, dfd >= 0 ? 1 : 0, dfd >= 0 ? 1000 : 2);
 	}
 	char err[1024];
-	if (env_is_mounted(rd->mnt) && env_unmount(rd->mnt, NULL, err, sizeof err))
+	int stale;
+	if (env_mount_at(rd->fd, "env", &stale) && env_unmount_at(rd->fd, "env", NULL, err, sizeof err))
 		fprintf(stderr, "%s\n", err);
 }
 
@@ -387,7 +430,7 @@ static int exit_status_of(int status)
 static int run_env(const struct run_opts *o)
 {
 	char err[2048];
-	struct run_dir rd = { 0 };
+	struct run_dir rd = { .root_fd = -1, .fd = -1 };
 	int status = 0, ret = RUN_STATUS_FAILED, dfd = -1;
 
 	set_signal_handlers();
@@ -439,7 +482,7 @@ out_daemon:
 out:
 	if (dfd >= 0)
 		close(dfd);
-	if (rd.dir && clear_run_dir(rd.dir, err, sizeof err))
+	if (rd.fd >= 0 && clear_run_dir(rd.root_fd, rd.name, rd.fd, rd.dir, err, sizeof err))
 		fprintf(stderr, "%s\n", err);
 	free_run_dir(&rd);
 	return ret;

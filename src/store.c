@@ -2,6 +2,7 @@
 /* The store: where it is, whether it is trusted, its entries' names, finding
  * and pinning them. Adding is storeadd.c; list, du and gc storecmd.c. */
 #include "store.h"
+#include "safedir.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -70,6 +71,12 @@ static int add_store(struct stores *ss, const char *path, int own, char *err, si
 				      norm);
 		if (stat(entries, &st) == 0 && store_trusted(&st, geteuid(), why, sizeof why))
 			return pe_err(err, len, "%s '%s': its entries directory is %s", what, norm, why);
+		/* and every directory above it (safedir.h: as the caches) */
+		char why2[512];
+		int fd = safedir_open(norm, 0, why2, sizeof why2);
+		if (fd < 0)
+			return pe_err(err, len, "%s '%s' cannot be trusted: %s", what, norm, why2);
+		close(fd);
 	}
 	for (size_t i = 0; i < ss->n; i++)
 		if (strcmp(ss->s[i].path, norm) == 0)
@@ -123,43 +130,45 @@ void stores_free(struct stores *ss)
 	memset(ss, 0, sizeof *ss);
 }
 
-/* mkdir -p (mode for the last component, 0700 for missing parents); then
- * the trust rule on path. */
-static int make_dir(const char *path, mode_t mode, char *err, size_t len)
-{
-	cleanup_free char *p = pe_xstrdup(path);
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, c ? 0700 : mode) && errno != EEXIST)
-				return pe_err(err, len, "cannot make '%s': %s", p, strerror(errno));
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	struct stat st;
-	char why[128];
-	if (lstat(path, &st))
-		return pe_err(err, len, "'%s': %s", path, strerror(errno));
-	if (S_ISLNK(st.st_mode) || store_trusted(&st, geteuid(), why, sizeof why) || st.st_uid != geteuid())
-		return pe_err(err, len, "'%s' in your store is %s", path,
-			      S_ISLNK(st.st_mode) ? "a symbolic link" : st.st_uid != geteuid() ? "not yours" : why);
-	return 0;
-}
-
 int store_make_own(struct store *s, char *err, size_t len)
 {
+	/* the store itself, and what is missing above it, made 0700 by
+	 * safedir_open, which trusts it only if every directory from / down
+	 * is yours or root's and nobody else's to write */
+	int missing = 0;
+	cleanup_free char *p = pe_xstrdup(s->path);
+	struct stat st;
+	for (char *slash; lstat(p, &st) && errno == ENOENT && (slash = strrchr(p, '/')) && slash != p;) {
+		*slash = '\0';
+		missing++;
+	}
+	char why[512];
+	int top = safedir_open(s->path, missing, why, sizeof why);
+	if (top < 0)
+		return pe_err(err, len, "your store '%s' cannot be used: %s", s->path, why);
+	if (fstat(top, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		close(top);
+		return pe_err(err, len, "the store '%s' is not yours alone", s->path);
+	}
 	/* The store is the user's alone (0700); an admin publishing one opens
 	 * its top (chmod 755), and what is below is readable already. */
-	static const char *const sub[] = { "", "entries", "used", "tmp" };
-	static const mode_t mode[] = { 0700, 0755, 0755, 0700 };
+	static const char *const sub[] = { "entries", "used", "tmp" };
+	static const mode_t mode[] = { 0755, 0755, 0700 };
 	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
-		cleanup_free char *d = path_join(s->path, sub[i]);
-		if (make_dir(d, mode[i], err, len))
-			return -1;
+		if (mkdirat(top, sub[i], mode[i]) && errno != EEXIST) {
+			int e = errno;
+			close(top);
+			return pe_err(err, len, "cannot make '%s/%s': %s", s->path, sub[i], strerror(e));
+		}
+		char w[128];
+		if (fstatat(top, sub[i], &st, AT_SYMLINK_NOFOLLOW) || store_trusted(&st, geteuid(), w, sizeof w) ||
+		    st.st_uid != geteuid()) {
+			close(top);
+			return pe_err(err, len, "'%s/%s' in your store is %s", s->path, sub[i],
+				      S_ISLNK(st.st_mode) ? "a symbolic link" : st.st_uid != geteuid() ? "not yours" : w);
+		}
 	}
+	close(top);
 	s->exists = 1;
 	return 0;
 }

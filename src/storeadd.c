@@ -169,6 +169,34 @@ int store_target(const char *base, const char *xy, struct spec_target *t, char *
 
 /* ---------------------------------------------------------------- builds */
 
+int store_remove(const char *path)
+{
+	cleanup_free char *parent = pe_xstrdup(path);
+	char *slash = strrchr(parent, '/');
+	if (!slash || !slash[1]) {
+		errno = EINVAL;
+		return -1;
+	}
+	*slash = '\0';
+	int dfd = open(*parent ? parent : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	/* its top may be read-only (a sealed entry): writable through a
+	 * descriptor of it, never by its name */
+	int top = openat(dfd, slash + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top >= 0) {
+		char pp[PE_PROC_PATH_MAX];
+		pe_proc_path(pp, top);
+		(void)chmod(pp, 0700);
+		close(top);
+	}
+	int r = remove_tree_at(dfd, slash + 1);
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return r;
+}
+
 /* A build or trash directory ("build.PID.X", "trash.PID.X") whose maker is gone. */
 static int dead_maker(const char *name)
 {
@@ -194,8 +222,7 @@ static void remove_dead_builds(const char *tmp)
 		if (!dead_maker(e->d_name))
 			continue;
 		cleanup_free char *path = path_join(tmp, e->d_name);
-		chmod(path, 0700);
-		(void)remove_tree(path);
+		(void)store_remove(path);
 	}
 	closedir(d);
 }
@@ -314,8 +341,7 @@ static void finish(struct build *b, size_t k, const char *why)
 		(void)chmod(final, 0555);
 	} else if (errno == EEXIST || errno == ENOTEMPTY) {
 		/* another add was first: its entry is the same wheel's */
-		(void)chmod(b->dest[k], 0700);
-		(void)remove_tree(b->dest[k]);
+		(void)store_remove(b->dest[k]);
 	} else {
 		job_error(j, "%s: cannot put its entry in place: %s", base_name(j->wheel), strerror(errno));
 		free(final);
@@ -491,9 +517,8 @@ out:
 			ret = -1;
 		}
 	}
-	if (build) {
-		(void)remove_tree(build);
-	}
+	if (build)
+		(void)store_remove(build);
 	for (size_t k = 0; k < b.n; k++) {
 		free(b.dest[k]);
 		free(b.names[k]);

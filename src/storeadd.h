@@ -36,6 +36,11 @@ int store_add(struct stores *ss, const char *base, const char *xy, struct store_
 	      char *err, size_t len);
 void store_jobs_free(struct store_job *jobs, size_t n);
 
+/* Removes path and everything below it (a build, a download, a removed
+ * entry: read-only directories made writable first), following no symlink
+ * below path's parent. 0, or -1 with errno. */
+int store_remove(const char *path);
+
 /* The installer program (src/store_install.py), for the tests. */
 extern const char store_install_py[];
 

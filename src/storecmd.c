@@ -444,8 +444,7 @@ static int gc_remove(const struct store *s, const char *name)
 	close(fd);
 	if (r)
 		return -1;
-	(void)chmod(trash, 0700);
-	(void)remove_tree(trash);
+	(void)store_remove(trash);
 	cleanup_free char *stamp = pe_xasprintf("%s/used/%s", s->path, name);
 	(void)unlink(stamp);
 	return 0;

@@ -137,6 +137,7 @@ static void test_mountinfo(void)
 		      "fuse.pyenvfs /usr rw,user_id=1000,group_id=1000,default_permissions\n";
 	struct mount_entry e;
 	CHECK(mountinfo_parse_line(line, &e) == 0);
+	CHECK(e.id == 36);
 	CHECK_STR(e.mountpoint, "/home/u/my env");
 	CHECK_STR(e.fstype, "fuse.pyenvfs");
 	CHECK_STR(e.source, "/usr");
@@ -150,6 +151,8 @@ static void test_mountinfo(void)
 	char other[] = "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
 	CHECK(mountinfo_parse_line(other, &e) == 0);
 	CHECK(!mountinfo_is_pyenvfs(&e));
+	char bad_id[] = "x22 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
+	CHECK(mountinfo_parse_line(bad_id, &e) == -1);
 	char bad[] = "22 1 8:1 / / rw ext4 /dev/sda1 rw\n";   /* no "-" */
 	CHECK(mountinfo_parse_line(bad, &e) == -1);
 	char shortl[] = "22 1\n";
