@@ -515,3 +515,36 @@ def test_a_thousand_distributions(tmp_path, cache, cleanup_mounts):
         assert _py(m, b, code, False, str(tmp_path)).strip() == "ok"
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], timeout=60)
+
+
+def test_fstab_form_and_the_store_command_line(tmp_path, cache):
+    """-o lock=,store= (the fstab form) compose the same env; pyenvfs store
+    refuses a bad command line with one line and touches nothing."""
+    b = base_or_skip("usr-3.11")
+    wh = tmp_path / "wheels"
+    a = sk.small_wheel(wh, "pyenvfs_bulk_a", "1.0")
+    lock = sk.write_pylock(tmp_path / "pylock.toml", [a])
+    store = tmp_path / "store"
+    mnt, site = tmp_path / "mnt", tmp_path / "site"
+    mnt.mkdir()
+    with mounted(b.prefix, mnt, site, ["-o", "lock=%s,store=%s" % (lock, store)], base=b) as m:
+        out = _py(m, b, "import pyenvfs_bulk_a; print(pyenvfs_bulk_a.VERSION)", False, str(tmp_path))
+        assert out.strip() == "1.0"
+        with open(os.path.join(m.mnt, "lib", "python" + b.xy, "site-packages", "pyenvfs_bulk_a-1.0.dist-info",
+                               "INSTALLER")) as f:
+            assert f.read() == "pyenvfs\n"
+    assert len(sk.entries(store)) == 1
+    env = sk.store_env(tmp_path / "other", cache, tmp_path)
+    for args, names in ((["store"], ["missing a command"]), (["store", "frob"], ["unknown command 'frob'"]),
+                        (["store", "add"], ["missing BASE"]), (["store", "add", b.prefix], ["missing WHEEL"]),
+                        (["store", "gc", "--max-size", "lots"], ["--max-size"]),
+                        (["store", "gc", "--older-than", "-1"], ["--older-than"]),
+                        (["store", "list", "--nope"], ["unknown option '--nope'"])):
+        r = sk.pyenvfs(args, env)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("pyenvfs: "), (args, r.stderr)
+        for n in names:
+            assert n in lines[0], (args, lines)
+    assert not (tmp_path / "other").exists()
+    r = sk.pyenvfs(["store", "--help"], env)
+    assert r.returncode == 0 and "store gc" in r.stdout
