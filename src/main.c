@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,20 +511,37 @@ static int mount_at_open(const char *mountpoint, struct mount_at *m)
 	return -1;
 }
 
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U  /* Linux 6.8: a mount id never reused */
+#endif
+
+/* The id of the mount at the mount point: the unique one where the kernel
+ * has it (a plain mount id is reused as soon as it is freed), else 0. */
 static unsigned long long mount_at_id(const struct mount_at *m)
 {
 	struct statx stx;
 	/* AT_STATX_DONT_SYNC: answered from what the kernel keeps, without a
 	 * request to this daemon (which may not serve yet). */
+	if (statx(m->parent, m->name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &stx) ||
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return 0;
+	if (stx.stx_mask & STATX_MNT_ID_UNIQUE)
+		return stx.stx_mnt_id;
 	if (statx(m->parent, m->name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) ||
-	    !(stx.stx_mask & STATX_MNT_ID) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+	    !(stx.stx_mask & STATX_MNT_ID))
 		return 0;
 	return stx.stx_mnt_id;
 }
 
-static void mount_at_unmount(struct mount_at *m)
+/* The end of a root daemon's mount: unmounted through the descriptors, if
+ * it is still mounted (its connection alive: once unmounted, fusermount3 -u
+ * or umount, the device says POLLERR) and still at the mount point (the same
+ * id: while this mount lives, no other has its id, unique or not). */
+static void mount_at_unmount(struct mount_at *m, struct fuse_session *se)
 {
-	if (m->id && mount_at_id(m) == m->id) {
+	struct pollfd pfd = { .fd = fuse_session_fd(se), .events = 0 };
+	int gone = poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR);
+	if (!gone && m->id && mount_at_id(m) == m->id) {
 		char err[1024];
 		if (env_unmount_at(m->parent, m->name, NULL, err, sizeof err))
 			fprintf(stderr, "%s\n", err);
@@ -591,7 +609,7 @@ static int serve(struct setup *s)
 	/* libfuse would unmount by the path it was given (here /proc/self/fd/N,
 	 * closed by now): a root daemon unmounts itself through its descriptor. */
 	if (at.parent >= 0)
-		mount_at_unmount(&at);
+		mount_at_unmount(&at, se);
 	else
 		fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
