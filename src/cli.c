@@ -119,6 +119,8 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 			return -1;
 	} else if (strcmp(opt, "with_pip") == 0) {
 		o->with_pip = 1;
+	} else if (strcmp(opt, "restack") == 0) {
+		o->restack = 1;
 	} else if (strcmp(opt, "system_site_packages") == 0) {
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
@@ -221,6 +223,8 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 			o->system_site = 1;
 		} else if (strcmp(a, "--with-pip") == 0) {
 			o->with_pip = 1;
+		} else if (strcmp(a, "--restack") == 0) {
+			o->restack = 1;
 		} else if (strncmp(a, "--site", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
 			if (!(v = long_value(argc, argv, &i, "--site")) || !*v)
 				return pe_err(err, len, "--site needs a directory");

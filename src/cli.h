@@ -15,6 +15,7 @@ struct pe_opts {
 	char **lower_sites;     /* --lower-site L, -o lower_site=L1:L2: in order, top first */
 	size_t nlower_sites;
 	int with_pip;           /* --with-pip, -o with_pip: the base's pip layer, appended to lower_sites at mount */
+	int restack;            /* --restack, -o restack: the layers given, not the ones DIR remembers */
 	int foreground;
 	int debug;
 	int single_thread;

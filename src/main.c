@@ -14,6 +14,7 @@
 #include "ops.h"
 #include "passthrough.h"
 #include "piplayer.h"
+#include "remember.h"
 #include "run.h"
 #include "stats.h"
 #include "util.h"
@@ -142,6 +143,8 @@ struct setup {
 	struct fuse_args args;
 	struct fuse_session *se;
 	struct made made;       /* directories made for DIR and its reserved area */
+	struct envrec rec;      /* what DIR remembers of how it was made (remember.h) */
+	size_t nuser_layers;    /* the layers in p.lower before the pip layer */
 };
 
 static int fail(const char *err)
@@ -177,14 +180,22 @@ static int add_pip_layer(struct setup *s)
 	return 0;
 }
 
-/* The refusals that need the system: /dev/fuse, allow_other, the paths,
- * which Python BASE holds. */
+/* The refusals that need the system: /dev/fuse, allow_other, what DIR
+ * remembers (its layers are used when none are given), the paths, which
+ * Python BASE holds (the one DIR was made for, if BASE has several). */
 static int check_input(struct setup *s)
 {
-	return check_fuse(s->err, sizeof s->err) ||
-	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
-	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
-	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err) ||
+	if (check_fuse(s->err, sizeof s->err) ||
+	    check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
+	    remember_apply(&s->o, &s->rec, s->err, sizeof s->err) < 0 ||
+	    check_paths(&s->o, &s->p, s->err, sizeof s->err))
+		return -1;
+	s->nuser_layers = s->p.nlower;
+	const char *want = s->o.python;
+	char ignored[16], why[1024];
+	if (!want && s->rec.xy[0] && check_python(s->p.base, s->rec.xy, ignored, why, sizeof why) == 0)
+		want = s->rec.xy;
+	return check_python(s->p.base, want, s->xy, s->err, sizeof s->err) ||
 	       (s->o.with_pip && add_pip_layer(s));
 }
 
@@ -203,7 +214,26 @@ static int ask_layout(struct setup *s)
 		return -1;
 	if (strcmp(s->lay.xy, s->xy) != 0)
 		return pe_err(s->err, sizeof s->err, "%s/bin/python%s reports version %s", s->p.base, s->xy, s->lay.xy);
-	return 0;
+	/* DIR, and each layer, made for another X.Y or ABI */
+	return remember_check(&s->rec, &s->p, s->nuser_layers, s->xy, s->lay.soabi, s->err, sizeof s->err);
+}
+
+/* Once mounted: DIR remembers how it was made and where it is mounted; its
+ * scripts that name an earlier mount point are shown naming this one. */
+static void remember_mount(struct setup *s)
+{
+	struct pe_fs *fs = &s->fs;
+	struct envrec now = { .base = s->p.base, .layers = s->p.lower, .nlayers = s->nuser_layers,
+			      .with_pip = s->o.with_pip };
+	snprintf(now.xy, sizeof now.xy, "%s", s->xy);
+	snprintf(now.abi, sizeof now.abi, "%s", s->lay.soabi);
+	int site = fs->layers[LAYER_SITE].fd;
+	int res = openat(site, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (res < 0)
+		return;
+	remember_store(site, res, fs->owner, fs->group, &now, s->p.mountpoint, !s->o.read_only, &fs->own_roots,
+		       &fs->nown_roots);
+	close(res);
 }
 
 /* The view, and the generated files' contents. */
@@ -402,6 +432,7 @@ static int make_env_area(struct setup *s)
 		return pe_err(s->err, sizeof s->err, "cannot create '%s' in DIR: %s", upper, strerror(e));
 	}
 	struct pe_fs *fs = &s->fs;
+	fs->mountpoint = s->p.mountpoint;
 	fs->owner = sst.st_uid;
 	fs->group = sst.st_gid;
 	fs->daemon_is_root = geteuid() == 0;
@@ -519,6 +550,7 @@ static int serve(struct setup *s)
 	forget_made(&s->made);
 	if (s->probe_fresh && s->cache_dir && s->cache_key)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
+	remember_mount(s);
 	fuse_daemonize(s->o.foreground);
 #ifdef PYENVFS_TEST_PLANT_LEAK
 	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
@@ -607,6 +639,7 @@ out_view:
 	free(s.cache_key);
 	free(s.probe);
 out_opts:
+	envrec_free(&s.rec);
 	check_paths_free(&s.p);
 	cli_free(&s.o);
 	return ret;
@@ -621,6 +654,8 @@ int main(int argc, char **argv)
 		return list_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "pip-layer") == 0)
 		return piplayer_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "clone") == 0)
+		return clone_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);
