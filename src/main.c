@@ -13,6 +13,7 @@
 #include "bytecode.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "pack.h"
 #include "piplayer.h"
 #include "remember.h"
 #include "run.h"
@@ -656,6 +657,8 @@ int main(int argc, char **argv)
 		return piplayer_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "clone") == 0)
 		return clone_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "layer") == 0)
+		return layer_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);

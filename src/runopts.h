@@ -11,7 +11,9 @@ struct run_opts {
 	int help;
 	int home;               /* --home: PYTHONHOME mode instead of venv mode */
 	int has_site;           /* --site or -o site= among the mount options */
-	const char *base;       /* BASE, as given */
+	char *site;             /* ... its value (the last one given), malloc'ed */
+	const char *base;       /* BASE, as given; NULL with --site before "--": the
+				 * base DIR remembers (run.c) */
 	char **mount_args;      /* the options for the mount, BASE among them */
 	int nmount_args;
 	char **cmd;             /* CMD and its arguments (pointers into argv) */

@@ -92,6 +92,28 @@ static void test_run_refusals(void)
 	run_opts_free(&o);
 }
 
+/* run --site DIR -- CMD: no BASE (DIR remembers it); which DIR was given. */
+static void test_run_site_without_base(void)
+{
+	struct run_opts o;
+	CHECK(RUN(&o, "--site", "/d", "--", "python", "-V") == 0);
+	CHECK(o.base == NULL && o.has_site && o.ncmd == 2);
+	CHECK_STR(o.site, "/d");
+	run_opts_free(&o);
+	CHECK(RUN(&o, "-o", "ro,site=/e,python=3.11", "--site=/f", "--", "x") == 0 && !o.base);
+	CHECK_STR(o.site, "/f");
+	run_opts_free(&o);
+	CHECK(RUN(&o, "-osite=/g,ro", "/usr", "x") == 0);
+	CHECK_STR(o.site, "/g");
+	CHECK_STR(o.base, "/usr");
+	run_opts_free(&o);
+	/* without "--" the first word is BASE, as always */
+	CHECK(RUN(&o, "--site", "/d", "python") == -1);
+	CHECK(strstr(err, "missing CMD") != NULL);
+	CHECK(RUN(&o, "--", "python") == -1);
+	CHECK(strstr(err, "missing BASE") != NULL);
+}
+
 /* Every option run passes on with the next word as its value is one that
  * the mount's parser takes with a value. */
 static void test_value_options_agree_with_cli(void)
@@ -167,6 +189,7 @@ int main(void)
 {
 	test_run_split();
 	test_run_refusals();
+	test_run_site_without_base();
 	test_value_options_agree_with_cli();
 	test_list_umount();
 	test_mountinfo();
