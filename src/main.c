@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "envs.h"
 #include "creds.h"
+#include "envfile.h"
 #include "gen.h"
 #include "inval.h"
 #include "layout.h"
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +161,7 @@ static int fail(const char *err)
 static int add_pip_layer(struct setup *s)
 {
 	double secs;
-	char *layer = piplayer_get(s->p.base, s->xy, &secs, s->err, sizeof s->err);
+	char *layer = piplayer_get(s->p.base, s->xy, 0, &secs, s->err, sizeof s->err);
 	if (!layer)
 		return -1;
 	if (secs >= 0)
@@ -219,6 +221,39 @@ static int ask_layout(struct setup *s)
 	return remember_check(&s->rec, &s->p, s->nuser_layers, s->xy, s->lay.soabi, s->err, sizeof s->err);
 }
 
+/* Debian's site.py, in a venv, adds both DIR's places the view has for it
+ * (lib/pythonX.Y/site-packages, and local/lib/pythonX.Y/dist-packages,
+ * which PYTHONHOME mode needs): every distribution would be found twice.
+ * This .pth in DIR takes the second off sys.path in a venv, as a native
+ * venv has it; in PYTHONHOME mode it does nothing. */
+#define VENV_PTH "pyenvfs-venv.pth"
+static const char venv_pth[] =
+"# pyenvfs (docs/USAGE.md, \"Debian's Python\"): in venv mode, DIR once on sys.path\n"
+"import os, sys; p = os.path.join(sys.prefix, 'local', 'lib', 'python%d.%d' % sys.version_info[:2], "
+"'dist-packages'); sys.prefix != sys.base_prefix and p in sys.path and os.path.join(sys.prefix, 'lib', "
+"'python%d.%d' % sys.version_info[:2], 'site-packages') in sys.path and sys.path.remove(p)\n";
+
+static void write_venv_pth(struct setup *s, int site)
+{
+	int local = 0, plain = 0;
+	for (size_t i = 0; i < s->lay.nsite; i++) {
+		if (strncmp(s->lay.site[i], "local/", 6) == 0)
+			local = 1;
+		else
+			plain = 1;
+	}
+	if (!local || !plain)
+		return;
+	char have[sizeof venv_pth + 1];
+	int fd = openat(site, VENV_PTH, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, have, sizeof have);
+	if (fd >= 0)
+		close(fd);
+	if (n == (ssize_t)strlen(venv_pth) && memcmp(have, venv_pth, (size_t)n) == 0)
+		return;
+	(void)envfile_write(site, VENV_PTH, venv_pth, s->fs.owner, s->fs.group);
+}
+
 /* Once mounted: DIR remembers how it was made and where it is mounted; its
  * scripts that name an earlier mount point are shown naming this one. */
 static void remember_mount(struct setup *s)
@@ -235,6 +270,15 @@ static void remember_mount(struct setup *s)
 	remember_store(site, res, fs->owner, fs->group, &now, s->p.mountpoint, !s->o.read_only, &fs->own_roots,
 		       &fs->nown_roots);
 	close(res);
+	if (!s->o.read_only) {
+		char pp[PE_PROC_PATH_MAX];
+		pe_proc_path(pp, site);
+		int w = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (w >= 0) {
+			write_venv_pth(s, w);
+			close(w);
+		}
+	}
 }
 
 /* The view, and the generated files' contents. */
@@ -286,15 +330,20 @@ static void set_info(const struct setup *s)
 	size_t n = strlen(opts);
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';
-	/* the lower site layers, top first, as an fstab line writes them */
+	/* the lower site layers, top first: one line each ("layers" as an
+	 * fstab line writes them, for an older pyenvfs list) */
 	cleanup_free char *layers = pe_xstrdup(s->p.nlower ? "" : "-");
+	cleanup_free char *lines = pe_xstrdup("");
 	for (size_t i = 0; i < s->p.nlower; i++) {
 		char *next = pe_xasprintf("%s%s%s", layers, i ? ":" : "", s->p.lower[i]);
 		free(layers);
 		layers = next;
+		next = pe_xasprintf("%slayer %s\n", lines, s->p.lower[i]);
+		free(lines);
+		lines = next;
 	}
-	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\noptions %s\n",
-		s->p.base, s->lay.version, s->p.site, layers, *opts ? opts : "-");
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\n%soptions %s\n",
+		s->p.base, s->lay.version, s->p.site, layers, lines, *opts ? opts : "-");
 	stats_set_info(text);
 }
 
@@ -646,8 +695,33 @@ out_opts:
 	return ret;
 }
 
+/* The mounting user's home. mount(8) runs an fstab line's `user` mount as
+ * that user with root's HOME, and a unit may give none: the caches
+ * (layout, pip layers) would then be refused or go nowhere. A user's own
+ * is in the passwd database. */
+static void use_own_home(void)
+{
+	if (geteuid() == 0)
+		return;
+	const char *home = getenv("HOME");
+	const struct passwd *pw = getpwuid(0);
+	cleanup_free char *root_home = pw && pw->pw_dir ? pe_xstrdup(pw->pw_dir) : NULL;
+	int roots = home && root_home && strcmp(home, root_home) == 0;
+	if (home && *home && !roots)
+		return;
+	pw = getpwuid(geteuid());
+	if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+		return;
+	setenv("HOME", pw->pw_dir, 1);
+	/* a cache directory under root's home is root's too */
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	if (roots && xdg && xdg[0] == '/' && path_is_within(xdg, root_home))
+		unsetenv("XDG_CACHE_HOME");
+}
+
 int main(int argc, char **argv)
 {
+	use_own_home();
 	/* Subcommands; a BASE called "run" is written ./run. */
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);

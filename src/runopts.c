@@ -134,6 +134,8 @@ int umount_parse(int argc, char **argv, struct umount_opts *o, char *err, size_t
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			o->help = 1;
+		else if (strcmp(a, "--stale") == 0)
+			o->stale_only = 1;
 		else if (a[0] == '-' && a[1])
 			return pe_err(err, len, "%s: unknown option '%s' (see pyenvfs %s --help)", argv[0], a, argv[0]);
 		else if (o->mountpoint)
@@ -187,8 +189,12 @@ void list_usage(FILE *f)
 void umount_usage(FILE *f)
 {
 	fputs(
-"usage: pyenvfs umount MOUNTPOINT\n"
+"usage: pyenvfs umount [--stale] MOUNTPOINT\n"
 "\n"
 "Unmounts a pyenvfs env (fusermount3 -u, or umount as root). A stale mount,\n"
-"whose daemon died, is cleared with a lazy unmount, and pyenvfs says so.\n", f);
+"whose daemon died, is cleared with a lazy unmount, and pyenvfs says so.\n"
+"  --stale           only a stale mount: a live one is left, and nothing\n"
+"                    mounted is no error (a systemd unit's ExecStartPre)\n"
+"\n"
+"Exit status: 0 if done (or, with --stale, nothing to do), 1 if not.\n", f);
 }

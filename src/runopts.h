@@ -39,6 +39,7 @@ int list_parse(int argc, char **argv, struct list_opts *o, char *err, size_t len
 
 struct umount_opts {
 	int help;
+	int stale_only;         /* --stale: only a stale mount; nothing to do is no error */
 	const char *mountpoint;
 };
 int umount_parse(int argc, char **argv, struct umount_opts *o, char *err, size_t len);

@@ -151,6 +151,10 @@ static void test_list_umount(void)
 	CHECK(strstr(err, "stop:") != NULL);
 	const char *a6[] = { "umount", "-z", "/a" };
 	CHECK(umount_parse(3, (char **)a6, &u, err, sizeof err) == -1);
+	CHECK(!u.stale_only);
+	const char *a7[] = { "umount", "--stale", "/a" };
+	CHECK(umount_parse(3, (char **)a7, &u, err, sizeof err) == 0 && u.stale_only);
+	CHECK_STR(u.mountpoint, "/a");
 }
 
 static void test_mountinfo(void)
