@@ -162,6 +162,9 @@ static int pack(const char *dir_arg, const char *image_arg)
 	int ret = 1;
 	cleanup_free char *image = path_resolve_nearest(image_arg);
 	cleanup_free char *exe = has && rec.base ? pe_xasprintf("%s/bin/python%s", rec.base, rec.xy) : NULL;
+	/* (declared before the first goto: it must not skip them) */
+	cleanup_free char *image_dir = NULL;
+	cleanup_free char *tmp = NULL;
 	if (!exe || !rec.xy[0]) {
 		fprintf(stderr, "pyenvfs: layer pack: DIR '%s' does not remember its base and Python: mount it once "
 			"(pyenvfs BASE MOUNTPOINT --site DIR) and install into it through the mount\n", dir);
@@ -177,7 +180,7 @@ static int pack(const char *dir_arg, const char *image_arg)
 			image ? "is inside DIR: write it elsewhere" : strerror(errno));
 		goto out;
 	}
-	cleanup_free char *image_dir = pe_xstrdup(image);
+	image_dir = pe_xstrdup(image);
 	*strrchr(image_dir, '/') = '\0';
 	if (stat(*image_dir ? image_dir : "/", &st) || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "pyenvfs: layer pack: IMAGE '%s': its directory does not exist\n", image);
@@ -214,7 +217,7 @@ static int pack(const char *dir_arg, const char *image_arg)
 	char when[32];
 	snprintf(when, sizeof when, "%lld", sde && *sde ? atoll(sde) : (long long)newest);
 	/* 3. the image, beside its name, then renamed onto it */
-	cleanup_free char *tmp = pe_xasprintf("%s.tmp.%ld", image, (long)getpid());
+	tmp = pe_xasprintf("%s.tmp.%ld", image, (long)getpid());
 	char *mk[] = { "mksquashfs", dir, tmp, "-noappend", "-all-root", "-no-xattrs", "-mkfs-time", when,
 		       "-quiet", "-no-progress", "-e", (char *)not_packed[0], (char *)not_packed[1], NULL };
 	if (run_quiet(mk, geteuid(), getegid(), last, sizeof last)) {

@@ -203,6 +203,7 @@ int clone_main(int argc, char **argv)
 		return 1;
 	}
 	cleanup_free char *rdst = path_resolve_nearest(dst);
+	char *text = NULL, *mk = NULL;  /* freed at out: a goto must not skip a cleanup variable */
 	int r = 1;
 	if (!rdst) {
 		fprintf(stderr, "pyenvfs: clone: DST_DIR '%s': %s\n", dst, strerror(errno));
@@ -241,9 +242,9 @@ int clone_main(int argc, char **argv)
 	envrec_add_layer(&dr, rsrc);
 	for (size_t i = 0; i < rec.nlayers; i++)
 		envrec_add_layer(&dr, rec.layers[i]);
-	cleanup_free char *text = envrec_format(&dr);
+	text = envrec_format(&dr);
 	envrec_free(&dr);
-	cleanup_free char *mk = pe_xasprintf("%s/%s", rdst, VIEW_RESERVED);
+	mk = pe_xasprintf("%s/%s", rdst, VIEW_RESERVED);
 	/* made as the caller, with the missing parents (mkdir -p) */
 	for (char *p = mk + 1;; p++) {
 		if (*p != '/' && *p)
@@ -269,6 +270,8 @@ int clone_main(int argc, char **argv)
 	}
 	r = 0;
 out:
+	free(text);
+	free(mk);
 	envrec_free(&rec);
 	return r;
 }
