@@ -14,8 +14,6 @@ read. Root only (to make the user); about 25 s.
 """
 
 import os
-import shutil
-import subprocess
 
 import pytest
 

@@ -20,7 +20,6 @@ build of the system-wide pip layer.
 import os
 import shutil
 import stat
-import subprocess
 
 import pytest
 
@@ -189,8 +188,9 @@ def test_the_system_pip_layer_serves_every_user(usr, work):
             assert r.stdout.startswith("pip ") and "/pyenvfs-run." in r.stdout, r.stdout
             assert "making the pip layer" not in r.stderr
             assert not os.path.exists(os.path.join(home, ".cache", "pyenvfs", "pip-layers"))
-        # not root: --system is refused
+            # only root makes the system-wide one
+            r = run_as(u, [PYENVFS, "pip-layer", "--system", usr], home=home)
+            assert_refusal(r, "only root")
     finally:
         if made:
             shutil.rmtree("/var/cache/pyenvfs", ignore_errors=True)
-    assert subprocess is not None

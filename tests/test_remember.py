@@ -22,7 +22,7 @@ import pytest
 import helpers_base as hb
 import pkgs
 import pythons
-from conftest import PYENVFS, mount_count, mounted, run, run_pyenvfs
+from conftest import mount_count, mounted, run, run_pyenvfs
 from helpers_env import assert_refusal
 
 BASE = "/usr"
@@ -161,4 +161,3 @@ def test_clone(usr, tmp_path):
     assert not os.path.exists(str(tmp_path / "DST2"))
     r = run_pyenvfs(["clone", src])
     assert_refusal(r, "missing DST_DIR")
-    assert PYENVFS
