@@ -763,7 +763,8 @@ def test_reserved_name_with_system_site_packages(tmp_path):
             expect("EPERM", os.rename, os.path.join(sp, "src"), p)
             expect("EPERM", os.link, os.path.join(sp, "src"), p)
             os.unlink(os.path.join(sp, "src"))
-        assert sorted(os.listdir(os.path.join(m.site, RESERVED))) == ["upper"]
+        # upper, and what DIR remembers (how it was made, where it was mounted)
+        assert sorted(os.listdir(os.path.join(m.site, RESERVED))) == ["env", "mounts", "upper"]
 
 
 # ---------------------------------------------------------------------------
