@@ -23,7 +23,7 @@ import helpers_base as hb
 import pkgs
 import pythons
 from conftest import mount_count, mounted, run, run_pyenvfs
-from helpers_env import assert_refusal
+from helpers_env import assert_refusal, is_root
 
 BASE = "/usr"
 
@@ -161,3 +161,22 @@ def test_clone(usr, tmp_path):
     assert not os.path.exists(str(tmp_path / "DST2"))
     r = run_pyenvfs(["clone", src])
     assert_refusal(r, "missing DST_DIR")
+
+
+def test_a_root_daemon_writes_what_dir_remembers_as_its_owner(usr, work):
+    """A root mount of a user's DIR (allow_other, a system unit): the record,
+    the mount points and the .pth are born the user's, never chowned by name."""
+    if not is_root():
+        pytest.skip("needs root (a throwaway user)")
+    from helpers_env import throwaway_users
+    with throwaway_users(1) as (u,):
+        d, mnt = os.path.join(work, "D"), os.path.join(work, "mnt")
+        os.mkdir(d)
+        os.chown(d, u.uid, u.gid)
+        os.mkdir(mnt)
+        with mounted(usr, mnt, d, ["-o", "allow_other"]):
+            pass
+        for name in (".pyenvfs/env", ".pyenvfs/mounts", "pyenvfs-venv.pth"):
+            st = os.lstat(os.path.join(d, name))
+            assert (st.st_uid, st.st_gid) == (u.uid, u.gid), name
+        assert read_record(d)["python"] == "3.11"
