@@ -22,7 +22,7 @@ import pytest
 import helpers_base as hb
 import pkgs
 import pythons
-from conftest import mounted, run, without_venv_pth
+from conftest import VENV_PTH, mounted, run, without_venv_pth
 
 SITE_REL = None  # per base: the env's site-packages relative to M
 
@@ -49,7 +49,7 @@ def write_tree(root, tree):
                 f.write(content)
 
 
-def walk(root, skip_top=(".pyenvfs",)):
+def walk(root, skip_top=(".pyenvfs", VENV_PTH)):
     """{relative path: ("d",) | ("f", content, mode) | ("l", target)}, via os.scandir."""
     out = {}
 
