@@ -41,6 +41,7 @@ def site_entries(path, root):
 def test_venv_mode_dir_once_and_pythonhome_mode_kept(debian, tmp_path):
     wheels = str(tmp_path / "wheels")
     pkgs.demo_wheel(wheels)
+    pkgs.headers_wheel(wheels)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     pip = pkgs.debian_pip_wheel()
@@ -54,14 +55,14 @@ def test_venv_mode_dir_once_and_pythonhome_mode_kept(debian, tmp_path):
     assert len(want) == 1, want
     with mounted(debian, mnt, tmp_path / "D") as m:
         pkgs.run_checked([m.path("bin", "python3"), os.path.join(pip, "pip"), "install", "--no-index",
-                          "--find-links", wheels, pip, pkgs.DEMO_NAME], env)
+                          "--find-links", wheels, pkgs.DEMO_NAME, pkgs.HDR_NAME], env)
         got = probe(m.path("bin", "python3"))
         assert site_entries(got["path"], m.mnt) == [m.path("lib", "python3.11", "site-packages")], got["path"]
         dists = sorted(got["dists"])
-        assert dists == sorted(set(dists)) and "pip" in dists and pkgs.DEMO_NAME in dists, dists
+        assert dists == sorted(set(dists)) and {pkgs.DEMO_NAME, pkgs.HDR_NAME} <= set(dists), dists
         # PYTHONHOME mode: the Debian path, the same distributions
         home = probe(m.path("bin", "python3"), env=dict(env, PYTHONHOME=m.mnt))
         assert site_entries(home["path"], m.mnt) == [m.path("local", "lib", "python3.11", "dist-packages")], \
             home["path"]
         assert sorted(home["dists"]) == dists
-        pkgs.run_checked([m.path("bin", "python3"), "-m", "pip", "check"], env)
+        pkgs.run_checked([m.path("bin", "python3"), os.path.join(pip, "pip"), "check"], env)
