@@ -34,8 +34,10 @@ PACKAGES=(
     systemd
     # libFuzzer, for tests/fuzz
     clang libclang-rt-14-dev
-    # read-only bases for tests/test_ro_base.py (squashfs images)
+    # read-only bases and layers (squashfs images; pyenvfs layer pack runs mksquashfs)
     squashfs-tools squashfuse
+    # getfattr, which the docs use to read a mount's user.pyenvfs.* attributes
+    attr
     # tests/bench: the peers it measures pyenvfs against, and its plot
     fuse-overlayfs bindfs python3-matplotlib
 )

@@ -5,6 +5,7 @@
 #include "mountinfo.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -124,6 +125,39 @@ static int check_nesting(const struct pe_paths *p, char *err, size_t len)
 	return 0;
 }
 
+/* 1 if path is a squashfs image (its superblock's magic, "hsqs"). */
+static int is_squashfs_image(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	char magic[4];
+	int yes = fd >= 0 && read(fd, magic, 4) == 4 && memcmp(magic, "hsqs", 4) == 0;
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+/* A layer this process cannot list would show as empty: refused. Root
+ * reads anything; a layer root cannot read (an NFS root squash) is
+ * caught by the same test. */
+static int layer_unreadable(const char *path, const struct stat *st, char *err, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	int e = errno;
+	if (d) {
+		errno = 0;
+		e = readdir(d) || !errno ? 0 : errno;
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (!e)
+		return 0;
+	return pe_err(err, len, "--lower-site '%s' is not readable by you (%s; mode %04o, uid %u's): ask its owner "
+		      "to make it readable (chmod -R a+rX), or mount as a user who can read it", path, strerror(e),
+		      (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid);
+}
+
 /* The lower site layers: existing directories, read-only, never the same
  * files twice, never served through the mount itself (a deadlock). */
 static int check_layers(const struct pe_opts *o, struct pe_paths *p, char *err, size_t len)
@@ -134,8 +168,15 @@ static int check_layers(const struct pe_opts *o, struct pe_paths *p, char *err, 
 		struct stat st;
 		if (stat(l, &st))
 			return pe_err(err, len, "--lower-site '%s' does not exist (%s)", l, strerror(errno));
+		if (S_ISREG(st.st_mode) && is_squashfs_image(l)) {
+			cleanup_free char *q = pe_quote_sh(l);
+			return pe_err(err, len, "--lower-site '%s' is a squashfs image: mount it first (as root: mkdir -p DIR "
+				      "&& mount -o loop,ro %s DIR; as a user: squashfuse %s DIR), then give that DIR", l, q, q);
+		}
 		if (!S_ISDIR(st.st_mode))
 			return pe_err(err, len, "--lower-site '%s' is not a directory", l);
+		if (layer_unreadable(l, &st, err, len))
+			return -1;
 		char *real = realpath(l, NULL);
 		if (!real)
 			return pe_err(err, len, "--lower-site '%s': %s", l, strerror(errno));

@@ -156,6 +156,8 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 			return -1;
 	} else if (strcmp(opt, "with_pip") == 0) {
 		o->with_pip = 1;
+	} else if (strcmp(opt, "restack") == 0) {
+		o->restack = 1;
 	} else if (strcmp(opt, "system_site_packages") == 0) {
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
@@ -258,6 +260,8 @@ static int parse_args(int argc, char **argv, struct pe_opts *o, char *err, size_
 			o->system_site = 1;
 		} else if (strcmp(a, "--with-pip") == 0) {
 			o->with_pip = 1;
+		} else if (strcmp(a, "--restack") == 0) {
+			o->restack = 1;
 		} else if (strncmp(a, "--site", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
 			if (!(v = long_value(argc, argv, &i, "--site")) || !*v)
 				return pe_err(err, len, "--site needs a directory");
@@ -348,10 +352,14 @@ void cli_usage(FILE *f)
 "usage: pyenvfs BASE MOUNTPOINT --site DIR [options]\n"
 "       pyenvfs BASE MOUNTPOINT -o site=DIR[,python=X.Y][,system_site_packages]\n"
 "       pyenvfs run [--home] [--site DIR] [--with REQ]... [options] BASE [--] CMD [ARGS...]\n"
+"       pyenvfs run --site DIR [options] -- CMD [ARGS...]\n"
 "       pyenvfs run [options] BASE SCRIPT.py [ARGS...]\n"
 "       pyenvfs store add|list|du|gc ...\n"
 "       pyenvfs list [--json]\n"
-"       pyenvfs umount MOUNTPOINT\n"
+"       pyenvfs umount [--stale] MOUNTPOINT\n"
+"       pyenvfs clone SRC_DIR DST_DIR\n"
+"       pyenvfs pip-layer [--system] [--python X.Y] BASE\n"
+"       pyenvfs layer pack DIR IMAGE\n"
 "\n"
 "Mounts at MOUNTPOINT a Python environment made of the Python installed in the\n"
 "prefix BASE (interpreter, headers, standard library; never written) and the\n"
@@ -368,7 +376,11 @@ void cli_usage(FILE *f)
 "                               given first): another env's DIR (a clone) or a\n"
 "                               `pip install --target` directory; never written:\n"
 "                               changes are copied up into DIR, removals recorded\n"
-"                               there (see docs/USAGE.md, \"Shared layers\")\n"
+"                               there (see docs/USAGE.md, \"Shared layers\"); a\n"
+"                               layer of another Python X.Y is refused\n"
+"  --restack, -o restack        stack DIR over the layers given, not the ones it\n"
+"                               remembers (DIR/.pyenvfs/env), and remember these;\n"
+"                               without --lower-site, DIR's own are used\n"
 "  --lock FILE, -o lock=FILE    the env's distributions: a pylock.toml (PEP 751)\n"
 "                               or a requirements.txt of == pins (--hash\n"
 "                               honoured), stacked under DIR from the store\n"
@@ -382,8 +394,9 @@ void cli_usage(FILE *f)
 "  --system-site-packages, -o system_site_packages\n"
 "                               also show BASE's site directories, read-only\n"
 "  --with-pip, -o with_pip      pip in the env at once: BASE's own bundled pip,\n"
-"                               made once per base into a read-only layer in\n"
-"                               ~/.cache/pyenvfs/pip-layers and stacked under\n"
+"                               made once per base into a read-only layer (root's\n"
+"                               in /var/cache/pyenvfs/pip-layers, else yours in\n"
+"                               ~/.cache/pyenvfs/pip-layers) and stacked under\n"
 "                               DIR (last of the lower site layers); pip install\n"
 "                               -U pip puts the new pip in DIR, where it wins\n"
 "  -o base_timeout=SECS         how long the kernel caches BASE's entries and\n"
@@ -410,10 +423,18 @@ void cli_usage(FILE *f)
 "  -h, --help                   this text\n"
 "  -V, --version                the version\n"
 "\n"
+"DIR remembers how it was made (DIR/.pyenvfs/env: base, X.Y, layers, pip\n"
+"layer): mounted again over another X.Y, or without a layer it was made over,\n"
+"it is refused. Its console scripts name the current mount point.\n"
+"\n"
 "subcommands (pyenvfs SUBCOMMAND --help for each):\n"
 "  run      an env for one command: mounted, CMD run in it, taken down after\n"
 "  list     the envs you have mounted, live or stale\n"
 "  umount   unmount an env (a stale one too)\n"
+"  clone    a clone of an env's DIR, nothing copied\n"
 "  pip-layer  print the path of BASE's pip layer, making it if needed\n"
-"  store    the store of installed distributions: add, list, du, gc\n", f);
+"  layer pack  publish an env's DIR as a read-only layer image\n"
+"  store    the store of installed distributions: add, list, du, gc\n"
+"\n"
+"Exit status: 0, or 1 with one line on stderr (pyenvfs run: CMD's, or 125).\n", f);
 }

@@ -19,6 +19,7 @@ struct pe_opts {
 	char *store;            /* --store DIR, -o store=DIR: the user's own store */
 	char **shared_stores;   /* --shared-store DIR, -o shared_store=A:B: read-only stores, in order */
 	size_t nshared_stores;
+	int restack;            /* --restack, -o restack: the layers given, not the ones DIR remembers */
 	int foreground;
 	int debug;
 	int single_thread;

@@ -246,8 +246,13 @@ int remove_tree_at(int dfd, const char *name)
 
 /* --- pyenvfs list ------------------------------------------------------ */
 
+/* A row: each value NULL where it is not known (the daemon did not say:
+ * dead, another user's, or older). */
 struct env_row {
-	char *mountpoint, *base, *python, *site, *layers, *options, *state, *pid;
+	char *mountpoint, *base, *python, *site, *options, *state, *pid;
+	char **layers;
+	size_t nlayers;
+	int layers_known;
 };
 
 struct env_rows {
@@ -255,7 +260,7 @@ struct env_rows {
 	size_t n;
 };
 
-/* A value of the daemon's info ("name value" lines), or "-". */
+/* A value of the daemon's info ("name value" lines), or NULL. */
 static char *info_value(const char *info, const char *name)
 {
 	size_t n = strlen(name);
@@ -269,7 +274,47 @@ static char *info_value(const char *info, const char *name)
 		}
 		p = end ? end + 1 : NULL;
 	}
-	return pe_xstrdup("-");
+	return NULL;
+}
+
+static void add_layer(struct env_row *r, const char *l, size_t n)
+{
+	r->layers = realloc(r->layers, (r->nlayers + 1) * sizeof *r->layers);
+	if (!r->layers)
+		abort();
+	char *v = pe_xcalloc(1, n + 1);
+	memcpy(v, l, n);
+	r->layers[r->nlayers++] = v;
+}
+
+/* The layers, one "layer PATH" line each; from a daemon that wrote them
+ * as one "layers L1:L2" line ("-" for none), split at ':'. */
+static void info_layers(const char *info, struct env_row *r)
+{
+	for (const char *p = info; p && *p;) {
+		const char *end = strchr(p, '\n');
+		size_t l = end ? (size_t)(end - p) : strlen(p);
+		if (l > 6 && strncmp(p, "layer ", 6) == 0) {
+			add_layer(r, p + 6, l - 6);
+			r->layers_known = 1;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	if (r->layers_known)
+		return;
+	cleanup_free char *old = info_value(info, "layers");
+	if (!old)
+		return;
+	r->layers_known = 1;
+	if (strcmp(old, "-") == 0)
+		return;
+	for (const char *p = old;;) {
+		const char *colon = strchr(p, ':');
+		add_layer(r, p, colon ? (size_t)(colon - p) : strlen(p));
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
 }
 
 static int add_row(const struct mount_entry *e, void *arg)
@@ -290,13 +335,16 @@ static int add_row(const struct mount_entry *e, void *arg)
 	if (!rows->rows)
 		abort();
 	struct env_row *r = &rows->rows[rows->n++];
+	memset(r, 0, sizeof *r);
 	r->mountpoint = pe_xstrdup(e->mountpoint);
 	r->base = n > 0 ? info_value(info, "base") : pe_xstrdup(e->source);
 	r->python = info_value(info, "python");
 	r->site = info_value(info, "site");
-	r->layers = info_value(info, "layers");
+	info_layers(info, r);
 	r->options = info_value(info, "options");
 	r->pid = info_value(info, "pid");
+	/* unknown: the daemon does not answer this user (another user's mount
+	 * without allow_other: FUSE lets only its owner in, root included) */
 	r->state = pe_xstrdup(stale ? "stale" : live ? "live" : "unknown");
 	return 0;
 }
@@ -305,14 +353,21 @@ static void free_rows(struct env_rows *rows)
 {
 	for (size_t i = 0; i < rows->n; i++) {
 		struct env_row *r = &rows->rows[i];
-		free(r->mountpoint), free(r->base), free(r->python), free(r->site), free(r->layers);
+		free(r->mountpoint), free(r->base), free(r->python), free(r->site);
 		free(r->options), free(r->state), free(r->pid);
+		for (size_t k = 0; k < r->nlayers; k++)
+			free(r->layers[k]);
+		free(r->layers);
 	}
 	free(rows->rows);
 }
 
 static void put_json_string(FILE *f, const char *s)
 {
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
@@ -329,24 +384,60 @@ static void put_json_string(FILE *f, const char *s)
 static const char *const col_names[NCOLS] = {
 	"mountpoint", "python", "base", "site", "layers", "state", "pid", "options"
 };
+enum { COL_LAYERS = 4, COL_PID = 6 };
 
-static const char *col(const struct env_row *r, int c)
+/* A column's text for the table: "-" where unknown or none. */
+static char *col(const struct env_row *r, int c)
 {
-	const char *v[NCOLS] = { r->mountpoint, r->python, r->base, r->site, r->layers, r->state, r->pid, r->options };
-	return v[c];
+	if (c == COL_LAYERS) {
+		char *s = pe_xstrdup(r->nlayers ? "" : "-");
+		for (size_t i = 0; i < r->nlayers; i++) {
+			char *next = pe_xasprintf("%s%s%s", s, i ? ":" : "", r->layers[i]);
+			free(s);
+			s = next;
+		}
+		return s;
+	}
+	const char *v[NCOLS] = { r->mountpoint, r->python, r->base, r->site, NULL, r->state, r->pid, r->options };
+	return pe_xstrdup(v[c] ? v[c] : "-");
 }
 
+/* JSON: strings, null where unknown, the pid a number, the layers an array
+ * (null if the daemon did not say). */
 static void print_json(const struct env_rows *rows)
 {
 	fputc('[', stdout);
 	for (size_t i = 0; i < rows->n; i++) {
+		const struct env_row *r = &rows->rows[i];
+		const char *v[NCOLS] = { r->mountpoint, r->python, r->base, r->site, NULL, r->state, NULL, r->options };
 		fputs(i ? ",\n {" : "{", stdout);
 		for (int c = 0; c < NCOLS; c++) {
 			if (c)
 				fputs(", ", stdout);
 			put_json_string(stdout, col_names[c]);
 			fputs(": ", stdout);
-			put_json_string(stdout, col(&rows->rows[i], c));
+			if (c == COL_PID) {
+				char *end = NULL;
+				long pid = r->pid ? strtol(r->pid, &end, 10) : 0;
+				if (r->pid && end && !*end && pid > 0)
+					printf("%ld", pid);
+				else
+					fputs("null", stdout);
+			} else if (c == COL_LAYERS) {
+				if (!r->layers_known) {
+					fputs("null", stdout);
+					continue;
+				}
+				fputc('[', stdout);
+				for (size_t k = 0; k < r->nlayers; k++) {
+					if (k)
+						fputs(", ", stdout);
+					put_json_string(stdout, r->layers[k]);
+				}
+				fputc(']', stdout);
+			} else {
+				put_json_string(stdout, v[c]);
+			}
 		}
 		fputc('}', stdout);
 	}
@@ -358,13 +449,15 @@ static void print_table(const struct env_rows *rows)
 	size_t w[NCOLS];
 	for (int c = 0; c < NCOLS; c++) {
 		w[c] = strlen(col_names[c]);
-		for (size_t i = 0; i < rows->n; i++)
-			if (strlen(col(&rows->rows[i], c)) > w[c])
-				w[c] = strlen(col(&rows->rows[i], c));
+		for (size_t i = 0; i < rows->n; i++) {
+			cleanup_free char *v = col(&rows->rows[i], c);
+			if (strlen(v) > w[c])
+				w[c] = strlen(v);
+		}
 	}
 	for (size_t i = 0; i <= rows->n; i++)
 		for (int c = 0; c < NCOLS; c++) {
-			const char *v = i == 0 ? col_names[c] : col(&rows->rows[i - 1], c);
+			cleanup_free char *v = i == 0 ? pe_xstrdup(col_names[c]) : col(&rows->rows[i - 1], c);
 			if (c == NCOLS - 1)
 				printf("%s\n", v);
 			else
@@ -378,7 +471,7 @@ int list_main(int argc, char **argv)
 	struct list_opts o;
 	if (list_parse(argc, argv, &o, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
-		return 2;
+		return 1;
 	}
 	if (o.help) {
 		list_usage(stdout);
@@ -402,7 +495,7 @@ int umount_main(int argc, char **argv)
 	struct umount_opts o;
 	if (umount_parse(argc, argv, &o, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
-		return 2;
+		return 1;
 	}
 	if (o.help) {
 		umount_usage(stdout);
@@ -412,12 +505,13 @@ int umount_main(int argc, char **argv)
 	 * its mount id, and unmounted through the same descriptor. */
 	int dfd = env_open_parent(o.mountpoint, name);
 	int stale = 0, lazy;
-	if (dfd < 0 || !env_mount_at(dfd, name, &stale)) {
-		fprintf(stderr, "pyenvfs: %s: '%s' is not a pyenvfs mount (see pyenvfs list)\n", argv[0],
-			o.mountpoint);
+	if (dfd < 0 || !env_mount_at(dfd, name, &stale) || (o.stale_only && !stale)) {
+		if (!o.stale_only)
+			fprintf(stderr, "pyenvfs: %s: '%s' is not a pyenvfs mount (see pyenvfs list)\n", argv[0],
+				o.mountpoint);
 		if (dfd >= 0)
 			close(dfd);
-		return 1;
+		return o.stale_only ? 0 : 1;
 	}
 	int r = env_unmount_at(dfd, name, &lazy, err, sizeof err);
 	close(dfd);

@@ -67,6 +67,9 @@ void fs_destroy(struct pe_fs *fs)
 	bytecode_free(fs);
 	free(fs->area_path[0]);
 	free(fs->area_path[1]);
+	for (size_t i = 0; i < fs->nown_roots; i++)
+		free(fs->own_roots[i]);
+	free(fs->own_roots);
 	view_free(&fs->view);
 	memset(fs, 0, sizeof *fs);
 }

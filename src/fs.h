@@ -66,7 +66,9 @@ struct pe_fs {
 	size_t nstack;
 	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
 	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
-	const char *mountpoint;         /* for the layers' console scripts' first lines */
+	const char *mountpoint;         /* for the console scripts' first lines (scripts.h) */
+	char **own_roots;               /* the mount points DIR was mounted at before (scripts.h) */
+	size_t nown_roots;
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
 	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
 	struct bytecode *pyc;           /* the base's bytecode redirect (bytecode.c), or NULL */

@@ -49,7 +49,8 @@ const char layout_probe_py[] =
 "    pass\n"
 "cv = sysconfig.get_config_var\n"
 "prefix, libdir = cv('prefix') or sys.prefix, cv('LIBDIR')\n"
-"if libdir and libdir.startswith(prefix.rstrip('/') + '/'): out('libdir', libdir[len(prefix.rstrip('/')) + 1:].rstrip('/'))\n";
+"if libdir and libdir.startswith(prefix.rstrip('/') + '/'): out('libdir', libdir[len(prefix.rstrip('/')) + 1:].rstrip('/'))\n"
+"out('soabi', cv('SOABI'))\n";
 
 static int add_unique(char **arr, size_t *n, const char *v)
 {
@@ -115,6 +116,12 @@ static int parse_lines(const char *text, struct layout *l, char *err, size_t len
 			snprintf(l->version, sizeof l->version, "%d.%d.%d", ma, mi, pa);
 			snprintf(l->xy, sizeof l->xy, "%d.%d", ma, mi);
 			l->major = ma;
+			continue;
+		}
+		if (strcmp(k, "soabi") == 0) {
+			/* the ABI tag of its extension modules: what a layer records */
+			if (strlen(v) < sizeof l->soabi && strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-.") == strlen(v))
+				snprintf(l->soabi, sizeof l->soabi, "%s", v);
 			continue;
 		}
 		if (!safe_relpath(v))

@@ -14,6 +14,7 @@ struct layout {
 	char version[32];             /* "3.11.2" */
 	char xy[16];                  /* "3.11" */
 	int major;
+	char soabi[64];               /* sysconfig's SOABI ("cpython-311-x86_64-linux-gnu"), or "" (2.7) */
 	char *stdlib[LAYOUT_MAX];     /* stdlib, platstdlib (deduplicated) */
 	size_t nstdlib;
 	char *include[LAYOUT_MAX];    /* include, platinclude */

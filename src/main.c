@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "envs.h"
 #include "creds.h"
+#include "envfile.h"
 #include "gen.h"
 #include "inval.h"
 #include "layout.h"
@@ -14,7 +15,9 @@
 #include "bytecode.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "pack.h"
 #include "piplayer.h"
+#include "remember.h"
 #include "run.h"
 #include "stats.h"
 #include "storecmd.h"
@@ -24,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +151,8 @@ struct setup {
 	struct made made;       /* directories made for DIR and its reserved area */
 	size_t store_first;     /* p.lower[store_first..+nstore) are the lock's store entries */
 	size_t nstore;
+	struct envrec rec;      /* what DIR remembers of how it was made (remember.h) */
+	size_t nuser_layers;    /* the layers in p.lower before the pip layer */
 };
 
 static int fail(const char *err)
@@ -160,7 +166,7 @@ static int fail(const char *err)
 static int add_pip_layer(struct setup *s)
 {
 	double secs;
-	char *layer = piplayer_get(s->p.base, s->xy, &secs, s->err, sizeof s->err);
+	char *layer = piplayer_get(s->p.base, s->xy, 0, &secs, s->err, sizeof s->err);
 	if (!layer)
 		return -1;
 	if (secs >= 0)
@@ -223,14 +229,22 @@ static int add_store_layers(struct setup *s)
 	return 0;
 }
 
-/* The refusals that need the system: /dev/fuse, allow_other, the paths,
- * which Python BASE holds. */
+/* The refusals that need the system: /dev/fuse, allow_other, what DIR
+ * remembers (its layers are used when none are given), the paths, which
+ * Python BASE holds (the one DIR was made for, if BASE has several). */
 static int check_input(struct setup *s)
 {
-	return check_fuse(s->err, sizeof s->err) ||
-	       check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
-	       check_paths(&s->o, &s->p, s->err, sizeof s->err) ||
-	       check_python(s->p.base, s->o.python, s->xy, s->err, sizeof s->err) ||
+	if (check_fuse(s->err, sizeof s->err) ||
+	    check_allow_other(&s->o, "/etc/fuse.conf", s->err, sizeof s->err) ||
+	    remember_apply(&s->o, &s->rec, s->err, sizeof s->err) < 0 ||
+	    check_paths(&s->o, &s->p, s->err, sizeof s->err))
+		return -1;
+	s->nuser_layers = s->p.nlower;
+	const char *want = s->o.python;
+	char ignored[16], why[1024];
+	if (!want && s->rec.xy[0] && check_python(s->p.base, s->rec.xy, ignored, why, sizeof why) == 0)
+		want = s->rec.xy;
+	return check_python(s->p.base, want, s->xy, s->err, sizeof s->err) ||
 	       (s->o.with_pip && add_pip_layer(s));
 }
 
@@ -249,7 +263,68 @@ static int ask_layout(struct setup *s)
 		return -1;
 	if (strcmp(s->lay.xy, s->xy) != 0)
 		return pe_err(s->err, sizeof s->err, "%s/bin/python%s reports version %s", s->p.base, s->xy, s->lay.xy);
-	return 0;
+	/* DIR, and each layer, made for another X.Y or ABI */
+	return remember_check(&s->rec, &s->p, s->nuser_layers, s->xy, s->lay.soabi, s->err, sizeof s->err);
+}
+
+/* Debian's site.py, in a venv, adds both DIR's places the view has for it
+ * (lib/pythonX.Y/site-packages, and local/lib/pythonX.Y/dist-packages,
+ * which PYTHONHOME mode needs): every distribution would be found twice.
+ * This .pth in DIR takes the second off sys.path in a venv, as a native
+ * venv has it; in PYTHONHOME mode it does nothing. */
+#define VENV_PTH "pyenvfs-venv.pth"
+static const char venv_pth[] =
+"# pyenvfs (docs/USAGE.md, \"Debian's Python\"): in venv mode, DIR once on sys.path\n"
+"import os, sys; p = os.path.join(sys.prefix, 'local', 'lib', 'python%d.%d' % sys.version_info[:2], "
+"'dist-packages'); sys.prefix != sys.base_prefix and p in sys.path and os.path.join(sys.prefix, 'lib', "
+"'python%d.%d' % sys.version_info[:2], 'site-packages') in sys.path and sys.path.remove(p)\n";
+
+static void write_venv_pth(struct setup *s, int site)
+{
+	int local = 0, plain = 0;
+	for (size_t i = 0; i < s->lay.nsite; i++) {
+		if (strncmp(s->lay.site[i], "local/", 6) == 0)
+			local = 1;
+		else
+			plain = 1;
+	}
+	if (!local || !plain)
+		return;
+	char have[sizeof venv_pth + 1];
+	int fd = openat(site, VENV_PTH, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, have, sizeof have);
+	if (fd >= 0)
+		close(fd);
+	if (n == (ssize_t)strlen(venv_pth) && memcmp(have, venv_pth, (size_t)n) == 0)
+		return;
+	(void)envfile_write(site, VENV_PTH, venv_pth, s->fs.owner, s->fs.group);
+}
+
+/* Once mounted: DIR remembers how it was made and where it is mounted; its
+ * scripts that name an earlier mount point are shown naming this one. */
+static void remember_mount(struct setup *s)
+{
+	struct pe_fs *fs = &s->fs;
+	struct envrec now = { .base = s->p.base, .layers = s->p.lower, .nlayers = s->nuser_layers,
+			      .with_pip = s->o.with_pip };
+	snprintf(now.xy, sizeof now.xy, "%s", s->xy);
+	snprintf(now.abi, sizeof now.abi, "%s", s->lay.soabi);
+	int site = fs->layers[LAYER_SITE].fd;
+	int res = openat(site, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (res < 0)
+		return;
+	remember_store(site, res, fs->owner, fs->group, &now, s->p.mountpoint, !s->o.read_only, &fs->own_roots,
+		       &fs->nown_roots);
+	close(res);
+	if (!s->o.read_only) {
+		char pp[PE_PROC_PATH_MAX];
+		pe_proc_path(pp, site);
+		int w = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (w >= 0) {
+			write_venv_pth(s, w);
+			close(w);
+		}
+	}
 }
 
 /* The view, and the generated files' contents. */
@@ -301,17 +376,23 @@ static void set_info(const struct setup *s)
 	size_t n = strlen(opts);
 	if (n && opts[n - 1] == ',')
 		opts[n - 1] = '\0';
-	/* the lower site layers, top first, as an fstab line writes them */
+	/* the lower site layers, top first: one line each ("layers" as an
+	 * fstab line writes them, for an older pyenvfs list); a lock's store
+	 * entries are not listed one by one: "lock" says what they are */
 	cleanup_free char *layers = pe_xstrdup(s->p.nlower > s->nstore ? "" : "-");
+	cleanup_free char *lines = pe_xstrdup("");
 	for (size_t i = 0, k = 0; i < s->p.nlower; i++) {
 		if (i >= s->store_first && i < s->store_first + s->nstore)
-			continue;       /* a lock's entries: "lock" below */
+			continue;
 		char *next = pe_xasprintf("%s%s%s", layers, k++ ? ":" : "", s->p.lower[i]);
 		free(layers);
 		layers = next;
+		next = pe_xasprintf("%slayer %s\n", lines, s->p.lower[i]);
+		free(lines);
+		lines = next;
 	}
-	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\noptions %s\n%s%s%s",
-		s->p.base, s->lay.version, s->p.site, layers, *opts ? opts : "-",
+	cleanup_free char *text = pe_xasprintf("base %s\npython %s\nsite %s\nlayers %s\n%soptions %s\n%s%s%s",
+		s->p.base, s->lay.version, s->p.site, layers, lines, *opts ? opts : "-",
 		lockenv_summary() ? "lock " : "", lockenv_summary() ? lockenv_summary() : "",
 		lockenv_summary() ? "\n" : "");
 	stats_set_info(text);
@@ -452,6 +533,7 @@ static int make_env_area(struct setup *s)
 		return pe_err(s->err, sizeof s->err, "cannot create '%s' in DIR: %s", upper, strerror(e));
 	}
 	struct pe_fs *fs = &s->fs;
+	fs->mountpoint = s->p.mountpoint;
 	fs->owner = sst.st_uid;
 	fs->group = sst.st_gid;
 	fs->daemon_is_root = geteuid() == 0;
@@ -587,6 +669,7 @@ static int serve(struct setup *s)
 	lockenv_mounted(s->fs.layers[LAYER_SITE].fd, s->fs.owner, s->fs.group, s->fs.daemon_is_root);
 	if (s->probe_fresh && s->cache_dir && s->cache_key)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
+	remember_mount(s);
 	fuse_daemonize(s->o.foreground);
 #ifdef PYENVFS_TEST_PLANT_LEAK
 	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
@@ -675,13 +758,39 @@ out_view:
 	free(s.cache_key);
 	free(s.probe);
 out_opts:
+	envrec_free(&s.rec);
 	check_paths_free(&s.p);
 	cli_free(&s.o);
 	return ret;
 }
 
+/* The mounting user's home. mount(8) runs an fstab line's `user` mount as
+ * that user with root's HOME, and a unit may give none: the caches
+ * (layout, pip layers) would then be refused or go nowhere. A user's own
+ * is in the passwd database. */
+static void use_own_home(void)
+{
+	if (geteuid() == 0)
+		return;
+	const char *home = getenv("HOME");
+	const struct passwd *pw = getpwuid(0);
+	cleanup_free char *root_home = pw && pw->pw_dir ? pe_xstrdup(pw->pw_dir) : NULL;
+	int roots = home && root_home && strcmp(home, root_home) == 0;
+	if (home && *home && !roots)
+		return;
+	pw = getpwuid(geteuid());
+	if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+		return;
+	setenv("HOME", pw->pw_dir, 1);
+	/* a cache directory under root's home is root's too */
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	if (roots && xdg && xdg[0] == '/' && path_is_within(xdg, root_home))
+		unsetenv("XDG_CACHE_HOME");
+}
+
 int main(int argc, char **argv)
 {
+	use_own_home();
 	/* Subcommands; a BASE called "run" is written ./run. */
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);
@@ -691,6 +800,10 @@ int main(int argc, char **argv)
 		return piplayer_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "store") == 0)
 		return store_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "clone") == 0)
+		return clone_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "layer") == 0)
+		return layer_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "stop") == 0))
 		return umount_main(argc - 1, argv + 1);
 	return mount_main(argc, argv);

@@ -552,7 +552,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	if (n->sb && !n->writable) {
+	if (n->sb) {                    /* a script shown rewritten (resolve_read_shebang) */
 		char *b = malloc(size ? size : 1);
 		int r = b ? resolve_read_shebang(n, fd, b, size, off) : -ENOMEM;
 		if (r < 0)

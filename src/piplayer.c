@@ -343,9 +343,29 @@ static int run_maker(const char *base, const char *xy, const char *build, char *
 		execve(exe, argv, envp);
 		_exit(127);
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* It takes seconds: said before it starts, and on a terminal the
+	 * seconds are counted as they pass. */
+	int tty = isatty(STDERR_FILENO), status = 0;
+	const char *what = "pyenvfs: making the pip layer of Python";
+	if (!tty)
+		fprintf(stderr, "%s %s with %s's own ensurepip (once per base; it takes seconds)\n", what, xy, base);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long shown = -1;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long secs = (long)(now.tv_sec - t0.tv_sec);
+		if (tty && secs != shown) {
+			fprintf(stderr, "\r%s %s with %s's own ensurepip (once per base): %ld s ", what, xy, base, secs);
+			shown = secs;
+		}
+		struct timespec nap = { 0, 100 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+	}
+	if (tty)
+		fputs("\r\033[K", stderr);    /* the line is replaced by the caller's */
 	cleanup_free char *pip = path_join(layer, "pip/__init__.py");
 	cleanup_free char *script = path_join(layer, ".pyenvfs/upper/bin/pip");
 	struct stat st;
@@ -386,7 +406,7 @@ static int seal_layer(int bfd, const char *key, char *err, size_t len)
 	return r;
 }
 
-char *piplayer_get(const char *base, const char *xy, double *built_secs, char *err, size_t len)
+char *piplayer_get(const char *base, const char *xy, int system, double *built_secs, char *err, size_t len)
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -397,28 +417,56 @@ char *piplayer_get(const char *base, const char *xy, double *built_secs, char *e
 		       xy);
 		return NULL;
 	}
-	cleanup_free char *cache = layout_cache_dir();
+	char name[64], why[1024];
+	snprintf(name, sizeof name, "%s-%016llx", xy, (unsigned long long)pe_hash(key));
+	/* Root's system-wide layer first: every user may use it (root's, and
+	 * written by nobody else: safedir's rule and the manifest's). */
+	int sfd = system ? -1 : safedir_open(PIPLAYER_SYSTEM_DIR, 0, why, sizeof why);
+	if (sfd >= 0) {
+		int ok = layer_ok(sfd, name, key);
+		close(sfd);
+		if (ok)
+			return path_join(PIPLAYER_SYSTEM_DIR, name);
+	}
+	if (system && geteuid() != 0) {
+		pe_err(err, len, "pip-layer --system: only root makes the pip layer in %s", PIPLAYER_SYSTEM_DIR);
+		return NULL;
+	}
+	cleanup_free char *cache = system ? pe_xstrdup(PIPLAYER_SYSTEM_DIR) : layout_cache_dir();
 	if (!cache) {
 		pe_err(err, len, "--with-pip: no cache directory for the pip layer (set HOME or XDG_CACHE_HOME)");
 		return NULL;
 	}
-	cleanup_free char *dir = path_join(cache, "pip-layers");
-	char why[1024];
+	cleanup_free char *dir = system ? pe_xstrdup(cache) : path_join(cache, "pip-layers");
 	/* What is found there is run as the caller (pip): only a cache nobody
 	 * else may change is used, and it is used through its descriptor. */
-	int dfd = safedir_open(dir, 3, why, sizeof why);        /* [.cache/]pyenvfs/pip-layers */
+	int dfd = safedir_open(dir, system ? 2 : 3, why, sizeof why);  /* [.cache/]pyenvfs/pip-layers */
 	if (dfd < 0) {
 		pe_err(err, len, "--with-pip: the cache '%s' is not safe to use: %s (set XDG_CACHE_HOME to a directory of "
 		       "your own)", dir, why);
 		return NULL;
 	}
-	char name[64];
-	snprintf(name, sizeof name, "%s-%016llx", xy, (unsigned long long)pe_hash(key));
+	if (system) {
+		/* safedir makes what is missing 0700: every user reads these */
+		char pp[PE_PROC_PATH_MAX];
+		pe_proc_path(pp, dfd);
+		int up = openat(dfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		(void)chmod(pp, 0755);
+		if (up >= 0) {
+			pe_proc_path(pp, up);
+			(void)chmod(pp, 0755);
+			close(up);
+		}
+	}
 	char *final = path_join(dir, name);
 	if (layer_ok(dfd, name, key)) {
 		close(dfd);
 		return final;
 	}
+	/* the system-wide layer is for every user: readable by all */
+	mode_t old_umask = umask(022);
+	if (!system)
+		umask(old_umask);
 
 	remove_dead_builds(dfd);
 	cleanup_free char *bname = NULL;
@@ -457,6 +505,7 @@ char *piplayer_get(const char *base, const char *xy, double *built_secs, char *e
 	close(bfd);
 	(void)remove_tree_at(dfd, bname);
 	close(dfd);
+	umask(old_umask);
 	if (!ok) {
 		free(final);
 		return NULL;
@@ -469,16 +518,22 @@ int piplayer_main(int argc, char **argv)
 {
 	const char *python = NULL, *base = NULL;
 	char err[2048];
+	int system = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs("usage: pyenvfs pip-layer [--python X.Y] BASE\n"
+			fputs("usage: pyenvfs pip-layer [--system] [--python X.Y] BASE\n"
 			      "\n"
 			      "Prints the path of the pip layer of BASE's Python (what --with-pip\n"
-			      "stacks under the env's site-packages), making it first if it is not in\n"
-			      "the cache ($XDG_CACHE_HOME/pyenvfs/pip-layers, else ~/.cache/...) yet.\n"
-			      "It is made once per base interpreter from the base's own bundled wheels.\n",
+			      "stacks under the env's site-packages), making it first if it is not\n"
+			      "there yet. It is made once per base interpreter from the base's own\n"
+			      "bundled wheels. --with-pip uses root's system-wide one, in\n"
+			      PIPLAYER_SYSTEM_DIR ", if it is there; else the user's, in\n"
+			      "$XDG_CACHE_HOME/pyenvfs/pip-layers (else ~/.cache/...).\n"
+			      "  --system        (root) make it in " PIPLAYER_SYSTEM_DIR ", for every user\n",
 			      stdout);
 			return 0;
+		} else if (strcmp(argv[i], "--system") == 0) {
+			system = 1;
 		} else if (strcmp(argv[i], "--python") == 0 && i + 1 < argc) {
 			python = argv[++i];
 		} else if (strncmp(argv[i], "--python=", 9) == 0) {
@@ -488,12 +543,12 @@ int piplayer_main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "pyenvfs: pip-layer: unexpected argument '%s' (see pyenvfs pip-layer --help)\n",
 				argv[i]);
-			return 2;
+			return 1;
 		}
 	}
 	if (!base) {
-		fprintf(stderr, "pyenvfs: pip-layer: missing BASE: usage: pyenvfs pip-layer [--python X.Y] BASE\n");
-		return 2;
+		fprintf(stderr, "pyenvfs: pip-layer: missing BASE: usage: pyenvfs pip-layer [--system] [--python X.Y] BASE\n");
+		return 1;
 	}
 	cleanup_free char *real = realpath(base, NULL);
 	if (!real) {
@@ -506,7 +561,7 @@ int piplayer_main(int argc, char **argv)
 		return 1;
 	}
 	double secs;
-	cleanup_free char *layer = piplayer_get(real, xy, &secs, err, sizeof err);
+	cleanup_free char *layer = piplayer_get(real, xy, system, &secs, err, sizeof err);
 	if (!layer) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

@@ -28,19 +28,25 @@
 #define PIPLAYER_ROOT "/pyenvfs-pip-layer"
 /* Its key file, in .pyenvfs/. */
 #define PIPLAYER_KEY_FILE "pip-layer"
+/* Where root keeps the pip layers every user's --with-pip uses first
+ * (pyenvfs pip-layer --system BASE): root's, written by nobody else. */
+#define PIPLAYER_SYSTEM_DIR "/var/cache/pyenvfs/pip-layers"
 
 /* The key of base's pip layer: the interpreter's identity (as the layout
  * cache's key) and its ensurepip and wheels as they are now; NULL if base
  * has no ensurepip for X.Y. */
 char *piplayer_key(const char *base, const char *xy);
 
-/* The pip layer of Python xy in base: found in the cache, or made now.
- * Returns its path (malloc'ed); *built_secs is how long making it took, or
- * -1 if it was found. NULL with a one-line message in err. */
-char *piplayer_get(const char *base, const char *xy, double *built_secs, char *err, size_t len);
+/* The pip layer of Python xy in base: found in the system-wide directory
+ * (root's), else in the user's cache, or made now in the user's cache (in
+ * the system-wide one with system, root only). Returns its path
+ * (malloc'ed); *built_secs is how long making it took, or -1 if it was
+ * found. Before a build it says so on stderr (with the seconds passing, on
+ * a terminal). NULL with a one-line message in err. */
+char *piplayer_get(const char *base, const char *xy, int system, double *built_secs, char *err, size_t len);
 
-/* pyenvfs pip-layer [--python X.Y] BASE: prints the layer's path, making it
- * if needed. */
+/* pyenvfs pip-layer [--system] [--python X.Y] BASE: prints the layer's
+ * path, making it if needed. */
 int piplayer_main(int argc, char **argv);
 
 /* The Python program that makes a layer (exposed for the tests). */

@@ -4,6 +4,7 @@
 #include "resolve.h"
 #include "bytecode.h"
 #include "creds.h"
+#include "scripts.h"
 #include "shebang.h"
 #include "stack.h"
 #include "util.h"
@@ -95,7 +96,7 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 			return -errno;
 		}
 		show_mode(fs, n, st);
-		if (n->sb && !n->writable)
+		if (scripts_shown(n, st))
 			st->st_size = shebang_size(n->sb, st->st_size);
 		return 0;
 	}
@@ -217,6 +218,8 @@ static int node_at(struct pe_fs *fs, int dfd, const char *name, int follow, cons
 	if (!S_ISDIR(st.st_mode))
 		where.place = NONDIR_PLACE(o->layer);
 	struct node *n = node_get(fs->nodes, fd, &st, &where);
+	if (S_ISREG(st.st_mode) && o->layer == LAYER_UPPER && scripts_is_own_bin(fs, dfd))
+		scripts_plan_own(fs, n, &st);
 	resolve_shown(fs, n, &st, out);
 	return 0;
 }

@@ -62,8 +62,8 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc);
 int resolve_remove(struct pe_fs *fs, struct node *p, const char *name, int flags, struct target *t);
 /* Frees the distribution index (fs_destroy). */
 void resolve_free_dist(struct pe_fs *fs);
-/* A read of a layer's console script (n->sb set, not writable) from fd: the
- * bytes as shown, into buf. Their number, or -errno. */
+/* A read of a console script shown rewritten (n->sb set; scripts.h) from
+ * fd: the bytes as shown, into buf. Their number, or -errno. */
 int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t off);
 /* Renames within the stacked areas. 1 if p or np is not stacked (the
  * caller's rules), -EXDEV for a layer's object (mv copies it), else 0 or

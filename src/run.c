@@ -3,6 +3,7 @@
  * mount point (the daemon is run's child, in the foreground, and dies with
  * it), runs CMD in the env, and when CMD ends takes everything down: the
  * mount, the mount point, and the temporary site directory. */
+#include "envfile.h"
 #include "envs.h"
 #include "run.h"
 #include "runopts.h"
@@ -501,7 +502,30 @@ int run_main(int argc, char **argv)
 		run_opts_free(&o);
 		return 0;
 	}
+	/* run --site DIR -- CMD: the base DIR remembers (DIR's layers and X.Y
+	 * the mount finds in DIR itself). */
+	struct envrec rec = { 0 };
+	cleanup_free char *site = o.base ? NULL : path_resolve_nearest(o.site);
+	if (!o.base) {
+		int has = site ? envfile_load(site, "run: DIR", &rec, err, sizeof err) : 0;
+		if (has <= 0 || !rec.base) {
+			if (has >= 0)
+				fprintf(stderr, "pyenvfs: run: missing BASE: DIR '%s' does not remember one (mount it once over "
+					"a BASE, or give it: pyenvfs run --site DIR BASE -- CMD)\n", site ? site : o.site);
+			else
+				fprintf(stderr, "%s\n", err);
+			envrec_free(&rec);
+			run_opts_free(&o);
+			return RUN_STATUS_FAILED;
+		}
+		o.base = rec.base;
+		o.mount_args = realloc(o.mount_args, (size_t)(o.nmount_args + 1) * sizeof *o.mount_args);
+		if (!o.mount_args)
+			abort();
+		o.mount_args[o.nmount_args++] = rec.base;
+	}
 	int ret = run_env(&o);
+	envrec_free(&rec);
 	run_opts_free(&o);
 	return ret;
 }

@@ -27,17 +27,25 @@ static void add_mount_arg(struct run_opts *o, char *arg)
 	o->mount_args[o->nmount_args++] = arg;
 }
 
-static int names_site(const char *arg, const char *value)
+/* The DIR an option names (malloc'ed), or NULL. */
+static char *names_site(const char *arg, const char *value)
 {
-	if (strcmp(arg, "--site") == 0 || strncmp(arg, "--site=", 7) == 0)
-		return 1;
+	if (strcmp(arg, "--site") == 0)
+		return pe_xstrdup(value ? value : "");
+	if (strncmp(arg, "--site=", 7) == 0)
+		return pe_xstrdup(arg + 7);
 	if (strncmp(arg, "-o", 2) != 0)
-		return 0;
+		return NULL;
 	const char *list = arg[2] ? arg + 2 : value;
+	char *found = NULL;
 	for (const char *p = list; p && (p = strstr(p, "site=")); p++)
-		if (p == list || p[-1] == ',')
-			return 1;
-	return 0;
+		if (p == list || p[-1] == ',') {
+			free(found);
+			found = strndup(p + 5, strcspn(p + 5, ","));
+			if (!found)
+				abort();
+		}
+	return found;
 }
 
 static int parse_run(int argc, char **argv, struct run_opts *o, char *err, size_t len)
@@ -79,13 +87,19 @@ static int parse_run(int argc, char **argv, struct run_opts *o, char *err, size_
 				value = argv[++i];
 				add_mount_arg(o, argv[i]);
 			}
-			o->has_site |= names_site(a, value);
+			char *site = names_site(a, value);
+			if (site) {
+				free(o->site);
+				o->site = site;
+				o->has_site = 1;
+			}
 		}
 	}
 	if (o->help)
 		return 0;
-	if (!o->base)
-		return pe_err(err, len, "run: missing BASE: usage: pyenvfs run [options] BASE [--] CMD [ARGS...]");
+	if (!o->base && (!o->has_site || i > argc || strcmp(argv[i - 1], "--") != 0))
+		return pe_err(err, len, "run: missing BASE: usage: pyenvfs run [options] BASE [--] CMD [ARGS...] "
+			      "(or --site DIR -- CMD, for a DIR that remembers its base)");
 	if (i >= argc)
 		return pe_err(err, len, "run: missing CMD: usage: pyenvfs run [options] BASE [--] CMD [ARGS...]");
 	o->cmd = argv + i;
@@ -107,6 +121,7 @@ void run_opts_free(struct run_opts *o)
 {
 	free(o->mount_args);
 	free(o->with);
+	free(o->site);
 	memset(o, 0, sizeof *o);
 }
 
@@ -131,6 +146,8 @@ int umount_parse(int argc, char **argv, struct umount_opts *o, char *err, size_t
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			o->help = 1;
+		else if (strcmp(a, "--stale") == 0)
+			o->stale_only = 1;
 		else if (a[0] == '-' && a[1])
 			return pe_err(err, len, "%s: unknown option '%s' (see pyenvfs %s --help)", argv[0], a, argv[0]);
 		else if (o->mountpoint)
@@ -199,8 +216,12 @@ void list_usage(FILE *f)
 void umount_usage(FILE *f)
 {
 	fputs(
-"usage: pyenvfs umount MOUNTPOINT\n"
+"usage: pyenvfs umount [--stale] MOUNTPOINT\n"
 "\n"
 "Unmounts a pyenvfs env (fusermount3 -u, or umount as root). A stale mount,\n"
-"whose daemon died, is cleared with a lazy unmount, and pyenvfs says so.\n", f);
+"whose daemon died, is cleared with a lazy unmount, and pyenvfs says so.\n"
+"  --stale           only a stale mount: a live one is left, and nothing\n"
+"                    mounted is no error (a systemd unit's ExecStartPre)\n"
+"\n"
+"Exit status: 0 if done (or, with --stale, nothing to do), 1 if not.\n", f);
 }

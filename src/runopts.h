@@ -11,7 +11,9 @@ struct run_opts {
 	int help;
 	int home;               /* --home: PYTHONHOME mode instead of venv mode */
 	int has_site;           /* --site or -o site= among the mount options */
-	const char *base;       /* BASE, as given */
+	char *site;             /* ... its value (the last one given), malloc'ed */
+	const char *base;       /* BASE, as given; NULL with --site before "--": the
+				 * base DIR remembers (run.c) */
 	char **mount_args;      /* the options for the mount, BASE among them */
 	int nmount_args;
 	char **cmd;             /* CMD and its arguments (pointers into argv) */
@@ -40,6 +42,7 @@ int list_parse(int argc, char **argv, struct list_opts *o, char *err, size_t len
 
 struct umount_opts {
 	int help;
+	int stale_only;         /* --stale: only a stale mount; nothing to do is no error */
 	const char *mountpoint;
 };
 int umount_parse(int argc, char **argv, struct umount_opts *o, char *err, size_t len);

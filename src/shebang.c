@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KERNEL_SHEBANG_MAX 256  /* BINPRM_BUF_SIZE: the first line, "#!" and '\n' included */
@@ -198,6 +199,30 @@ int shebang_plan(const char *head, size_t len, const struct shebang_match *m, co
 off_t shebang_size(const struct shebang_edit *e, off_t real_size)
 {
 	return real_size + (off_t)e->new_len - (off_t)e->old_len;
+}
+
+int shebang_applies(const struct shebang_edit *e, int writable, off_t size, struct timespec mtime)
+{
+	if (!e)
+		return 0;
+	if (!e->own)
+		return !writable;
+	return size == e->size && mtime.tv_sec == e->mtime.tv_sec && mtime.tv_nsec == e->mtime.tv_nsec;
+}
+
+char *shebang_apply(const struct shebang_edit *e, const char *file, size_t n, size_t *out_len)
+{
+	if (e->off + e->old_len > n)
+		return NULL;
+	size_t len = n - e->old_len + e->new_len;
+	char *out = malloc(len ? len : 1);
+	if (!out)
+		return NULL;
+	memcpy(out, file, e->off);
+	memcpy(out + e->off, e->text, e->new_len);
+	memcpy(out + e->off + e->new_len, file + e->off + e->old_len, n - e->off - e->old_len);
+	*out_len = len;
+	return out;
 }
 
 static void add_piece(struct shebang_piece *p, int *n, int from_text, off_t pos, size_t len)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* How many of a file's first bytes decide: the kernel reads 256 for "#!"
  * (BINPRM_BUF_SIZE); distlib's /bin/sh trampoline takes a second line. */
@@ -33,6 +34,12 @@ struct shebang_edit {
 	size_t old_len;
 	char text[SHEBANG_TEXT_MAX];
 	size_t new_len;
+	/* Set by the caller for a script of DIR's own (not a layer's): the
+	 * file's size and mtime when the edit was planned. It applies while
+	 * they are unchanged (shebang_applies). */
+	int own;
+	off_t size;
+	struct timespec mtime;
 };
 
 /* 1 if name is a Python interpreter's file name, as above. */
@@ -51,6 +58,16 @@ int shebang_plan(const char *head, size_t len, const struct shebang_match *m, co
 
 /* The file's size as shown. */
 off_t shebang_size(const struct shebang_edit *e, off_t real_size);
+
+/* Whether e (or no edit: NULL) applies to the file now: a layer's edit
+ * while the node shows the layer's file (not writable: a copy-up makes it
+ * DIR's, with the line it had); DIR's own while the file's size and mtime
+ * are those it was planned with (a script changed since shows as it is). */
+int shebang_applies(const struct shebang_edit *e, int writable, off_t size, struct timespec mtime);
+
+/* The whole file as shown, made from its n bytes: malloc'ed, *out_len
+ * (shebang_size) bytes. NULL if out of memory. */
+char *shebang_apply(const struct shebang_edit *e, const char *file, size_t n, size_t *out_len);
 
 /* One piece of a read: n bytes from the edit's text at pos, or from the
  * file at pos. */

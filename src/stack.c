@@ -6,6 +6,7 @@
 #include "copyup.h"
 #include "distindex.h"
 #include "records.h"
+#include "scripts.h"
 #include "shebang.h"
 #include "util.h"
 #include "whiteout.h"
@@ -219,6 +220,10 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 	struct stat st;
 	if (fstat(fd, &st))
 		return -errno;
+	if (!scripts_shown(n, &st)) {           /* changed since it was planned */
+		ssize_t k = pread(fd, buf, size, off);
+		return k < 0 ? -errno : (int)k;
+	}
 	struct shebang_piece pc[3];
 	int np = shebang_map(n->sb, st.st_size, off, size, pc);
 	size_t got = 0;
@@ -332,7 +337,9 @@ int stack_node(struct pe_fs *fs, int area, const char *dir, const char *name, un
 		node_set_rel(fs->nodes, n, rel);
 	if (S_ISREG(st.st_mode) && m->top != 0 && area == 2 && !n->sb && !n->writable)
 		plan_shebang(fs, n, dir);
-	if (n->sb && !n->writable)
+	if (S_ISREG(st.st_mode) && m->top == 0 && area == 2 && strcmp(dir, "bin") == 0)
+		scripts_plan_own(fs, n, &st);   /* DIR's own script (scripts.h) */
+	else if (scripts_shown(n, &st))
 		st.st_size = shebang_size(n->sb, st.st_size);
 	if (spare >= 0) {
 		if (n->layer != lay && dup3(spare, n->fd, O_CLOEXEC) >= 0) {
@@ -419,6 +426,11 @@ int stack_copy_up_dirs(struct pe_fs *fs, int area, const char *dir)
 					close(w);
 				close(rd);
 			}
+			/* In no layer: a directory the view expects in the env's
+			 * area (bin, share) is made, as without layers. */
+			unsigned top = stack_area_layer(fs, 0, area);
+			if (r == -ENOENT && fs->layers[top].make_dirs)
+				r = resolve_make_dirs(fs, top, prefix);
 			if (r) {
 				close(cur);
 				return r;
@@ -439,7 +451,7 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc)
 	if (n->kind != NODE_PASS)
 		return -EROFS;
 	if (n->writable)
-		return 0;
+		return scripts_materialize(n);  /* DIR's own script shown rewritten */
 	if (!n->area || !fs->layers[stack_area_layer(fs, 0, n->area)].writable)
 		return -EROFS;
 	char buf[PATH_MAX];

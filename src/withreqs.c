@@ -61,7 +61,7 @@ int storepip_run(const char *base, const char *xy, const char *mode, const char 
 		 const char *workdir, char **out, char *err, size_t len)
 {
 	double secs;
-	cleanup_free char *layer = piplayer_get(base, xy, &secs, err, len);
+	cleanup_free char *layer = piplayer_get(base, xy, 0, &secs, err, len);
 	if (!layer)
 		return -1;
 	if (secs >= 0)

@@ -438,6 +438,15 @@ MARKER_MODULE = "pyenvfs_marker"
 MARKER_FILE = MARKER_MODULE + ".py"
 MARKER_TEXT = "MARK = 'pyenvfs-site-marker'\n"
 
+# On a Debian-patched base a mount writes this .pth into DIR (venv mode: DIR
+# once on sys.path; tests/test_debian_sitepath.py).
+VENV_PTH = "pyenvfs-venv.pth"
+
+
+def without_venv_pth(names):
+    """names (a DIR's listing) less the .pth a mount over Debian's Python writes."""
+    return [n for n in names if n != VENV_PTH]
+
 
 def make_site_with_marker(site):
     os.makedirs(str(site), exist_ok=True)

@@ -288,6 +288,23 @@ def fuse_conf_user_allow_other(path="/etc/fuse.conf"):
 
 
 @contextlib.contextmanager
+def fstab_line(line, path="/etc/fstab"):
+    """line appended to /etc/fstab for the duration; the file is put back
+    byte for byte (mount(8) reads only the real fstab for a user's mount)."""
+    with open(path, "rb") as f:
+        old = f.read()
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    try:
+        with open(path, "wb") as f:
+            f.write(old + (b"" if not old or old.endswith(b"\n") else b"\n") + line.encode() + b"\n")
+        yield
+    finally:
+        with open(path, "wb") as f:
+            f.write(old)
+        os.chmod(path, mode)
+
+
+@contextlib.contextmanager
 def temp_symlink(link, target):
     """A symlink link -> target for the duration, made and removed only if link
     did not exist; an existing symlink to the same binary is used as it is.

@@ -12,14 +12,16 @@ systemd does (%h, %i, Environment=, EnvironmentFile=, $VAR and ${VAR}) and run.
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
 import pythons
 from conftest import (EXIT_TIMEOUT, MARKER_FILE, PYENVFS, force_unmount, make_site_with_marker,
                       mount_count, read_log, run)
-from helpers_env import (MOUNT_PATH, expand_command, is_root, mountinfo_entry, parse_unit,
-                         stop_own, temp_symlink, unit_environment, unit_values, wait_for_mount_of,
+from helpers_env import (MOUNT_PATH, dev_fuse_mode, expand_command, fstab_line, is_root,
+                         mountinfo_entry, parse_unit, run_as, stop_own, temp_symlink,
+                         throwaway_users, unit_environment, unit_values, wait_for_mount_of,
                          wait_unmounted)
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="mount(8) of a FUSE file system needs root")
@@ -240,6 +242,51 @@ def test_mount_refusal_reported(usr_base, on_mount_path, work):
         force_unmount(mnt)
 
 
+def test_fstab_user_mount_uses_the_users_home(usr_base, on_mount_path, work):
+    """An fstab line with `user`, mounted by that user: mount(8) runs the
+    daemon as the user with root's HOME; pyenvfs uses the user's own home
+    (the passwd database's), so its caches are written there."""
+    with throwaway_users(1) as (u,), dev_fuse_mode(0o666):
+        home = os.path.join(work, "home")
+        mnt = os.path.join(work, "mnt")
+        for d in (home, mnt):
+            os.mkdir(d, 0o755)
+            os.chown(d, u.uid, u.gid)
+        usermod = shutil.which("usermod") or shutil.which("usermod", path="/usr/sbin:/sbin")
+        assert run([usermod, "-d", home, u.name]).returncode == 0
+        site = os.path.join(home, "sp", "ENV1")
+        with fstab_line("%s  %s  fuse.pyenvfs  site=%s,noauto,user,exec  0 0" % (usr_base.prefix, mnt, site)):
+            try:
+                r = run_as(u, ["mount", mnt], home="/root")
+                assert r.returncode == 0, "mount %s as %s failed: %s" % (mnt, u.name, r.stderr)
+                assert wait_for_mount_of_path(mnt)
+                assert py_prefix_as(u, mnt, usr_base.xy) == mnt
+                cache = os.path.join(home, ".cache", "pyenvfs")
+                assert os.path.isdir(cache) and any(n.startswith("layout-") for n in os.listdir(cache)), \
+                    "no layout cache in the user's home %s" % home
+                assert os.stat(cache).st_uid == u.uid
+                r = run_as(u, ["umount", mnt], home="/root")
+                assert r.returncode == 0, r.stderr
+                assert wait_unmounted(mnt)
+            finally:
+                force_unmount(mnt)
+
+
+def wait_for_mount_of_path(mnt):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if mount_count(mnt):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def py_prefix_as(user, mnt, xy):
+    r = run_as(user, [os.path.join(mnt, "bin", "python" + xy), "-c", "import sys; print(sys.prefix)"])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
 # ---------------------------------------------------------------------------
 # the systemd user unit
 
@@ -268,8 +315,16 @@ class UnitRun:
         self.proc = None
 
     def commands(self, key):
-        return [expand_command(l, self.spec, self.env)
-                for l in unit_values(self.sec, "Service", key)]
+        """The unit's commands for key; pyenvfs named by absolute path (where
+        cmake --install puts it) is the binary under test."""
+        out = []
+        for line in unit_values(self.sec, "Service", key):
+            argv = expand_command(line, self.spec, self.env)
+            if os.path.basename(argv[0]) == "pyenvfs":
+                assert os.path.isabs(argv[0]), "%s must name pyenvfs by absolute path: %s" % (key, argv)
+                argv[0] = PYENVFS
+            out.append(argv)
+        return out
 
     def start(self):
         """ExecStartPre, then ExecStart (Popen) and wait for the mount."""
@@ -280,10 +335,8 @@ class UnitRun:
         starts = self.commands("ExecStart")
         assert len(starts) == 1, starts
         argv = starts[0]
-        assert os.path.basename(argv[0]) == "pyenvfs", argv
-        assert os.path.isabs(argv[0]), "ExecStart must name pyenvfs by absolute path: %s" % argv
+        assert argv[0] == PYENVFS, argv
         assert "-f" in argv or "-d" in argv, "Type=simple needs the foreground: %s" % argv
-        argv[0] = PYENVFS          # the binary under test, wherever cmake installs it
         prior = mount_count(self.mnt)
         with open(self.log, "wb") as logf:
             self.proc = subprocess.Popen(argv, env=self.proc_env, cwd="/",
@@ -291,7 +344,7 @@ class UnitRun:
         wait_for_mount_of(self.proc, self.mnt, self.log, prior=prior)
 
     def stop(self):
-        """ExecStop; the daemon must exit 0 and the mount be gone."""
+        """ExecStop, then ExecStopPost; the daemon must exit 0 and the mount be gone."""
         for argv in self.commands("ExecStop"):
             r = run(argv, env=self.proc_env, cwd="/")
             assert r.returncode == 0, "ExecStop %s failed: %s" % (argv, r.stderr)
@@ -300,7 +353,14 @@ class UnitRun:
         except subprocess.TimeoutExpired:
             pytest.fail("daemon still running after ExecStop; log:\n%s" % read_log(self.log))
         assert rc == 0, "daemon exited %d after ExecStop; log:\n%s" % (rc, read_log(self.log))
+        self.stop_post()
         assert mount_count(self.mnt) == 0
+
+    def stop_post(self):
+        """ExecStopPost, which systemd runs however the service ended."""
+        for argv in self.commands("ExecStopPost"):
+            r = run(argv, env=self.proc_env, cwd="/")
+            assert r.returncode == 0, "ExecStopPost %s failed: %s" % (argv, r.stderr)
 
     def cleanup(self):
         force_unmount(self.mnt)
@@ -352,28 +412,32 @@ def test_systemd_unit_environment_file(work):
     assert "version = %s" % b.full_version in cfg, cfg
 
 
-def test_systemd_unit_restart_after_crash(usr_base, work):
-    """Restart=on-failure: after the daemon dies (SIGKILL), running the unit's
-    commands again (what systemd does on restart) brings the env back."""
+@pytest.mark.parametrize("cleared_by", ["ExecStopPost", "ExecStartPre"])
+def test_systemd_unit_restart_after_crash(cleared_by, usr_base, work):
+    """Restart=on-failure: after the daemon dies (SIGKILL), its stale mount is
+    cleared by ExecStopPost (what systemd runs when a service dies), or, if
+    that did not run, by the restart's ExecStartPre; the restart brings the
+    env back. The unit does not rely on auto_unmount (Debian 12's
+    fusermount3 ignores it for a user's mount)."""
     home = os.path.join(work, "home")
     os.mkdir(home)
     sec = parse_unit(_unit())
     assert unit_values(sec, "Service", "Restart") == ["on-failure"]
     u = UnitRun(home, "ENV1")
+    assert "auto_unmount" not in " ".join(u.commands("ExecStart")[0])
     try:
         u.start()
         u.proc.kill()
         u.proc.wait(timeout=EXIT_TIMEOUT)
-        if "auto_unmount" in " ".join(u.commands("ExecStart")[0]):
-            # fusermount3's auto_unmount helper unmounts after the daemon's
-            # death, on its own time: wait for it (bounded far above a loaded
-            # sanitizer run), or the restart meets the stale mount.
-            assert wait_unmounted(u.mnt, timeout=6 * EXIT_TIMEOUT), \
-                "%s still mounted %d s after SIGKILL with auto_unmount" % (u.mnt, 6 * EXIT_TIMEOUT)
+        assert mount_count(u.mnt) == 1, "a killed daemon leaves its mount (stale)"
+        if cleared_by == "ExecStopPost":
+            u.stop_post()
+            assert mount_count(u.mnt) == 0, "ExecStopPost left the stale mount"
         u.start()
         r = run([os.path.join(u.mnt, "bin", "python" + usr_base.xy), "-c",
                  "import sys; print(sys.prefix)"], cwd="/")
         assert r.returncode == 0 and r.stdout.strip() == u.mnt, r.stderr
+        assert mount_count(u.mnt) == 1, "the stale mount is still under the new one"
         u.stop()
     finally:
         u.cleanup()

@@ -203,9 +203,11 @@ def test_refused_by_the_mount_leaves_nothing(rt, tmp_path):
 def test_help():
     r = run([PYENVFS, "run", "--help"])
     assert r.returncode == 0 and "usage: pyenvfs run" in r.stdout
-    for sub in ("list", "umount"):
+    for sub in ("list", "umount", "clone", "pip-layer"):
         r = run([PYENVFS, sub, "--help"])
         assert r.returncode == 0 and ("usage: pyenvfs " + sub) in r.stdout
+    r = run([PYENVFS, "layer", "pack", "--help"])
+    assert r.returncode == 0 and "usage: pyenvfs layer pack" in r.stdout
 
 
 # ---------------------------------------------------------------------------
@@ -341,6 +343,26 @@ def test_unprivileged_run(tmp_path):
             # and its list shows only its own envs (none now)
             r = run_as(user, [PYENVFS, "list", "--json"])
             assert r.returncode == 0 and json.loads(r.stdout) == []
+            # root's list shows a user's env as unknown: without allow_other
+            # its daemon answers its user only; what it would say is null
+            mnt, site = os.path.join(d, "m"), os.path.join(d, "s")
+            for p in (mnt, site):
+                os.mkdir(p)
+                os.chown(p, user.uid, user.gid)
+            r = run_as(user, [PYENVFS, "/usr", mnt, "--site", site])
+            assert r.returncode == 0, r.stderr
+            try:
+                r = run([PYENVFS, "list", "--json"])
+                rows = [e for e in json.loads(r.stdout) if e["mountpoint"] == mnt]
+                assert len(rows) == 1 and rows[0]["state"] == "unknown", r.stdout
+                assert rows[0]["base"] == "/usr" and rows[0]["pid"] is None and rows[0]["layers"] is None
+                r = run_as(user, [PYENVFS, "list", "--json"])
+                mine = json.loads(r.stdout)
+                assert [(e["state"], e["layers"]) for e in mine] == [("live", [])], r.stdout
+                assert type(mine[0]["pid"]) is int
+            finally:
+                run_as(user, [PYENVFS, "umount", mnt])
+                force_unmount(mnt)
     finally:
         remove_tree(d)
 
@@ -357,11 +379,12 @@ def test_list_shows_the_run_env(rt):
     assert e["state"] == "live" and e["base"] == "/usr"
     assert e["python"].startswith("3.11."), e
     assert e["site"].startswith(str(rt)) and e["site"].endswith("/site")
-    assert int(e["pid"]) > 0
+    # numbers as numbers, the layers an array
+    assert type(e["pid"]) is int and e["pid"] > 0
+    assert e["layers"] == [] and isinstance(e["options"], str)
     r2 = pyenvfs_run(rt, ["/usr", "--", PYENVFS, "list"])
     header = r2.stdout.splitlines()[0].split()
     assert header == ["mountpoint", "python", "base", "site", "layers", "state", "pid", "options"]
-    assert e["layers"] == "-"
     assert_left_nothing(rt)
 
 
@@ -374,7 +397,7 @@ def test_list_shows_layers(rt, tmp_path):
                          PYENVFS, "list", "--json"])
     assert r.returncode == 0, r.stderr
     rows = [e for e in json.loads(r.stdout) if e["mountpoint"].startswith(str(rt))]
-    assert [e["layers"] for e in rows] == ["%s:%s" % (l1, l2)], r.stdout
+    assert [e["layers"] for e in rows] == [[str(l1), str(l2)]], r.stdout
     assert_left_nothing(rt)
 
 
@@ -412,11 +435,29 @@ def test_stale_mount_listed_and_cleared(tmp_path):
         r = run([PYENVFS, "list", "--json"])
         rows = [e for e in json.loads(r.stdout) if e["mountpoint"] == str(mnt)]
         assert [e["state"] for e in rows] == ["stale"], r.stdout
+        # what the dead daemon would have said is unknown: null, not "-"
+        assert rows[0]["base"] == "/usr" and rows[0]["pid"] is None and rows[0]["python"] is None
+        assert rows[0]["layers"] is None and rows[0]["site"] is None
         r = run([PYENVFS, "umount", str(mnt)])
         assert r.returncode == 0, r.stderr
-        assert "stale" in r.stderr and len(nonempty_lines(r.stderr)) == 1
+        assert "stale" in r.stderr and "cleared" in r.stderr and len(nonempty_lines(r.stderr)) == 1
         assert not os.path.ismount(str(mnt))
         assert fuse_mounts_under(str(tmp_path)) == []
+
+
+def test_umount_stale_only(tmp_path):
+    """umount --stale (a unit's ExecStartPre): a live mount is left, nothing
+    mounted is no error, a stale one is cleared."""
+    with daemonized_mount(tmp_path) as (mnt, pid):
+        r = run([PYENVFS, "umount", "--stale", str(mnt)])
+        assert r.returncode == 0 and r.stderr == "" and os.path.ismount(str(mnt)), r.stderr
+        os.kill(pid, signal.SIGKILL)
+        assert wait_gone(pid)
+        r = run([PYENVFS, "umount", "--stale", str(mnt)])
+        assert r.returncode == 0 and "stale" in r.stderr, r.stderr
+        assert fuse_mounts_under(str(tmp_path)) == []
+        r = run([PYENVFS, "umount", "--stale", str(mnt)])
+        assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
 def test_umount_live_and_refusals(tmp_path):
@@ -425,8 +466,14 @@ def test_umount_live_and_refusals(tmp_path):
         assert r.returncode == 0 and r.stderr == "", r.stderr
         assert fuse_mounts_under(str(tmp_path)) == []
         assert wait_gone(pid), "the daemon did not exit"
+    # one exit status for a refusal, usage errors included: 1 (run: 125)
     for args in (["umount", str(mnt)], ["umount", str(tmp_path / "nope")], ["umount"],
-                 ["umount", "/"], ["list", "extra"]):
+                 ["umount", "/"], ["list", "extra"], ["umount", "-x", "/m"], ["pip-layer"],
+                 ["pip-layer", "--bogus", "/usr"], ["clone", "/nonexistent", str(tmp_path / "c")],
+                 ["layer"], ["layer", "pack", "/nonexistent", str(tmp_path / "i")], ["--bogus"]):
         r = run([PYENVFS] + args)
-        assert r.returncode != 0, args
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
         assert len(nonempty_lines(r.stderr)) == 1, (args, r.stderr)
+        assert r.stderr.startswith("pyenvfs: "), (args, r.stderr)
+    r = run([PYENVFS, "run", "--bogus-run-option"])
+    assert r.returncode == 125 and len(nonempty_lines(r.stderr)) == 1

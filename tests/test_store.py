@@ -23,7 +23,7 @@ import pytest
 import pkgs
 import pythons
 import storekit as sk
-from conftest import PYENVFS, base_or_skip, isolated_env, mounted
+from conftest import PYENVFS, VENV_PTH, base_or_skip, isolated_env, mounted
 from helpers_base import squashfs_how, squashfs_mounted, tree_digest
 from helpers_env import assert_refusal, dev_fuse_mode, run_as, throwaway_users, world_tmpdir, remove_tree
 
@@ -105,10 +105,14 @@ def test_env_from_a_lock(param, fmt, tmp_path, cache, monkeypatch):
         _check_env(m, b, str(tmp_path), [True] if b.major == 2 else [False, True])
         r = subprocess.run([PYENVFS, "list", "--json"], stdout=subprocess.PIPE, universal_newlines=True, timeout=30)
         assert r.returncode == 0
-    # DIR holds nothing but its own few files: the remembered lock and the
-    # reserved area's empty directories; no bytecode was written
+    # DIR holds nothing but its own few files: what it remembers (the lock,
+    # how it was made, where it was mounted), the reserved area's empty
+    # directories and, on Debian's Python, the venv .pth; no bytecode
     files = sk.dir_files(site)
-    assert sorted(files) == [".pyenvfs", ".pyenvfs/pylock.toml", ".pyenvfs/tmp", ".pyenvfs/upper"], files
+    own = [".pyenvfs", ".pyenvfs/env", ".pyenvfs/mounts", ".pyenvfs/pylock.toml", ".pyenvfs/tmp", ".pyenvfs/upper"]
+    if b.debian_patched:
+        own.append(VENV_PTH)
+    assert sorted(files) == sorted(own), files
     assert sum(files.values()) <= 64 * 1024
     # mounted again without --lock: DIR remembers it; the store is unchanged
     with mounted(b.prefix, mnt, site, ["--python", b.xy], base=b) as m:

@@ -92,6 +92,28 @@ static void test_run_refusals(void)
 	run_opts_free(&o);
 }
 
+/* run --site DIR -- CMD: no BASE (DIR remembers it); which DIR was given. */
+static void test_run_site_without_base(void)
+{
+	struct run_opts o;
+	CHECK(RUN(&o, "--site", "/d", "--", "python", "-V") == 0);
+	CHECK(o.base == NULL && o.has_site && o.ncmd == 2);
+	CHECK_STR(o.site, "/d");
+	run_opts_free(&o);
+	CHECK(RUN(&o, "-o", "ro,site=/e,python=3.11", "--site=/f", "--", "x") == 0 && !o.base);
+	CHECK_STR(o.site, "/f");
+	run_opts_free(&o);
+	CHECK(RUN(&o, "-osite=/g,ro", "/usr", "x") == 0);
+	CHECK_STR(o.site, "/g");
+	CHECK_STR(o.base, "/usr");
+	run_opts_free(&o);
+	/* without "--" the first word is BASE, as always */
+	CHECK(RUN(&o, "--site", "/d", "python") == -1);
+	CHECK(strstr(err, "missing CMD") != NULL);
+	CHECK(RUN(&o, "--", "python") == -1);
+	CHECK(strstr(err, "missing BASE") != NULL);
+}
+
 /* Every option run passes on with the next word as its value is one that
  * the mount's parser takes with a value. */
 static void test_value_options_agree_with_cli(void)
@@ -129,6 +151,10 @@ static void test_list_umount(void)
 	CHECK(strstr(err, "stop:") != NULL);
 	const char *a6[] = { "umount", "-z", "/a" };
 	CHECK(umount_parse(3, (char **)a6, &u, err, sizeof err) == -1);
+	CHECK(!u.stale_only);
+	const char *a7[] = { "umount", "--stale", "/a" };
+	CHECK(umount_parse(3, (char **)a7, &u, err, sizeof err) == 0 && u.stale_only);
+	CHECK_STR(u.mountpoint, "/a");
 }
 
 static void test_mountinfo(void)
@@ -167,6 +193,7 @@ int main(void)
 {
 	test_run_split();
 	test_run_refusals();
+	test_run_site_without_base();
 	test_value_options_agree_with_cli();
 	test_list_umount();
 	test_mountinfo();
