@@ -15,6 +15,7 @@
 #include "run.h"
 #include "stats.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -411,6 +412,11 @@ static int serve(struct setup *s)
 	if (s->probe_fresh && s->cache_dir && s->cache_key)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
 	fuse_daemonize(s->o.foreground);
+	/* After the fork: the thread reading change notifications. Without it
+	 * the timeouts alone bound what the kernel keeps. */
+	int wr = watch_attach(&s->fs, se);
+	if (wr)
+		fprintf(stderr, "pyenvfs: warning: no change notifications: %s\n", strerror(-wr));
 #ifdef PYENVFS_TEST_PLANT_LEAK
 	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
 	 * mount, which the sanitizer pass of scripts/test.sh must report. */
@@ -466,10 +472,19 @@ int mount_main(int argc, char **argv)
 		fail(s.err);
 		goto out_made;
 	}
-	s.fs.want_no_open = s.o.no_open;
-	pt_configure(s.o.passthrough_off, s.o.no_open);
+	/* An unprivileged daemon has nothing to do at an open: the kernel's
+	 * permission check already refuses writes to what is shown read-only,
+	 * and there is no passthrough without CAP_SYS_ADMIN. So the kernel
+	 * opens files itself (no OPEN, FLUSH or RELEASE per file). */
+	s.fs.want_no_open = s.o.no_open || (!s.o.open_daemon && !s.fs.daemon_is_root);
+	pt_configure(s.o.passthrough_off, s.fs.want_no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
+	/* Not fatal: without notifications the timeouts alone keep the cache right. */
+	int wr = watch_init(&s.fs, s.o.watch_off);
+	if (wr)
+		fprintf(stderr, "pyenvfs: warning: no change notifications (inotify: %s): the kernel keeps DIR's "
+			"entries for -o site_timeout\n", strerror(-wr));
 	if (bytecode_init(&s.fs, s.lay.major == 2))
 		fprintf(stderr, "pyenvfs: warning: no bytecode redirect for the base\n");
 	raise_fd_limit(s.fs.daemon_is_root);
@@ -483,6 +498,7 @@ int mount_main(int argc, char **argv)
 	if (inval_stop(s.fs.inval))
 		return ret;
 out_made:
+	watch_stop(&s.fs);
 	unmake_dirs(&s.made);
 	fuse_session_destroy(s.se);
 out_view:
