@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What a directory reports: its names coming and going, its files written
@@ -242,6 +243,10 @@ void watch_dir(struct pe_fs *fs, struct node *n)
 	 * one may take a layer's new directory at its path. */
 	if (n->watched && !n->area)
 		return;
+	if (!n->area && (n->layer >= fs->nlayers || w->kind[n->layer] != KIND_LOCAL)) {
+		n->watched = n->layer < fs->nlayers && w->kind[n->layer] == KIND_IMMUTABLE;
+		return;
+	}
 	int fds[64];
 	unsigned layers[64];
 	size_t nd = 0;
@@ -653,6 +658,11 @@ static void *watch_thread(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
+		/* The daemon's own change raises its event before the request that
+		 * made it records it (watch_own_change): let it, and let a burst of
+		 * events come in, before reading. What still comes first is only
+		 * sent twice. */
+		nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
 		ssize_t len = read(w->ifd, buf, sizeof buf);
 		if (len <= 0) {
 			if (len < 0 && (errno == EAGAIN || errno == EINTR))
