@@ -36,8 +36,10 @@ PACKAGES=(
     clang libclang-rt-14-dev
     # read-only bases for tests/test_ro_base.py (squashfs images)
     squashfs-tools squashfuse
-    # tests/bench: the peers it measures pyenvfs against, and its plot
-    fuse-overlayfs bindfs python3-matplotlib
+    # tests/bench: the peers it measures pyenvfs against, its plot, and its
+    # heavy real-package import (numpy, scipy, matplotlib: benchmarks only;
+    # tests/test_watch.py uses bindfs too)
+    fuse-overlayfs bindfs python3-matplotlib python3-scipy
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -26,7 +26,7 @@ import time
 import pytest
 
 from conftest import PYENVFS, force_unmount, mount_count, mounted
-from helpers_env import dev_fuse_mode, is_root, remove_tree, run_as, throwaway_users, world_tmpdir
+from helpers_env import dev_fuse_mode, is_root, run_as, throwaway_users
 from procinfo import poll
 
 BOUND = 30              # seconds to wait for a change to show: far above any notification
