@@ -495,10 +495,10 @@ int mount_main(int argc, char **argv)
 	}
 	/* The invalidation thread uses the session: it ends first (if it hangs
 	 * in the kernel, nothing it may touch is freed: the process ends). */
-	if (inval_stop(s.fs.inval))
+	if (inval_stop(s.fs.inval) || watch_stop(&s.fs))
 		return ret;
 out_made:
-	watch_stop(&s.fs);
+	(void)watch_stop(&s.fs);        /* not started: nothing to wait for */
 	unmake_dirs(&s.made);
 	fuse_session_destroy(s.se);
 out_view:

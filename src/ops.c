@@ -94,9 +94,12 @@ static void about_to_know(struct pe_fs *fs, struct node *p, const char *name, st
 			(void)resolve_stat(fs, n, &res->st);
 		if (p->kind == NODE_VIEW && view_entry(p->vdir, name))
 			covered = n->watched;
-	} else if (covered) {
+	} else if (covered && !fs->layers[n->layer].stable) {
 		n->watched = 1;
 	}
+	/* A view directory also shows the base's names: base_timeout keeps them. */
+	if (covered && n->kind == NODE_PASS && fs->layers[n->layer].stable)
+		covered = 0;
 	if (covered)
 		res->timeout = WATCH_TIMEOUT;
 }

@@ -709,14 +709,20 @@ int watch_attach(struct pe_fs *fs, struct fuse_session *se)
 	return 0;
 }
 
-void watch_stop(struct pe_fs *fs)
+int watch_stop(struct pe_fs *fs)
 {
 	struct watch *w = fs->watch;
 	if (!w)
-		return;
+		return 0;
 	if (w->started) {
 		(void)!write(w->stop_pipe[1], "x", 1);
-		pthread_join(w->thread, NULL);
+		/* A notification may wait in the kernel for a request that nobody
+		 * answers now (as inval_stop's). */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (pthread_timedjoin_np(w->thread, NULL, &until) != 0)
+			return -1;
 		w->started = 0;
 	}
 	/* The nodes still known keep their links until the table is freed:
@@ -746,6 +752,7 @@ void watch_stop(struct pe_fs *fs)
 	free(w->kind);
 	free(w);
 	fs->watch = NULL;
+	return 0;
 }
 
 size_t watch_format_stats(const struct pe_fs *fs, char *buf, size_t len)

@@ -23,7 +23,7 @@
  * Not seen: a change through a shared writable mapping made outside the
  * mount (inotify reports none), a file changed through a hard link in a
  * directory the kernel does not know, and whiteout records written by
- * another mount (docs/PERFORMANCE.md, "Coherence").
+ * another mount (docs/USAGE.md, "Caching").
  *
  * Interface for the engine: watch_dir when a directory node is given to
  * the kernel, watch_node_freed when the node table frees one (its free
@@ -46,8 +46,10 @@ struct fuse_session;
 int watch_init(struct pe_fs *fs, int off);
 /* Notifications go to se from now on: starts the thread. */
 int watch_attach(struct pe_fs *fs, struct fuse_session *se);
-/* Ends the thread (before the session goes); frees everything. */
-void watch_stop(struct pe_fs *fs);
+/* Ends the thread (before the session goes) and frees everything: 0, or
+ * -1 if the thread did not end within a second (then nothing it may use
+ * must be freed). */
+int watch_stop(struct pe_fs *fs);
 
 /* The kernel is given directory node n: its backing directories are
  * watched (again: a merged directory may merge a new layer's directory).
