@@ -234,6 +234,16 @@ static int is_meta(const char *rel)
 		? 2 : 0;
 }
 
+/* The files of a metadata directory the distribution index reads. */
+static int dist_file(const char *name)
+{
+	static const char *const files[] = { "METADATA", "PKG-INFO", "RECORD", "installed-files.txt" };
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		if (strcmp(name, files[i]) == 0)
+			return 1;
+	return 0;
+}
+
 void watch_dir(struct pe_fs *fs, struct node *n)
 {
 	struct watch *w = fs->watch;
@@ -581,14 +591,17 @@ static void on_event(struct watch *w, const struct inotify_event *ev, struct bat
 		return;
 	}
 	int names = name && (ev->mask & NAMESPACE_EVENTS);
-	if (names && d->meta && resolve_stacked(fs))
+	/* The distribution index (with --lower-site) is read from the metadata
+	 * directories at a site area's top and their METADATA and RECORD: one
+	 * coming, going or written may hide or show another layer's files
+	 * anywhere below. Also when the daemon made the change: it has the
+	 * kernel forget only the names it changed. */
+	if (name && d->meta && resolve_stacked(fs) && (d->meta == 1 ? names && is_meta(name) == 2 : dist_file(name)))
 		b->site = 1;
 	if (names && own_and_unchanged(w, d, name))
 		names = 0;
 	struct stat st;
 	int child = name && (ev->mask & CONTENT_EVENTS) && fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (child && d->meta == 2 && resolve_stacked(fs) && !S_ISDIR(st.st_mode) && !(ev->mask & IN_ATTRIB))
-		b->site = 1;            /* a METADATA written */
 	if (child && !S_ISDIR(st.st_mode)) {
 		/* A file's pages and attributes: one node per object and layer. */
 		struct node *f = node_find_ref(fs->nodes, st.st_dev, st.st_ino, NONDIR_PLACE(d->layer));
