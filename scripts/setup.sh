@@ -38,8 +38,10 @@ PACKAGES=(
     squashfs-tools squashfuse
     # getfattr, which the docs use to read a mount's user.pyenvfs.* attributes
     attr
-    # tests/bench: the peers it measures pyenvfs against, and its plot
-    fuse-overlayfs bindfs python3-matplotlib
+    # tests/bench: the peers it measures pyenvfs against, its plot, and its
+    # heavy real-package import (numpy, scipy, matplotlib: benchmarks only;
+    # tests/test_watch.py uses bindfs too)
+    fuse-overlayfs bindfs python3-matplotlib python3-scipy
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -162,6 +162,16 @@ static int parse_mount_opt(struct pe_opts *o, const char *opt, char *err, size_t
 		o->system_site = 1;
 	} else if (strcmp(opt, "no_open") == 0) {
 		o->no_open = 1;
+		o->open_daemon = 0;
+	} else if (strncmp(opt, "open=", 5) == 0) {
+		if (strcmp(opt + 5, "auto") && strcmp(opt + 5, "kernel") && strcmp(opt + 5, "daemon"))
+			return pe_err(err, len, "-o %s: expected open=auto, open=kernel or open=daemon", opt);
+		o->no_open = strcmp(opt + 5, "kernel") == 0;
+		o->open_daemon = strcmp(opt + 5, "daemon") == 0;
+	} else if (strncmp(opt, "watch=", 6) == 0) {
+		if (strcmp(opt + 6, "off") && strcmp(opt + 6, "auto"))
+			return pe_err(err, len, "-o %s: expected watch=auto or watch=off", opt);
+		o->watch_off = strcmp(opt + 6, "off") == 0;
 	} else if (strncmp(opt, "passthrough=", 12) == 0) {
 		if (strcmp(opt + 12, "off") && strcmp(opt + 12, "auto"))
 			return pe_err(err, len, "-o %s: expected passthrough=auto or passthrough=off", opt);
@@ -402,17 +412,27 @@ void cli_usage(FILE *f)
 "  -o base_timeout=SECS         how long the kernel caches BASE's entries and\n"
 "                               attributes (default 3600; lower it if BASE is\n"
 "                               upgraded in place while mounted)\n"
-"  -o site_timeout=SECS         the same for DIR (default 1)\n"
+"  -o watch=auto|off            auto (the default): the daemon learns of changes\n"
+"                               made to DIR and the layers outside the mount\n"
+"                               (inotify) and the kernel caches them for long;\n"
+"                               off: the timeouts below alone\n"
+"  -o site_timeout=SECS         how long the kernel caches DIR's entries and\n"
+"                               attributes where no change notification can be\n"
+"                               had (default 1)\n"
 "  -o lower_timeout=SECS        the same for the lower site layers (default 60):\n"
-"                               a layer changed by its owner shows within it\n"
-"  -o no_open                   faster start-ups: the kernel opens files itself\n"
-"                               (no request per file opened); the cost: as root,\n"
-"                               opening a base file for writing succeeds and the\n"
-"                               write fails with EROFS (see docs/USAGE.md)\n"
+"                               a layer on NFS, CVMFS or FUSE changed by its\n"
+"                               owner shows within it\n"
+"  -o open=auto|kernel|daemon   who opens files: kernel (also -o no_open) sends\n"
+"                               no request per file opened; daemon answers each\n"
+"                               open (FUSE passthrough needs it); auto (the\n"
+"                               default): daemon for a root daemon, kernel\n"
+"                               otherwise. The cost of kernel as root: opening\n"
+"                               a base file for writing succeeds and the write\n"
+"                               fails with EROFS (see docs/USAGE.md)\n"
 "  -o passthrough=auto|off      reads, writes and mmap of opened files go to the\n"
 "                               backing file, by the kernel (auto, the default:\n"
 "                               when the kernel offers it and the daemon runs as\n"
-"                               root; not with -o no_open); off: the daemon\n"
+"                               root; not with open=kernel); off: the daemon\n"
 "                               serves them\n"
 "  -f                           stay in the foreground\n"
 "  -d, --debug                  foreground, and log every FUSE request\n"

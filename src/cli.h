@@ -29,7 +29,10 @@ struct pe_opts {
 	int read_only;          /* -o ro */
 	int allow_other;
 	int allow_root;
-	int no_open;            /* -o no_open: the kernel opens files itself */
+	int no_open;            /* -o no_open, -o open=kernel: the kernel opens files itself */
+	int open_daemon;        /* -o open=daemon: every open is a request, whoever runs the daemon
+				 * (neither: kernel opens unless the daemon runs as root) */
+	int watch_off;          /* -o watch=off: no change notifications; the timeouts alone */
 	int passthrough_off;    /* -o passthrough=off: the daemon serves every read and write */
 	double base_timeout;    /* seconds the kernel may cache base entries/attrs */
 	double site_timeout;    /* the same for DIR, which others may change directly */

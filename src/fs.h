@@ -29,6 +29,7 @@ struct layer {
 };
 
 struct inval_queue;
+struct watch;
 struct dist_index;
 struct bytecode;
 
@@ -62,6 +63,7 @@ struct pe_fs {
 	int want_no_open;               /* -o no_open */
 	int no_open;                    /* ... and the kernel can: files too */
 	struct inval_queue *inval;      /* what the kernel must forget, sent after the reply */
+	struct watch *watch;            /* change notifications (watch.h), or NULL */
 	struct stack_layer *stack;      /* with --lower-site: DIR, L1, ... Ln; else NULL */
 	size_t nstack;
 	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */

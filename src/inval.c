@@ -5,6 +5,7 @@
 
 #include "inval.h"
 #include "util.h"
+#include "watch.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -159,6 +160,8 @@ void inval_names_changed(struct pe_fs *fs, int dfd, const char *name, const stru
 {
 	const struct view *v = &fs->view;
 	struct stat d;
+	/* The kernel was told: the watch need not tell it again. */
+	watch_own_change(fs, dfd, name);
 	if (!v->nalias_places || fstat(dfd, &d))
 		return;
 	for (size_t i = 0; i < v->nalias_places; i++) {

@@ -22,6 +22,7 @@
 #include "stats.h"
 #include "storecmd.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -671,6 +672,11 @@ static int serve(struct setup *s)
 		layout_cache_store(s->cache_dir, s->cache_key, s->probe);
 	remember_mount(s);
 	fuse_daemonize(s->o.foreground);
+	/* After the fork: the thread reading change notifications. Without it
+	 * the timeouts alone bound what the kernel keeps. */
+	int wr = watch_attach(&s->fs, se);
+	if (wr)
+		fprintf(stderr, "pyenvfs: warning: no change notifications: %s\n", strerror(-wr));
 #ifdef PYENVFS_TEST_PLANT_LEAK
 	/* Test only (cmake -DPYENVFS_TEST_PLANT_LEAK=ON): a leak in a daemonized
 	 * mount, which the sanitizer pass of scripts/test.sh must report. */
@@ -731,10 +737,19 @@ int mount_main(int argc, char **argv)
 		fail(s.err);
 		goto out_made;
 	}
-	s.fs.want_no_open = s.o.no_open;
-	pt_configure(s.o.passthrough_off, s.o.no_open);
+	/* An unprivileged daemon has nothing to do at an open: the kernel's
+	 * permission check already refuses writes to what is shown read-only,
+	 * and there is no passthrough without CAP_SYS_ADMIN. So the kernel
+	 * opens files itself (no OPEN, FLUSH or RELEASE per file). */
+	s.fs.want_no_open = s.o.no_open || (!s.o.open_daemon && !s.fs.daemon_is_root);
+	pt_configure(s.o.passthrough_off, s.fs.want_no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
+	/* Not fatal: without notifications the timeouts alone keep the cache right. */
+	int wr = watch_init(&s.fs, s.o.watch_off);
+	if (wr)
+		fprintf(stderr, "pyenvfs: warning: no change notifications (inotify: %s): the kernel keeps DIR's "
+			"entries for -o site_timeout\n", strerror(-wr));
 	if (bytecode_init(&s.fs, s.lay.major == 2))
 		fprintf(stderr, "pyenvfs: warning: no bytecode redirect for the base\n");
 	raise_fd_limit(s.fs.daemon_is_root);
@@ -745,9 +760,10 @@ int mount_main(int argc, char **argv)
 	}
 	/* The invalidation thread uses the session: it ends first (if it hangs
 	 * in the kernel, nothing it may touch is freed: the process ends). */
-	if (inval_stop(s.fs.inval))
+	if (inval_stop(s.fs.inval) || watch_stop(&s.fs))
 		return ret;
 out_made:
+	(void)watch_stop(&s.fs);        /* not started: nothing to wait for */
 	unmake_dirs(&s.made);
 	fuse_session_destroy(s.se);
 out_view:

@@ -16,6 +16,8 @@ struct node_table {
 	size_t count;
 	char **retired;         /* paths replaced by node_set_rel: other requests may */
 	size_t nretired;        /* still read them, so they live until unmount */
+	void (*on_free)(struct node *, void *);
+	void *on_free_arg;
 };
 
 static size_t hash(dev_t dev, ino_t ino, unsigned place)
@@ -36,8 +38,10 @@ struct node_table *node_table_new(void)
 }
 
 /* Closes what a node holds, and frees it. */
-static void node_free(struct node *n)
+static void node_free(struct node_table *t, struct node *n)
 {
+	if (t->on_free)
+		t->on_free(n, t->on_free_arg);
 	close(n->fd);
 	if (n->io_fd >= 0)
 		close(n->io_fd);
@@ -65,7 +69,7 @@ void node_table_free(struct node_table *t)
 		struct node *n = t->buckets[i], *next;
 		for (; n; n = next) {
 			next = n->next;
-			node_free(n);
+			node_free(t, n);
 		}
 	}
 	free(t->buckets);
@@ -182,7 +186,15 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	node_free(node);
+	node_free(t, node);
+}
+
+void node_table_on_free(struct node_table *t, void (*fn)(struct node *, void *), void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	t->on_free = fn;
+	t->on_free_arg = arg;
+	pthread_mutex_unlock(&t->lock);
 }
 
 int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, unsigned place)

@@ -12,6 +12,7 @@
 
 struct vdir;
 struct shebang_edit;
+struct wlink;
 
 enum node_kind {
 	NODE_VIEW,              /* a directory of the view; lives as long as the mount */
@@ -44,6 +45,12 @@ struct node {
 	 * use, or -1.  io_fd (O_RDONLY) for reading, io_wfd (O_WRONLY) for writing. */
 	int io_fd;
 	int io_wfd;
+	/* Change notifications (watch.h): the watched directories a directory
+	 * node shows (the watch module's, under its lock), and whether what the
+	 * kernel caches of the node is kept coherent by them (a directory: all
+	 * its backing directories watched; a file: looked up in such a one). */
+	struct wlink *wlinks;
+	unsigned char watched;
 	struct node *next;      /* hash chain */
 };
 
@@ -86,6 +93,9 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n);
  * found by the copy's key from then on. -EEXIST (and no change) if another
  * node has that key. */
 int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, unsigned place);
+
+/* fn(node, arg) is called for each node before it is freed (NULL: none). */
+void node_table_on_free(struct node_table *t, void (*fn)(struct node *, void *), void *arg);
 
 /* Nodes currently in the table (for tests and statistics). */
 size_t node_count(struct node_table *t);

@@ -7,6 +7,7 @@
 #include "resolve.h"
 #include "stats.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,13 @@ static void reply_entry(fuse_req_t req, int r, const struct resolved *res)
 	fuse_reply_entry(req, &e);
 }
 
+/* How long the kernel may keep n's attributes: for long where a watch
+ * tells it of every change, else the layer's timeout. */
+static double attr_timeout(struct pe_fs *fs, const struct node *n)
+{
+	return watch_covers(fs, n) ? WATCH_TIMEOUT : resolve_timeout(fs, n);
+}
+
 static void reply_attr(fuse_req_t req, struct node *n)
 {
 	struct pe_fs *fs = fs_of(req);
@@ -63,7 +71,37 @@ static void reply_attr(fuse_req_t req, struct node *n)
 	if (r)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, resolve_timeout(fs, n));
+		fuse_reply_attr(req, &st, attr_timeout(fs, n));
+}
+
+/* The kernel is about to learn res (name in p): a directory is watched
+ * first, and the entry kept for long where notifications keep it coherent:
+ * a name in a watched directory, or a fixed entry of the view (it never
+ * changes) whose directory is watched itself. */
+static void about_to_know(struct pe_fs *fs, struct node *p, const char *name, struct resolved *res)
+{
+	struct node *n = res->node;
+	int covered = watch_covers(fs, p);
+	if (n->kind == NODE_VIEW) {
+		covered = watch_covers(fs, n);          /* a fixed entry: only its attributes change */
+	} else if (n->kind != NODE_PASS) {
+		return;
+	} else if (S_ISDIR(n->type)) {
+		int was = n->watched;
+		watch_dir(fs, n);
+		/* Changes from here on are notified: its attributes as they are now. */
+		if (n->watched && !was)
+			(void)resolve_stat(fs, n, &res->st);
+		if (p->kind == NODE_VIEW && view_entry(p->vdir, name))
+			covered = n->watched;
+	} else if (covered && !fs->layers[n->layer].stable) {
+		n->watched = 1;
+	}
+	/* A view directory also shows the base's names: base_timeout keeps them. */
+	if (covered && n->kind == NODE_PASS && fs->layers[n->layer].stable)
+		covered = 0;
+	if (covered)
+		res->timeout = WATCH_TIMEOUT;
 }
 
 /* The reply to a getxattr/listxattr of size bytes whose answer is data[0..n). */
@@ -91,10 +129,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * many names that are not there), as long as the directory itself. */
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof e);
-		e.entry_timeout = resolve_timeout(fs, p);
+		e.entry_timeout = watch_covers(fs, p) ? WATCH_TIMEOUT : resolve_timeout(fs, p);
 		fuse_reply_entry(req, &e);
 		return;
 	}
+	if (!r)
+		about_to_know(fs, p, name, &res);
 	reply_entry(req, r, &res);
 }
 
@@ -179,6 +219,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 	if (!r)
 		r = made_at(req, &t, parent, &res);
 	target_release(&t);
+	if (!r)
+		about_to_know(fs_of(req), node_of(req, parent), name, &res);
 	reply_entry(req, r, &res);
 }
 
@@ -230,6 +272,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	if (!r && copied)
 		inval_pages(fs, n);
 	target_release(&t);
+	if (!r)
+		about_to_know(fs, node_of(req, newparent), newname, &res);
 	reply_entry(req, r, &res);
 }
 
@@ -376,6 +420,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 					      node_count(fs_of(req)->nodes));
 		if (n < sizeof text)
 			n += pt_format_stats(text + n, sizeof text - n);
+		if (n < sizeof text)
+			n += watch_format_stats(fs_of(req), text + n, sizeof text - n);
 		if (n > sizeof text - 1)
 			n = sizeof text - 1;
 		reply_xattr_bytes(req, size, text, n);
@@ -464,9 +510,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -r);
 		return;
 	}
+	about_to_know(fs, node_of(req, parent), name, &res);
 	struct fuse_entry_param e = { .ino = fs_ino(fs, res.node), .attr = res.st,
 				      .attr_timeout = res.timeout, .entry_timeout = res.timeout };
 	fi->fh = (uint64_t)fd;
+	fi->noflush = !wants_write(fi->flags);
 	if (fs->no_open) {
 		/* Once an OPEN has answered ENOSYS, the kernel sends no RELEASE for
 		 * a created file's handle either (measured on 6.18: one descriptor
@@ -520,8 +568,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * when the kernel next asks for the attributes, within the timeout
 	 * (auto_inval_data compares mtime and size). */
 	fi->keep_cache = 1;
-	/* Nothing to flush from a file that cannot be written: spare the request. */
-	fi->noflush = !n->writable;
+	/* FLUSH only reports a delayed write error at close(): nothing to report
+	 * for a file opened only for reading, or one that cannot be written. */
+	fi->noflush = !wants_write(fi->flags) || !n->writable;
 	/* A script whose first line is shown rewritten is read through the
 	 * daemon, as generated files are; every other regular file may be
 	 * passed through to its backing file. */

@@ -57,10 +57,10 @@ void pt_configure(int off, int no_open)
 		return;
 	if (off)
 		state = PT_OFF_OPTION;
-	else if (no_open)
-		state = PT_OFF_NO_OPEN;
 	else if (!have_cap_sys_admin())
 		state = PT_OFF_NO_CAP;
+	else if (no_open)
+		state = PT_OFF_NO_OPEN;
 	else
 		state = PT_WANTED;
 }

@@ -466,6 +466,10 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc)
 		return dfd;
 	char pp[PE_PROC_PATH_MAX];
 	pe_proc_path(pp, dfd);
+	/* The name was there before: its directory's times stay (as overlayfs
+	 * keeps them), though the copy is put in with a rename. */
+	struct stat parent;
+	int keep_times = fstat(dfd, &parent) == 0;
 	int w = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = w < 0 ? -errno : 0;
 	const struct copyup_opts opts = { .keep_owner = fs->daemon_is_root, .skip_data = trunc };
@@ -537,6 +541,11 @@ int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc)
 					(void)node_rekey(fs->nodes, n, cst.st_dev, cst.st_ino, NONDIR_PLACE(n->layer));
 			}
 		}
+	}
+	if (!r && keep_times) {
+		const struct timespec t[2] = { parent.st_atim, parent.st_mtim };
+		pe_proc_path(pp, dfd);
+		(void)utimensat(AT_FDCWD, pp, t, 0);
 	}
 	close(dfd);
 	return r;

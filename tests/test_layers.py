@@ -518,7 +518,7 @@ def test_a_distribution_installed_in_steps_wins_when_its_metadata_comes(any_base
         "libx/__init__.py": "VERSION = '1.0'\n", "libx/old.py": "O = 1\n"}))
     os.mkdir(os.path.join(t, "mnt"))
     with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
-                 ["--lower-site", os.path.join(t, "L"), "-o", "site_timeout=0,lower_timeout=0"]
+                 ["--lower-site", os.path.join(t, "L"), "-o", "site_timeout=0,lower_timeout=0,watch=off"]
                  + extra_for(any_base), base=any_base) as m:
         sp = site_of(m, any_base)
         di = os.path.join(sp, "libx-2.0.dist-info")
@@ -550,7 +550,7 @@ def test_a_distribution_wins_as_a_whole(any_base, tmp_path):
     os.mkdir(os.path.join(t, "mnt"))
     with mounted(any_base.prefix, os.path.join(t, "mnt"), os.path.join(t, "D"),
                  ["--lower-site", os.path.join(t, "L1"), "--lower-site", os.path.join(t, "L2"),
-                  "-o", "site_timeout=0"] + extra_for(any_base), base=any_base) as m:
+                  "-o", "site_timeout=0,watch=off"] + extra_for(any_base), base=any_base) as m:
         sp = site_of(m, any_base)
         names = sorted(os.listdir(sp))
         assert "libx-2.0.dist-info" in names and "libx-1.0.dist-info" not in names, names

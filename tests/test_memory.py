@@ -70,7 +70,7 @@ def test_fds_come_back_after_forget(tmp_path, can_drop_caches):
         (site / rels[-1]).write_bytes(b"")
     (tmp_path / "mnt").mkdir()
     with mounted(b.prefix, tmp_path / "mnt", site,
-                 pythons.python_args(b) + ["-o", "site_timeout=0,base_timeout=0"], base=b) as m:
+                 pythons.python_args(b) + ["-o", "site_timeout=0,base_timeout=0,watch=off"], base=b) as m:
         pid = m.proc.pid
         idle, idle_rss = fds_without_pipes(pid), rss_kib(pid)
         idle_nodes = stat_of(m.mnt, "nodes")

@@ -1,4 +1,5 @@
-"""-o no_open: the kernel opens files itself, no request per file opened.
+"""-o no_open (the default of an unprivileged daemon): the kernel opens files
+itself, no request per file opened.
 
 Everything an env is for still works (both modes, pip install and uninstall
 with a console script, writes into DIR); the base is still never written: a
@@ -9,6 +10,7 @@ isatty ioctls.
 """
 
 import errno
+import json
 import mmap
 import os
 import time
@@ -209,6 +211,70 @@ def test_unprivileged_daemon_writes_after_mode_changes():
             assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
             with open(os.path.join(site, "f")) as f:
                 assert f.read() == "HEl"
+        finally:
+            force_unmount(mnt)
+            remove_tree(work)
+
+
+UNPRIVILEGED_DEFAULT = r"""
+import errno, glob, json, os, subprocess, sys
+m = sys.argv[1]
+sp = [p for p in glob.glob(m + '/lib/python*/site-packages') if os.path.isdir(p)][0]
+stdlib = os.path.dirname(sp)
+code = 'import json, email, decimal, http.client'
+for _ in range(3):
+    subprocess.run([m + '/bin/python3', '-c', code], check=True)
+def stats():
+    t = os.getxattr(m, 'user.pyenvfs.stats').decode()
+    return dict((k, int(v)) for k, v in (l.split() for l in t.splitlines()))
+before = stats()
+subprocess.run([m + '/bin/python3', '-c', code], check=True)
+after = stats()
+out = {'delta': dict((k, after.get(k, 0) - before.get(k, 0)) for k in after)}
+try:
+    os.close(os.open(os.path.join(stdlib, 'textwrap.py'), os.O_WRONLY))
+    out['base_write'] = 'opened'
+except OSError as e:
+    out['base_write'] = errno.errorcode[e.errno]
+p = os.path.join(sp, 't.txt')
+with open(p, 'w') as f:
+    f.write('one two')
+with open(p, 'w') as f:           # O_TRUNC of an existing file
+    f.write('1')
+with open(p, 'a') as f:
+    f.write('2')
+out['dir_file'] = open(p).read()
+print(json.dumps(out))
+"""
+
+
+def test_an_unprivileged_daemon_lets_the_kernel_open_files():
+    """By default an unprivileged daemon (no passthrough; the kernel's own
+    permission check refuses writes to what is shown read-only) has the
+    kernel open files itself: a warm start-up sends no OPEN, RELEASE or
+    FLUSH; a base file cannot be opened for writing (EACCES from the
+    kernel's check); writes, O_TRUNC and appends in DIR reach DIR."""
+    b = pythons.find("usr-3.11")
+    if b is None:
+        pytest.skip("no Debian Python 3.11 in /usr")
+    with throwaway_users(1) as (user,), dev_fuse_mode(0o666):
+        work = world_tmpdir()
+        mnt, site = os.path.join(work, "m"), os.path.join(work, "site")
+        try:
+            for d in (mnt, site):
+                os.mkdir(d, 0o755)
+                os.chown(d, user.uid, user.gid)
+            r = run_as(user, [PYENVFS, b.prefix, mnt, "--site", site])
+            assert r.returncode == 0, r.stderr
+            r = run_as(user, [b.exe, "-c", UNPRIVILEGED_DEFAULT, mnt])
+            assert r.returncode == 0, r.stderr
+            out = json.loads(r.stdout)
+            d = out["delta"]
+            assert d.get("open", 0) == d.get("release", 0) == d.get("flush", 0) == 0, d
+            assert out["base_write"] == "EACCES", out
+            assert out["dir_file"] == "12", out
+            with open(os.path.join(site, "t.txt")) as f:
+                assert f.read() == "12"
         finally:
             force_unmount(mnt)
             remove_tree(work)

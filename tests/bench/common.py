@@ -34,11 +34,24 @@ class Skip(Exception):
     """A workload (or part of one) that cannot run here; the message says why."""
 
 
-def sh(args, env=None, check=True, timeout=CMD_TIMEOUT, cwd=None):
-    """Run a command, capture its output; raise with its stderr if it fails."""
+def as_user(user):
+    """A preexec_fn that makes the child user (a bench.User), or None."""
+    if user is None:
+        return None
+
+    def drop():
+        os.setgroups([])
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+    return drop
+
+
+def sh(args, env=None, check=True, timeout=CMD_TIMEOUT, cwd=None, user=None):
+    """Run a command (as user, if given), capture its output; raise with its
+    stderr if it fails."""
     r = subprocess.run([str(a) for a in args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, timeout=timeout)
+                       universal_newlines=True, timeout=timeout, preexec_fn=as_user(user))
     if check and r.returncode != 0:
         raise BenchError("%s failed (%d):\n%s%s" % (" ".join(str(a) for a in args), r.returncode,
                                                     r.stdout[-3000:], r.stderr[-3000:]))
@@ -46,16 +59,18 @@ def sh(args, env=None, check=True, timeout=CMD_TIMEOUT, cwd=None):
 
 
 class Cmd:
-    """A command to time: argv, environment, working directory."""
+    """A command to time: argv, environment, working directory, and the user
+    it runs as (None: the bench's own)."""
 
-    def __init__(self, argv, env=None, cwd=None):
+    def __init__(self, argv, env=None, cwd=None, user=None):
         self.argv = [str(a) for a in argv]
         self.env = env
         self.cwd = cwd
+        self.user = user
 
     def start(self, errfile):
         return subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=errfile)
+                                stdout=subprocess.DEVNULL, stderr=errfile, preexec_fn=as_user(self.user))
 
     def __repr__(self):
         return " ".join(self.argv)
@@ -300,7 +315,7 @@ def block_markers(name="passthrough.py"):
 
 BLOCK_BEGIN, BLOCK_END = block_markers()
 BLOCK_BEFORE = "## Where the time goes"
-KEPT_BLOCKS = ("passthrough.py", "layers.py", "store.py")    # the scripts whose sections tests/bench/run keeps
+KEPT_BLOCKS = ("store.py",)    # the sections other benchmarks write, which tests/bench/run keeps
 
 
 def block_of(text, name="passthrough.py"):

@@ -78,6 +78,7 @@ class Ctx:
         self.cwd = self.path("cwd")                 # an empty cwd for every Python
         os.makedirs(self.cwd, exist_ok=True)
         self._memo = {}
+        self.cleanups = []      # called last (after every mount is undone), in reverse
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
@@ -110,10 +111,16 @@ class Ctx:
     def mount_argv(self, m, site, opts=()):
         return [self.pyenvfs, self.base, m, "--site", site, "--python", self.xy] + list(opts)
 
-    def mount(self, m, site, opts=(), foreground=False, env=None):
-        """Mount pyenvfs at m; returns the daemon's Popen when foreground."""
+    def mount(self, m, site, opts=(), foreground=False, env=None, user=None):
+        """Mount pyenvfs at m (its daemon run by user, a bench.User, if
+        given); returns the daemon's Popen when foreground."""
         os.makedirs(m, exist_ok=True)
         argv = self.mount_argv(m, site, opts)
+        if user is not None:
+            os.chown(m, user.uid, user.gid)
+            self.mounts.add(m)
+            sh(argv, env=env or user.env(self), user=user)
+            return None
         if not foreground:
             self.mounts.add(m)
             sh(argv, env=env or self.pyenvfs_env())

@@ -24,8 +24,8 @@ Four measurements, each a ratio of medians taken in one run, interleaved
 The layers are env DIRs made by pip (through a pyenvfs mount, with pip from
 --with-pip) from wheels built here (tests/pkgs.py), bytecode included.
 Writes layers.md (Markdown) and layers.json (the raw times) into --out;
-with --update docs/PERFORMANCE.md, also that page's "Stacked layers" section
-(kept by tests/bench/run), followed by the hand-written layers-analysis.md.  Everything it mounts is unmounted at the end, also on failure or
+with --update FILE, also that file's "Stacked layers" section,
+followed by the hand-written layers-analysis.md.  Everything it mounts is unmounted at the end, also on failure or
 Ctrl-C (fusermount3 -u, then -uz); the daemons are stopped by PID.
 Nothing here asserts a time.
 """

@@ -194,6 +194,26 @@ static void test_flags(void)
 	CHECK(o.passthrough_off == 0);
 	cli_free(&o);
 
+	/* Who opens files: auto (neither flag), kernel, daemon; the last wins. */
+	CHECK(PARSE(&o, "/usr", "M", "--site", "S") == 0);
+	CHECK(o.no_open == 0 && o.open_daemon == 0 && o.watch_off == 0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,open=kernel") == 0);
+	CHECK(o.no_open == 1 && o.open_daemon == 0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,no_open,open=daemon") == 0);
+	CHECK(o.no_open == 0 && o.open_daemon == 1);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,open=daemon,open=auto") == 0);
+	CHECK(o.no_open == 0 && o.open_daemon == 0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,watch=off") == 0);
+	CHECK(o.watch_off == 1 && o.nfuse_opts == 0);
+	cli_free(&o);
+	CHECK(PARSE(&o, "/usr", "M", "-o", "site=S,watch=off,watch=auto") == 0);
+	CHECK(o.watch_off == 0);
+	cli_free(&o);
+
 	CHECK(PARSE(&o, "/usr", "M", "--site", "S", "--python", "3.11") == 0);
 	CHECK_STR(o.python, "3.11");
 	cli_free(&o);
@@ -288,6 +308,10 @@ static void test_errors(void)
 	EXPECT_ERROR("python=", "/usr", "M", "--site", "S", "-o", "python=../3.1");
 	EXPECT_ERROR("passthrough=", "/usr", "M", "--site", "S", "-o", "passthrough=on");
 	EXPECT_ERROR("passthrough", "/usr", "M", "--site", "S", "-o", "passthrough");
+	EXPECT_ERROR("open=", "/usr", "M", "--site", "S", "-o", "open=yes");
+	EXPECT_ERROR("open=", "/usr", "M", "--site", "S", "-o", "open=");
+	EXPECT_ERROR("watch=", "/usr", "M", "--site", "S", "-o", "watch=on");
+	EXPECT_ERROR("watch", "/usr", "M", "--site", "S", "-o", "watch");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=-1");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=");
 	EXPECT_ERROR("base_timeout", "/usr", "M", "--site", "S", "-o", "base_timeout=5s");
