@@ -37,7 +37,41 @@ int backing_sticky_check(const struct pe_fs *fs, const struct caller *c, int dfd
 		return 0;
 	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW))
 		return 0;               /* nothing there: nothing to protect */
-	return s.st_uid != c->uid && d.st_uid != c->uid ? -EPERM : 0;
+	return backing_sticky_allows(fs, c, &d, &s);
+}
+
+int backing_sticky_allows(const struct pe_fs *fs, const struct caller *c, const struct stat *dir,
+			  const struct stat *obj)
+{
+	if (!fs->daemon_is_root || c->uid == 0 || !(dir->st_mode & S_ISVTX))
+		return 0;
+	return obj->st_uid != c->uid && dir->st_uid != c->uid ? -EPERM : 0;
+}
+
+int backing_make_dirs(struct pe_fs *fs, unsigned layer, const char *path)
+{
+	const int root = fs->layers[layer].fd;
+	cleanup_free char *p = pe_xstrdup(path);
+	int cur = root, r = 0;
+	char *save = NULL;
+	for (char *c = strtok_r(p, "/", &save); c && !r; c = strtok_r(NULL, "/", &save)) {
+		if (mkdirat(cur, c, 0755) == 0) {
+			if (fs->daemon_is_root)
+				(void)fchownat(cur, c, fs->owner, fs->group, AT_SYMLINK_NOFOLLOW);
+		} else if (errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			r = errno == ELOOP ? -ENOTDIR : -errno;
+		if (cur != root)
+			close(cur);
+		cur = next;
+	}
+	if (cur >= 0 && cur != root)
+		close(cur);
+	return r;
 }
 
 /* When the kernel opened the file itself (no handle): O_RDONLY for reading,

@@ -22,6 +22,14 @@ struct caller {
 void backing_give_to_caller(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name, mode_t mode);
 /* -EPERM when a sticky dfd forbids the caller to remove or replace name. */
 int backing_sticky_check(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name);
+/* The same for a directory and an object given by their attributes (a
+ * merged directory of the union, a layer's object). */
+int backing_sticky_allows(const struct pe_fs *fs, const struct caller *c, const struct stat *dir,
+			  const struct stat *obj);
+
+/* Makes path (relative to layer's root) and its parents, owned like DIR,
+ * following no symlink. 0 or -errno. (Was resolve_make_dirs.) */
+int backing_make_dirs(struct pe_fs *fs, unsigned layer, const char *path);
 
 enum io_use { IO_READ, IO_WRITE, IO_ANY };
 

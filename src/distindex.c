@@ -3,7 +3,6 @@
  * metadata directories (and, where a higher layer shadows them, their
  * RECORDs) and keeps dist.c's shadow sets. See distindex.h. */
 #include "distindex.h"
-#include "resolve.h"
 #include "stack.h"
 #include "util.h"
 
@@ -18,9 +17,9 @@
 
 /* Which objects of the lower layers belong to a distribution that a higher
  * layer holds too (or removed): they are not shown (dist.h). Built at the
- * first lookup, and again when the top directory of DIR or of a layer
- * changes (an install or removal there, through the mount or by the layer's
- * owner), when a metadata directory that had no metadata yet changes (pip
+ * first lookup, and again when the top directory of DIR changes (an install
+ * or removal through the mount, or in DIR directly) or a layer's (by its
+ * owner: looked at every lower_timeout, as the kernel caches the layers), when a metadata directory that had no metadata yet changes (pip
  * writes METADATA into it after making it), and once more after a build
  * that came within a clock tick of a change (the times may not show a
  * second change in that tick). An index replaced is kept until unmount,
@@ -38,6 +37,7 @@ struct dist_index {
 	size_t ninc;
 	int racy;                       /* a top changed within RACY_NS of the build */
 	struct timespec built;          /* CLOCK_MONOTONIC */
+	_Atomic double lower_checked;   /* when the layers' tops were compared (stack_now) */
 	struct timespec changed;        /* CLOCK_REALTIME when it replaced one, else as the older */
 	struct dist_index *older;
 };
@@ -87,10 +87,37 @@ static char *read_small(int dfd, const char *path, size_t *len)
 	return buf;
 }
 
+/* The files a distribution's metadata lists: its RECORD (installed-files.txt
+ * for an egg-info), or where there is none (Debian's own egg-info
+ * directories), what its top_level.txt names, as pip's uninstall reads it. */
+static void read_files(int top, const char *entry, const struct dist_id *id, const char *site_rel,
+		       struct dist_layer *dl, size_t idx)
+{
+	cleanup_free char *rec = path_join(entry, id->kind == DIST_INFO ? "RECORD" : "installed-files.txt");
+	size_t len = 0;
+	char *buf = read_small(top, rec, &len);
+	if (buf) {
+		(void)dist_layer_add_record(dl, idx, site_rel, buf, len);
+		free(buf);
+		return;
+	}
+	if (id->kind != DIST_EGG_INFO)
+		return;
+	cleanup_free char *tl = path_join(entry, "top_level.txt");
+	cleanup_free char *nsp = path_join(entry, "namespace_packages.txt");
+	size_t nslen = 0;
+	buf = read_small(top, tl, &len);
+	char *ns = buf ? read_small(top, nsp, &nslen) : NULL;
+	if (buf)
+		(void)dist_layer_add_top_level(dl, idx, buf, len, ns, nslen);
+	free(buf);
+	free(ns);
+}
+
 static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records,
 			    struct dist_index *ni)
 {
-	int top = stack_layer_dir(fs, i, 1, "");
+	int top = fs->layers[fs->stack[i].site].fd;
 	DIR *dp = pe_opendir_path(top);
 	const char *site_rel = fs->stack[i].target ? "lib/python" : fs->site_rel;
 	struct dirent *de;
@@ -119,19 +146,11 @@ static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, i
 		}
 		if (dist_layer_add(dl, de->d_name, &idx))
 			continue;
-		if (!with_records)
-			continue;
-		cleanup_free char *rec = path_join(de->d_name, id.kind == DIST_INFO ? "RECORD" : "installed-files.txt");
-		size_t len = 0;
-		char *buf = read_small(top, rec, &len);
-		if (buf)
-			(void)dist_layer_add_record(dl, idx, site_rel, buf, len);
-		free(buf);
+		if (with_records)
+			read_files(top, de->d_name, &id, site_rel, dl, idx);
 	}
 	if (dp)
 		closedir(dp);
-	if (top >= 0)
-		close(top);
 	/* A layer's removals of metadata directories are not counted as
 	 * removing the distribution: pip's uninstall removes the metadata
 	 * directory before the package's own (its stash), and they must stay
@@ -154,16 +173,20 @@ static int same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* Whether idx was built from the tops as they are now: one fstat per layer
- * (and one per metadata directory that had no metadata), far below the cost
- * of the request that asks. */
-static int index_fresh(struct pe_fs *fs, const struct dist_index *idx)
+/* Whether idx was built from the tops as they are now: one fstat of DIR's
+ * (and one per metadata directory of DIR's that had no metadata), far below
+ * the cost of the request that asks; the layers', changed only by their
+ * owners, at most every lower_timeout (one fstat each). */
+static int index_fresh(struct pe_fs *fs, struct dist_index *idx)
 {
 	if (!idx)
 		return 0;
 	if (idx->racy && now_ns(CLOCK_MONOTONIC) - ns_of(idx->built) >= RACY_NS)
 		return 0;
-	for (size_t i = 0; i < fs->nstack; i++) {
+	double now = stack_now();
+	double timeout = fs->nstack > 1 ? fs->layers[fs->stack[1].site].timeout : 0;
+	int lower = now - idx->lower_checked >= timeout;
+	for (size_t i = 0; i < (lower ? fs->nstack : 1); i++) {
 		struct timespec t[2];
 		top_times(fs, i, t);
 		if (!same_time(t[0], idx->times[2 * i]) || !same_time(t[1], idx->times[2 * i + 1]))
@@ -172,10 +195,14 @@ static int index_fresh(struct pe_fs *fs, const struct dist_index *idx)
 	for (size_t k = 0; k < idx->ninc; k++) {
 		const struct incomplete *c = &idx->inc[k];
 		struct stat st;
+		if (c->layer && !lower)
+			continue;
 		if (fstatat(fs->layers[fs->stack[c->layer].site].fd, c->name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !same_time(st.st_mtim, c->mtime) || !same_time(st.st_ctim, c->ctime))
 			return 0;
 	}
+	if (lower)
+		idx->lower_checked = now;
 	return 1;
 }
 
@@ -193,6 +220,7 @@ const struct dist_shadow *distidx_current(struct pe_fs *fs)
 		 * seen at the next call, not lost. */
 		ni->times = pe_xcalloc(2 * n, sizeof *ni->times);
 		clock_gettime(CLOCK_MONOTONIC, &ni->built);
+		ni->lower_checked = stack_now();
 		long long real = now_ns(CLOCK_REALTIME);
 		for (size_t i = 0; i < n; i++) {
 			top_times(fs, i, &ni->times[2 * i]);
@@ -242,7 +270,7 @@ int distidx_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const 
 	return i == 0 ? 0 : distidx_hidden_in(distidx_current(fs), i, area, dir, name);
 }
 
-void resolve_free_dist(struct pe_fs *fs)
+void distidx_free(struct pe_fs *fs)
 {
 	for (struct dist_index *d = fs->dist, *o; d; d = o) {
 		o = d->older;

@@ -4,6 +4,7 @@
 #ifndef PYENVFS_FS_H
 #define PYENVFS_FS_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -31,8 +32,9 @@ struct layer {
 struct inval_queue;
 struct dist_index;
 struct bytecode;
+struct stack;
 
-/* One layer of the stacked areas (--lower-site): [0] is DIR, then L1..Ln. */
+/* One layer of DIR's stacked areas: [0] is DIR, then L1..Ln (--lower-site). */
 struct stack_layer {
 	unsigned site;          /* index in layers of its site area (its top) */
 	unsigned upper;         /* of its upper area, or STACK_NONE */
@@ -62,13 +64,20 @@ struct pe_fs {
 	int want_no_open;               /* -o no_open */
 	int no_open;                    /* ... and the kernel can: files too */
 	struct inval_queue *inval;      /* what the kernel must forget, sent after the reply */
-	struct stack_layer *stack;      /* with --lower-site: DIR, L1, ... Ln; else NULL */
+	struct stack_layer *stack;      /* DIR, then L1, ... Ln (--lower-site) */
 	size_t nstack;
-	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
-	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
+	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries (with layers), or -1 */
+	/* The union's state (stack.c): each area's top, the view sources'
+	 * merged directories, and a count that moves when a directory or a
+	 * records node appears in DIR (stacks that lacked it look again). */
+	struct stack *area_top[2];
+	struct stack **src_stack;       /* [vdir id * VIEW_MAX_SOURCES + i], made on first use */
+	double *src_built;              /* when each was made (CLOCK_MONOTONIC seconds) */
+	pthread_mutex_t src_lock;       /* guards both */
+	_Atomic unsigned stack_gen;
 	const char *mountpoint;         /* for the layers' console scripts' first lines */
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
-	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
+	struct dist_index *dist;        /* which distributions the layers shadow (distindex.c) */
 	struct bytecode *pyc;           /* the base's bytecode redirect (bytecode.c), or NULL */
 };
 

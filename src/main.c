@@ -9,6 +9,7 @@
 #include "inval.h"
 #include "layout.h"
 #include "bytecode.h"
+#include "resolve.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "piplayer.h"
@@ -232,33 +233,12 @@ static void set_info(const struct setup *s)
 	stats_set_info(text);
 }
 
-static char *fd_path(int fd)
+/* The lower site layers (--lower-site), read only, under DIR's two areas
+ * (fs->stack[0]). A layer with a .pyenvfs directory is an env's DIR (its
+ * upper area and records in it); one without is a `pip install --target`
+ * directory. -1 with errno if one cannot be opened. */
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, double timeout)
 {
-	char pp[PE_PROC_PATH_MAX], buf[PATH_MAX];
-	pe_proc_path(pp, fd);
-	ssize_t k = readlink(pp, buf, sizeof buf - 1);
-	if (k <= 0)
-		return NULL;
-	buf[k] = '\0';
-	return pe_xstrdup(buf);
-}
-
-/* The stacked areas (--lower-site): DIR's two areas, then each layer's, read
- * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
- * and records in it); one without is a `pip install --target` directory.
- * -1 with errno if one cannot be opened. */
-static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel, double timeout)
-{
-	fs->tmp_fd = -1;
-	fs->mountpoint = p->mountpoint;
-	fs->site_rel = pe_xstrdup(site_rel);
-	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
-	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, fs->layers[LAYER_SITE].fd, 0 };
-	fs->nstack = 1;
-	fs->area_path[0] = fd_path(fs->layers[LAYER_SITE].fd);
-	fs->area_path[1] = fd_path(fs->layers[LAYER_UPPER].fd);
-	if (!fs->area_path[0] || !fs->area_path[1])
-		return -1;
 	if (mkdirat(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", 0700) && errno != EEXIST)
 		return -1;
 	fs->tmp_fd = openat_beneath(fs->layers[LAYER_SITE].fd, VIEW_RESERVED "/tmp", O_PATH | O_DIRECTORY);
@@ -317,10 +297,18 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 		fs_add_layer(fs, &layers[i]);
 	fs->home_layer = LAYER_SITE;
 	fs->fixed_timeout = o->base_timeout;
+	/* DIR's areas are the top of the union's stacks: alone, or over the
+	 * lower site layers. */
+	fs->tmp_fd = -1;
+	fs->mountpoint = p->mountpoint;
+	fs->site_rel = pe_xstrdup(site_rel);
+	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
+	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, site, 0 };
+	fs->nstack = 1;
 	errno = e;
 	if (base < 0 || site < 0 || upper < 0)
 		return -1;
-	return p->nlower ? add_lower_layers(fs, p, site_rel, o->lower_timeout) : 0;
+	return p->nlower ? add_lower_layers(fs, p, o->lower_timeout) : 0;
 }
 
 /* DIR and the env's own area in it (made if missing), and the layers. The
@@ -377,11 +365,11 @@ static int make_env_area(struct setup *s)
 
 /* A descriptor per node the kernel knows (up to three with -o no_open): as
  * many as allowed; root may raise the hard limit to the system's. */
-static void raise_fd_limit(int is_root)
+static rlim_t raise_fd_limit(int is_root)
 {
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile))
-		return;
+		return 0;
 	FILE *nr = is_root ? fopen("/proc/sys/fs/nr_open", "re") : NULL;
 	unsigned long long most = 0;
 	if (nr && fscanf(nr, "%llu", &most) == 1 && most > nofile.rlim_max)
@@ -393,6 +381,23 @@ static void raise_fd_limit(int is_root)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
+	return getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 0;
+}
+
+/* The one hard limit on layers: descriptors. Each layer holds a few (its
+ * areas' roots, their parts of the areas' tops and of the directories many
+ * layers merge); the nodes the kernel knows need the rest. */
+#define FDS_PER_LAYER 8
+#define FDS_FOR_NODES 1024
+static int check_fd_limit(struct setup *s)
+{
+	rlim_t have = raise_fd_limit(geteuid() == 0);
+	unsigned long long need = (unsigned long long)s->p.nlower * FDS_PER_LAYER + FDS_FOR_NODES;
+	if (have != RLIM_INFINITY && (unsigned long long)have < need)
+		return pe_err(s->err, sizeof s->err,
+			      "%zu lower site layers need about %llu open files, and the limit (RLIMIT_NOFILE) is %llu: "
+			      "raise it (ulimit -n) or use fewer layers", s->p.nlower, need, (unsigned long long)have);
+	return 0;
 }
 
 /* Mounts, daemonizes and serves until unmounted or signalled: 0 for a clean
@@ -451,7 +456,7 @@ int mount_main(int argc, char **argv)
 		cli_free(&s.o);
 		return 0;
 	}
-	if (check_input(&s)) {
+	if (check_input(&s) || check_fd_limit(&s)) {
 		fail(s.err);
 		goto out_opts;
 	}
@@ -470,9 +475,9 @@ int mount_main(int argc, char **argv)
 	pt_configure(s.o.passthrough_off, s.o.no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
+	resolve_init(&s.fs);
 	if (bytecode_init(&s.fs, s.lay.major == 2))
 		fprintf(stderr, "pyenvfs: warning: no bytecode redirect for the base\n");
-	raise_fd_limit(s.fs.daemon_is_root);
 	ret = serve(&s);
 	if (ret < 0) {
 		ret = 1;
@@ -487,6 +492,7 @@ out_made:
 	fuse_session_destroy(s.se);
 out_view:
 	fuse_opt_free_args(&s.args);
+	resolve_destroy(&s.fs);
 	fs_destroy(&s.fs);
 	layout_free(&s.lay);
 	free(s.cache_dir);

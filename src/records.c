@@ -18,21 +18,34 @@
 
 static atomic_uint tmp_counter;
 
-/* Opens the directory path below top one component at a time, following no
- * symbolic link, making the missing ones when create is set. An O_PATH
- * descriptor, or -errno (-ENOENT: not there). */
-static int walk(int top, const char *path, int create)
+/* Opens the directory path below top, following no symbolic link (in one
+ * call where the kernel has openat2); when create is set and a part is
+ * missing, one component at a time, making the missing ones (*made set if
+ * one was). An O_PATH descriptor, or -errno (-ENOENT: not there; -ELOOP: a
+ * symlink or other non-directory on the way). */
+static int walk(int top, const char *path, int create, int *made)
 {
 	char copy[RECORD_PATH_MAX];
 	if (strlen(path) >= sizeof copy)
 		return -ENAMETOOLONG;
+	if (!*path)
+		return openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat_beneath(top, path, O_PATH | O_DIRECTORY);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT || !create)
+		return errno == ENOTDIR ? -ELOOP : -errno;
 	strcpy(copy, path);
 	int cur = top, r = 0;
 	char *save = NULL;
 	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (create && mkdirat(cur, c, 0700) < 0 && errno != EEXIST)
+		if (mkdirat(cur, c, 0700) == 0) {
+			if (made)
+				*made = 1;
+		} else if (errno != EEXIST) {
 			r = -errno;
-		int fd = r ? -1 : openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		fd = r ? -1 : openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (!r && fd < 0)
 			r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink on the way */
 		if (cur != top)
@@ -41,7 +54,7 @@ static int walk(int top, const char *path, int create)
 			return r;
 		cur = fd;
 	}
-	return cur == top ? openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC) : cur;
+	return cur;
 }
 
 /* The node path of name in dir. */
@@ -62,10 +75,9 @@ int records_read(int top, enum wh_area area, const char *dir, const char *name, 
 	char node[RECORD_PATH_MAX], target[PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
 	rec->kind = WH_NONE;
-	rec->origin[0] = '\0';
 	if (r)
 		return r;
-	int fd = walk(top, node, 0);
+	int fd = walk(top, node, 0, NULL);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -87,16 +99,15 @@ int records_read(int top, enum wh_area area, const char *dir, const char *name, 
 	return 0;
 }
 
-int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind,
-		const char *origin)
+int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made)
 {
 	char node[RECORD_PATH_MAX], target[PATH_MAX], tmp[64];
 	int r = node_of(area, dir, name, node, sizeof node);
 	if (!r)
-		r = wh_encode(kind, origin, target, sizeof target);
+		r = wh_encode(kind, target, sizeof target);
 	if (r)
 		return r;
-	int fd = walk(top, node, 1);
+	int fd = walk(top, node, 1, made);
 	if (fd < 0)
 		return fd;
 	/* The new link beside the old one, then over it: one atomic step. */
@@ -135,7 +146,7 @@ static int remove_tree(int dfd, const char *name)
  * there is one. */
 static int remove_in(int top, const char *path, const char *name)
 {
-	int fd = walk(top, path, 0);
+	int fd = walk(top, path, 0, NULL);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -166,4 +177,45 @@ int records_drop_below(int top, enum wh_area area, const char *dir, const char *
 	char node[RECORD_PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
 	return r ? r : remove_in(top, node, WH_SUB);
+}
+
+int records_node_open(int top, enum wh_area area, const char *dir)
+{
+	char node[RECORD_PATH_MAX];
+	int r = wh_node_path(area, dir, node, sizeof node);
+	return r ? r : walk(top, node, 0, NULL);
+}
+
+int records_child_open(int node, const char *name)
+{
+	char sub[RECORD_PATH_MAX];
+	int r = wh_check_name(name);
+	if (r)
+		return r;
+	snprintf(sub, sizeof sub, "%s/%s", WH_SUB, name);
+	int fd = openat_beneath(node, sub, O_PATH | O_DIRECTORY);
+	return fd >= 0 ? fd : errno == ENOTDIR ? -ELOOP : -errno;
+}
+
+int records_read_at(int node, const char *name, struct wh_record *rec)
+{
+	char kind[RECORD_PATH_MAX], target[64];
+	rec->kind = WH_NONE;
+	int r = wh_check_name(name);
+	if (r)
+		return r;
+	snprintf(kind, sizeof kind, "%s/%s/%s", WH_SUB, name, WH_KIND);
+	ssize_t n = readlinkat(node, kind, target, sizeof target);
+	if (n >= 0) {
+		wh_decode(S_IFLNK, target, (size_t)n, rec);     /* damaged: WH_HIDE */
+		return 0;
+	}
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;               /* no record of the name (nor records below it) */
+	if (errno != EINVAL)
+		return -errno;
+	struct stat st;
+	if (fstatat(node, kind, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		wh_decode(st.st_mode, NULL, 0, rec);    /* not a link: damaged, hides */
+	return 0;
 }

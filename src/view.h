@@ -105,7 +105,5 @@ const struct view_source *view_writable_source(const struct vdir *d);
 int view_reserved(const char *name);
 /* The place of entries found in source i of d: distinct from every anchor's. */
 unsigned view_source_place(const struct vdir *d, size_t i);
-/* The vdir at a mount path ("" is the root), or NULL. */
-const struct vdir *view_find_dir(const struct view *v, const char *path);
 
 #endif
