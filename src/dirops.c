@@ -24,7 +24,7 @@ void dirops_key(const struct stack *s, struct inval_dir *d)
 /* 0 if the merged directory name of s (found as f) shows nothing. */
 static int check_empty(struct pe_fs *fs, struct stack *s, const char *name, const struct stack_found *f)
 {
-	struct stack *c = stack_child(fs, s, name, f);
+	struct stack *c = stack_child(fs, s, name, f, -1, NULL);
 	struct listing *l = listing_new();
 	int r = listing_merged(fs, c, l, NULL, NULL);
 	struct listing_entry e;
@@ -57,11 +57,22 @@ static int sticky(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 
 static int whiteout(struct pe_fs *fs, struct stack *s, const char *name)
 {
+	stack_dir0(fs, s);
+	int rec = stack_rec0(s);
+	if (rec >= 0)
+		return records_set_at(rec, name, WH_HIDE);
 	int made = 0;
 	int r = records_set(fs->stack[0].top, stack_wh_area(s->area), s->rel, name, WH_HIDE, &made);
 	if (!r && made)
-		stack_bump(fs);
+		stack_bump(fs);         /* a directory's records node: its stacks look again */
 	return r;
+}
+
+/* Whether f (a name of s) involves a lower layer: a layer's object, or a
+ * directory merging one. */
+static int has_lower(const struct stack_found *f)
+{
+	return f->top != 0 || (f->is_dir && f->nmerged && f->merged[f->nmerged - 1] != 0);
 }
 
 int dirops_remove(struct pe_fs *fs, const struct caller *c, struct stack *s, const char *name, int flags,
@@ -82,7 +93,8 @@ int dirops_remove(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 		r = check_empty(fs, s, name, &f);
 	if (!r)
 		r = sticky(fs, c, s, &f);
-	int below = r ? 0 : lookup_below(fs, s, name);
+	/* A lower layer shows it (or would, DIR's object gone): a whiteout. */
+	int below = r ? 0 : has_lower(&f) ? 1 : lookup_below(fs, s, name);
 	if (below < 0)
 		r = below;
 	/* Nothing is made in DIR for a removal: the record is enough (a copied
@@ -96,15 +108,10 @@ int dirops_remove(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 	 * uninstall leaves one record for a package, not one per file. */
 	if (!r && below && f.is_dir)
 		(void)records_drop_below(fs->stack[0].top, stack_wh_area(s->area), s->rel, name);
+	if (!r)
+		stack_changed(fs, s);
 	stack_found_free(&f);
 	return r;
-}
-
-/* Whether f (a name of s) involves a lower layer: a layer's object, or a
- * directory merging one. */
-static int has_lower(const struct stack_found *f)
-{
-	return f->top != 0 || (f->is_dir && f->nmerged && f->merged[f->nmerged - 1] != 0);
 }
 
 /* The layer's file or symlink at name of s becomes DIR's (its node too, if
@@ -175,8 +182,8 @@ int dirops_rename(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 	int r = rename_plan(fs, c, s, name, ns, newname, flags, &f, &nf, &dst);
 	int below = 0, nbelow = 0;
 	if (!r && !(flags & RENAME_EXCHANGE)) {
-		below = lookup_below(fs, s, name);
-		nbelow = lookup_below(fs, ns, newname);
+		below = has_lower(&f) ? 1 : lookup_below(fs, s, name);
+		nbelow = dst && has_lower(&nf) ? 1 : lookup_below(fs, ns, newname);
 		r = below < 0 ? below : nbelow < 0 ? nbelow : 0;
 	}
 	/* A layer's file: copied up, then renamed as DIR's (its whiteout
@@ -197,6 +204,10 @@ int dirops_rename(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 		r = -errno;
 	if (!r && below && f.is_dir)
 		(void)records_drop_below(fs->stack[0].top, stack_wh_area(s->area), s->rel, name);
+	if (!r) {
+		stack_changed(fs, s);
+		stack_changed(fs, ns);
+	}
 	stack_found_free(&f);
 	stack_found_free(&nf);
 	return r;

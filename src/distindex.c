@@ -19,8 +19,9 @@
  * layer holds too (or removed): they are not shown (dist.h). Built at the
  * first lookup, and again when the top directory of DIR changes (an install
  * or removal through the mount, or in DIR directly) or a layer's (by its
- * owner: looked at every lower_timeout, as the kernel caches the layers), when a metadata directory that had no metadata yet changes (pip
- * writes METADATA into it after making it), and once more after a build
+ * owner: looked at every lower_timeout, as the kernel caches the layers),
+ * when a metadata directory that had no metadata yet changes (pip writes
+ * METADATA into it after making it), and once more after a build
  * that came within a clock tick of a change (the times may not show a
  * second change in that tick). An index replaced is kept until unmount,
  * since other requests may still read it. */
@@ -38,6 +39,8 @@ struct dist_index {
 	int racy;                       /* a top changed within RACY_NS of the build */
 	struct timespec built;          /* CLOCK_MONOTONIC */
 	_Atomic double lower_checked;   /* when the layers' tops were compared (stack_now) */
+	_Atomic double dir_checked;     /* when DIR's was */
+	unsigned site_gen;              /* fs->site_gen when built */
 	struct timespec changed;        /* CLOCK_REALTIME when it replaced one, else as the older */
 	struct dist_index *older;
 };
@@ -184,9 +187,13 @@ static int index_fresh(struct pe_fs *fs, struct dist_index *idx)
 	if (idx->racy && now_ns(CLOCK_MONOTONIC) - ns_of(idx->built) >= RACY_NS)
 		return 0;
 	double now = stack_now();
-	double timeout = fs->nstack > 1 ? fs->layers[fs->stack[1].site].timeout : 0;
-	int lower = now - idx->lower_checked >= timeout;
-	for (size_t i = 0; i < (lower ? fs->nstack : 1); i++) {
+	int lower = now - idx->lower_checked >= stack_lower_timeout(fs);
+	/* DIR's top: compared when the mount changed what the index reads
+	 * (fs->site_gen), else at most every site_timeout (a change made in
+	 * DIR directly shows within it, as the kernel's cache of DIR). */
+	int dir = lower || __atomic_load_n(&fs->site_gen, __ATOMIC_ACQUIRE) != idx->site_gen ||
+		  now - idx->dir_checked >= fs->layers[fs->stack[0].site].timeout;
+	for (size_t i = lower ? 0 : !dir; i < (lower ? fs->nstack : 1); i++) {
 		struct timespec t[2];
 		top_times(fs, i, t);
 		if (!same_time(t[0], idx->times[2 * i]) || !same_time(t[1], idx->times[2 * i + 1]))
@@ -195,7 +202,7 @@ static int index_fresh(struct pe_fs *fs, struct dist_index *idx)
 	for (size_t k = 0; k < idx->ninc; k++) {
 		const struct incomplete *c = &idx->inc[k];
 		struct stat st;
-		if (c->layer && !lower)
+		if ((c->layer && !lower) || (!c->layer && !dir))
 			continue;
 		if (fstatat(fs->layers[fs->stack[c->layer].site].fd, c->name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !same_time(st.st_mtim, c->mtime) || !same_time(st.st_ctim, c->ctime))
@@ -203,6 +210,8 @@ static int index_fresh(struct pe_fs *fs, struct dist_index *idx)
 	}
 	if (lower)
 		idx->lower_checked = now;
+	if (dir)
+		idx->dir_checked = now;
 	return 1;
 }
 
@@ -219,8 +228,11 @@ const struct dist_shadow *distidx_current(struct pe_fs *fs)
 		/* The times first: a change made while the layers are read is
 		 * seen at the next call, not lost. */
 		ni->times = pe_xcalloc(2 * n, sizeof *ni->times);
+		/* (the counter first: a change while the layers are read is
+		 * seen at the next call) */
+		ni->site_gen = __atomic_load_n(&fs->site_gen, __ATOMIC_ACQUIRE);
 		clock_gettime(CLOCK_MONOTONIC, &ni->built);
-		ni->lower_checked = stack_now();
+		ni->lower_checked = ni->dir_checked = stack_now();
 		long long real = now_ns(CLOCK_REALTIME);
 		for (size_t i = 0; i < n; i++) {
 			top_times(fs, i, &ni->times[2 * i]);

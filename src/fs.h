@@ -74,7 +74,10 @@ struct pe_fs {
 	struct stack **src_stack;       /* [vdir id * VIEW_MAX_SOURCES + i], made on first use */
 	double *src_built;              /* when each was made (CLOCK_MONOTONIC seconds) */
 	pthread_mutex_t src_lock;       /* guards both */
-	_Atomic unsigned stack_gen;
+	unsigned stack_gen;             /* atomic */
+	unsigned site_gen;              /* atomic: moves at each change through the mount of what
+					 * the distribution index reads (the site area's top and
+					 * its metadata directories) */
 	const char *mountpoint;         /* for the layers' console scripts' first lines */
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
 	struct dist_index *dist;        /* which distributions the layers shadow (distindex.c) */

@@ -371,8 +371,7 @@ static int lower_fresh(struct pe_fs *fs, struct stack *s, struct listing_lower *
 	if (l->shadow != shadow)
 		return 0;
 	double now = stack_now();
-	double timeout = fs->layers[stack_area_layer(fs, s->parts[s->n - 1].idx, s->area)].timeout;
-	if (now - l->checked < timeout)
+	if (now - l->checked < stack_lower_timeout(fs))
 		return 1;
 	for (size_t pos = 1; pos < s->n; pos++) {
 		struct timespec t[2];

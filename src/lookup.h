@@ -25,6 +25,9 @@ int lookup_below(struct pe_fs *fs, struct stack *p, const char *name);
  * lookup; st: its attributes as they are (the caller shows them). */
 int lookup_node(struct pe_fs *fs, struct stack *p, const char *name, uint64_t place, const struct stack_found *f,
 		struct node **out, struct stat *st);
+/* name in p as a node shown at place (a probe, then lookup_node; one
+ * openat for a stack of one): 0, -ENOENT, or -errno. */
+int lookup_in(struct pe_fs *fs, struct stack *p, const char *name, uint64_t place, struct node **out, struct stat *st);
 /* The node of the merged directory s itself (an area's top, anchored in the
  * view: site-packages), shown at place. */
 int lookup_top(struct pe_fs *fs, struct stack *s, uint64_t place, struct node **out, struct stat *st);

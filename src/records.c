@@ -25,8 +25,7 @@ static atomic_uint tmp_counter;
  * symlink or other non-directory on the way). */
 static int walk(int top, const char *path, int create, int *made)
 {
-	char copy[RECORD_PATH_MAX];
-	if (strlen(path) >= sizeof copy)
+	if (strlen(path) >= RECORD_PATH_MAX)
 		return -ENAMETOOLONG;
 	if (!*path)
 		return openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -35,26 +34,26 @@ static int walk(int top, const char *path, int create, int *made)
 		return fd;
 	if (errno != ENOENT || !create)
 		return errno == ENOTDIR ? -ELOOP : -errno;
-	strcpy(copy, path);
-	int cur = top, r = 0;
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (mkdirat(cur, c, 0700) == 0) {
-			if (made)
-				*made = 1;
-		} else if (errno != EEXIST) {
-			r = -errno;
-		}
-		fd = r ? -1 : openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (!r && fd < 0)
-			r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink on the way */
-		if (cur != top)
-			close(cur);
-		if (r)
-			return r;
-		cur = fd;
+	/* Its parent first (made as far up as it is missing), then it. */
+	const char *slash = strrchr(path, '/');
+	char parent[RECORD_PATH_MAX];
+	snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 0, path);
+	int pfd = walk(top, parent, 1, made);
+	if (pfd < 0)
+		return pfd;
+	const char *name = slash ? slash + 1 : path;
+	int r = 0;
+	if (mkdirat(pfd, name, 0700) == 0) {
+		if (made)
+			*made = 1;
+	} else if (errno != EEXIST) {
+		r = -errno;
 	}
-	return cur;
+	fd = r ? -1 : openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (!r && fd < 0)
+		r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink there */
+	close(pfd);
+	return r ? r : fd;
 }
 
 /* The node path of name in dir. */
@@ -99,19 +98,51 @@ int records_read(int top, enum wh_area area, const char *dir, const char *name, 
 	return 0;
 }
 
-int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made)
+/* The directory name in dfd, opened (O_PATH), made first if it is missing;
+ * -ELOOP for a symlink or other non-directory there. */
+static int open_or_make(int dfd, const char *name)
 {
-	char node[RECORD_PATH_MAX], target[PATH_MAX], tmp[64];
-	int r = node_of(area, dir, name, node, sizeof node);
+	int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd >= 0 ? fd : errno == ENOTDIR ? -ELOOP : -errno;
+}
+
+/* Gives name in the directory whose node is dnode the kind. */
+static int set_in(int dnode, const char *name, enum wh_kind kind)
+{
+	char target[64], tmp[64];
+	int r = wh_check_name(name);
 	if (!r)
 		r = wh_encode(kind, target, sizeof target);
 	if (r)
 		return r;
-	int fd = walk(top, node, 1, made);
+	int sub = open_or_make(dnode, WH_SUB);
+	if (sub < 0)
+		return sub;
+	/* The name's own node is mostly new (a first removal): made first. */
+	int fresh = mkdirat(sub, name, 0700) == 0;
+	int fd = !fresh && errno != EEXIST ? -errno : openat(sub, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		fd = errno == ENOTDIR ? -ELOOP : -errno;
+	close(sub);
 	if (fd < 0)
 		return fd;
+	if (fresh) {
+		/* a new node has no kind yet: the link is made in one step */
+		r = symlinkat(target, fd, WH_KIND) < 0 ? -errno : 0;
+		close(fd);
+		return r;
+	}
 	/* The new link beside the old one, then over it: one atomic step. */
-	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+	static long pid;
+	if (!__atomic_load_n(&pid, __ATOMIC_RELAXED))
+		__atomic_store_n(&pid, (long)getpid(), __ATOMIC_RELAXED);
+	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, __atomic_load_n(&pid, __ATOMIC_RELAXED),
+		 atomic_fetch_add(&tmp_counter, 1));
 	r = symlinkat(target, fd, tmp) < 0 ? -errno : 0;
 	if (!r && renameat(fd, tmp, fd, WH_KIND) < 0) {
 		r = -errno;
@@ -119,6 +150,27 @@ int records_set(int top, enum wh_area area, const char *dir, const char *name, e
 	}
 	close(fd);
 	return r;
+}
+
+int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made)
+{
+	char node[RECORD_PATH_MAX];
+	int r = node_of(area, dir, name, node, sizeof node);   /* the name's checks */
+	if (!r)
+		r = wh_node_path(area, dir, node, sizeof node);
+	if (r)
+		return r;
+	int dnode = walk(top, node, 1, made);
+	if (dnode < 0)
+		return dnode;
+	r = set_in(dnode, name, kind);
+	close(dnode);
+	return r;
+}
+
+int records_set_at(int dnode, const char *name, enum wh_kind kind)
+{
+	return set_in(dnode, name, kind);
 }
 
 /* Removes name in the directory dfd and all below it, following no link. */

@@ -15,8 +15,9 @@
 int records_read(int top, enum wh_area area, const char *dir, const char *name, struct wh_record *rec);
 
 /* Gives name in dir the kind (WH_HIDE), making the nodes on the way (*made
- * set if it made one, when made is not NULL); an existing kind is replaced
- * in one renameat, and the records below the name are kept. 0 or -errno. */
+ * set if it made the node of dir or one above it, when made is not NULL);
+ * an existing kind is replaced in one renameat, and the records below the
+ * name are kept. 0 or -errno. */
 int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made);
 
 /* Removes the node of name in dir and everything below it (no layer under
@@ -32,6 +33,8 @@ int records_drop_below(int top, enum wh_area area, const char *dir, const char *
  * stacks): the node of the directory dir (an area path), O_PATH, or -errno
  * (-ENOENT: no records at or below dir). */
 int records_node_open(int top, enum wh_area area, const char *dir);
+/* records_set in the directory whose node is dnode. */
+int records_set_at(int dnode, const char *name, enum wh_kind kind);
 /* The node of name in the directory whose node is node, or -errno. */
 int records_child_open(int node, const char *name);
 /* What node's records say about name: WH_NONE (no record of the name

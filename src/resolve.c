@@ -129,7 +129,7 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 		 * parts': the kernel drops a kept listing when a layer's part
 		 * changes. The site area's top is also no older than the
 		 * distribution index's last change (distidx_changed). */
-		if (!r && s)
+		if (!r && s && stack_parts_shown(fs, s) > 1)
 			stack_times(fs, s, st);
 		if (!r && s && !*s->rel && s->area == 1 && fs->nstack > 1) {
 			struct timespec t = distidx_changed(fs);
@@ -181,7 +181,8 @@ static int source_dir(struct pe_fs *fs, const struct vdir *d, size_t i, const ch
 
 /* The merged directory of the union behind source i of d (a reference):
  * made on first use, and again after the layers' timeout (a layer's owner
- * may add the directory). NULL if it cannot be made. */
+ * may add the directory) or, while DIR lacks it, DIR's (made there
+ * directly). NULL if it cannot be made. */
 static struct stack *source_stack(struct pe_fs *fs, const struct vdir *d, size_t i)
 {
 	const struct view_source *src = &d->src[i];
@@ -191,6 +192,10 @@ static struct stack *source_stack(struct pe_fs *fs, const struct vdir *d, size_t
 	double timeout = fs->nstack > 1 ? layer_of(fs, fs->stack[1].site)->timeout : -1;
 	pthread_mutex_lock(&fs->src_lock);
 	struct stack *s = fs->src_stack[k];
+	if (s && __atomic_load_n(&s->parts[0].fd, __ATOMIC_ACQUIRE) < 0) {
+		double dt = layer_of(fs, stack_dir_layer(fs, area))->timeout;
+		timeout = timeout < 0 || dt < timeout ? dt : timeout;
+	}
 	if (s && (timeout < 0 || now - fs->src_built[k] < timeout)) {
 		stack_get(s);
 		pthread_mutex_unlock(&fs->src_lock);
@@ -250,14 +255,9 @@ static int node_at(struct pe_fs *fs, int dfd, const char *name, int follow, cons
 /* name in the merged directory s, as a node shown at place. */
 static int union_lookup(struct pe_fs *fs, struct stack *s, const char *name, uint64_t place, struct resolved *out)
 {
-	struct stack_found f;
-	int r = lookup_probe(fs, s, name, &f);
-	if (r)
-		return r;
 	struct node *n;
 	struct stat st;
-	r = lookup_node(fs, s, name, place, &f, &n, &st);
-	stack_found_free(&f);
+	int r = lookup_in(fs, s, name, place, &n, &st);
 	if (!r)
 		shown(fs, n, &st, out);
 	return r;
@@ -265,8 +265,10 @@ static int union_lookup(struct pe_fs *fs, struct stack *s, const char *name, uin
 
 int resolve_made(struct pe_fs *fs, const struct target *t, struct resolved *out)
 {
-	if (t->stk)
+	if (t->stk) {
+		stack_changed(fs, t->stk);
 		return union_lookup(fs, t->stk, t->name, t->origin.place, out);
+	}
 	return node_at(fs, t->dfd, t->name, 0, &t->origin, out);
 }
 

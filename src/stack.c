@@ -20,6 +20,12 @@ double stack_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+double stack_lower_timeout(const struct pe_fs *fs)
+{
+	double t = fs->nstack > 1 ? fs->layers[fs->stack[1].site].timeout : 0;
+	return t > STACK_RECHECK_MIN ? t : STACK_RECHECK_MIN;
+}
+
 int stack_area_of(const struct pe_fs *fs, unsigned layer)
 {
 	(void)fs;
@@ -68,7 +74,6 @@ struct stack *stack_new(int area, const char *rel, struct stack *parent, size_t 
 {
 	struct stack *s = pe_xcalloc(1, sizeof *s + n * sizeof s->parts[0]);
 	s->refs = 1;
-	s->looked = stack_now();
 	s->area = area;
 	s->rel = pe_xstrdup(rel);
 	s->parent = parent;
@@ -78,12 +83,17 @@ struct stack *stack_new(int area, const char *rel, struct stack *parent, size_t 
 	return s;
 }
 
-void stack_done(struct stack *s)
+void stack_done(struct stack *s, const struct stat *key)
 {
 	s->nlower = 0;
 	for (size_t i = 1; i < s->n; i++)
 		if (s->parts[i].fd >= 0)
 			s->nlower++;
+	if (key) {
+		s->key_dev = key->st_dev;
+		s->key_ino = key->st_ino;
+		return;
+	}
 	for (size_t i = s->n; i-- > 0;) {
 		struct stat st;
 		if (s->parts[i].fd >= 0 && fstat(s->parts[i].fd, &st) == 0) {
@@ -145,8 +155,8 @@ static struct stack *make_top(struct pe_fs *fs, int area)
 			continue;
 		s->parts[s->n++] = (struct stack_part){ (unsigned)i, fd, rec };
 	}
-	s->gen = fs->stack_gen;
-	stack_done(s);
+	s->gen = __atomic_load_n(&fs->stack_gen, __ATOMIC_ACQUIRE);
+	stack_done(s, NULL);
 	return s;
 }
 
@@ -189,7 +199,7 @@ void stack_bump(struct pe_fs *fs)
 static void refresh(struct pe_fs *fs, struct stack *s, unsigned g)
 {
 	pthread_mutex_lock(&s->lock);
-	if (s->gen == g) {
+	if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == g) {
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
@@ -205,7 +215,6 @@ static void refresh(struct pe_fs *fs, struct stack *s, unsigned g)
 		}
 		if (fd >= 0)
 			__atomic_store_n(&s->parts[0].fd, fd, __ATOMIC_RELEASE);
-		s->looked = stack_now();
 	}
 	if (s->nlower) {
 		int rec = records_node_open(fs->stack[0].top, stack_wh_area(s->area), s->rel);
@@ -226,13 +235,8 @@ int stack_dir0(struct pe_fs *fs, struct stack *s)
 {
 	unsigned g = __atomic_load_n(&fs->stack_gen, __ATOMIC_ACQUIRE);
 	int fd = __atomic_load_n(&s->parts[0].fd, __ATOMIC_ACQUIRE);
-	if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != g && (s->nlower || fd < 0)) {
+	if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != g && (s->nlower || fd < 0))
 		refresh(fs, s, g);
-	} else if (fd < 0 && stack_now() - s->looked >= fs->layers[stack_dir_layer(fs, s->area)].timeout) {
-		/* made in DIR directly (not through the mount) */
-		__atomic_store_n(&s->gen, g - 1, __ATOMIC_RELEASE);
-		refresh(fs, s, g);
-	}
 	return __atomic_load_n(&s->parts[0].fd, __ATOMIC_ACQUIRE);
 }
 
@@ -252,7 +256,23 @@ int stack_set_dir0(struct pe_fs *fs, struct stack *s, int fd)
 	return fd;
 }
 
+void stack_changed(struct pe_fs *fs, const struct stack *s)
+{
+	if (s->area != 1)
+		return;
+	size_t n = strlen(s->rel);
+	int meta = n && !strchr(s->rel, '/') &&
+		   ((n > 10 && !strcmp(s->rel + n - 10, ".dist-info")) || (n > 9 && !strcmp(s->rel + n - 9, ".egg-info")));
+	if (!n || meta)
+		__atomic_add_fetch(&fs->site_gen, 1, __ATOMIC_RELEASE);
+}
+
 /* ---- times ------------------------------------------------------------------ */
+
+size_t stack_parts_shown(struct pe_fs *fs, struct stack *s)
+{
+	return s->nlower + (stack_dir0(fs, s) >= 0);
+}
 
 void stack_times(struct pe_fs *fs, struct stack *s, struct stat *st)
 {
@@ -263,9 +283,8 @@ void stack_times(struct pe_fs *fs, struct stack *s, struct stat *st)
 	if (!s->nlower)
 		return;
 	double now = stack_now();
-	double timeout = fs->layers[stack_area_layer(fs, s->parts[s->n - 1].idx, s->area)].timeout;
 	pthread_mutex_lock(&s->lock);
-	if (!s->lower_read || now - s->lower_read >= timeout) {
+	if (!s->lower_read || now - s->lower_read >= stack_lower_timeout(fs)) {
 		struct timespec m = { 0, 0 }, c = { 0, 0 };
 		for (size_t i = 1; i < s->n; i++) {
 			struct stat ls;
@@ -315,7 +334,8 @@ void stack_found_free(struct stack_found *f)
 
 /* ---- a child --------------------------------------------------------------- */
 
-struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, const struct stack_found *f)
+struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, const struct stack_found *f,
+			  int top_fd, const struct stat *top_st)
 {
 	size_t last = f->nmerged ? f->merged[f->nmerged - 1] : 0;
 	cleanup_free char *rel = path_join(p->rel, name);
@@ -329,7 +349,8 @@ struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, c
 		int prec = pos ? pp->rec : stack_rec0(p);
 		if (k < f->nmerged && f->merged[k] == pos) {
 			k++;
-			fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			fd = pos == f->top && top_fd >= 0 ? fcntl(top_fd, F_DUPFD_CLOEXEC, 0)
+							  : openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (prec >= 0) {
 			rec = records_child_open(prec, name);
@@ -339,6 +360,7 @@ struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, c
 			continue;
 		s->parts[s->n++] = (struct stack_part){ pp->idx, fd, rec };
 	}
-	stack_done(s);
+	/* one directory merged, the answering one: its key is known */
+	stack_done(s, f->nmerged == 1 && top_st && top_fd >= 0 ? top_st : NULL);
 	return s;
 }

@@ -53,9 +53,7 @@ struct stack {
 				 * once, when a directory shown nowhere is made */
 	size_t nlower;          /* parts of lower layers holding the directory */
 	pthread_mutex_t lock;
-	_Atomic unsigned gen;   /* fs->stack_gen when DIR's part was last looked for */
-	_Atomic double looked;  /* and when (stack_now): a part DIR lacks may be made
-				 * there directly, seen after DIR's timeout */
+	unsigned gen;           /* fs->stack_gen when DIR's part was last looked for (atomic) */
 	int *old;               /* DIR's records nodes replaced: closed when freed */
 	size_t nold;
 	/* The newest times of the lower parts, read at most every lower_timeout. */
@@ -70,6 +68,13 @@ struct stack {
 
 /* Monotonic seconds, for the kept parts' ages. */
 double stack_now(void);
+/* How long what the daemon keeps of the lower layers (their parts' times,
+ * kept listings, the distribution index's view of their tops) holds before
+ * it is compared with them again: -o lower_timeout, and at least 20 ms (a
+ * directory's times move in clock ticks; within one, comparing tells
+ * nothing more). */
+#define STACK_RECHECK_MIN 0.02
+double stack_lower_timeout(const struct pe_fs *fs);
 
 /* The areas' tops and the counters: at start-up, after the layers are set
  * (fs->stack). 0 or -errno. stack_fini drops what stack_init made. */
@@ -82,8 +87,9 @@ void stack_put(struct stack *s);
 /* A new stack for the directory rel of area with room for n parts (the
  * caller fills them and n), and a reference to parent. */
 struct stack *stack_new(int area, const char *rel, struct stack *parent, size_t n);
-/* Its key and nlower, once the parts are in. */
-void stack_done(struct stack *s);
+/* Its key and nlower, once the parts are in (key: the lowest part's
+ * attributes if the caller has them, else NULL). */
+void stack_done(struct stack *s, const struct stat *key);
 /* Its key (atomic: a stack made before its directory gets one later). */
 void stack_key(const struct stack *s, dev_t *dev, ino_t *ino);
 
@@ -102,8 +108,9 @@ unsigned stack_dir_layer(const struct pe_fs *fs, int area);
 int stack_writable(const struct pe_fs *fs, int area);
 
 /* DIR's part of s now (O_PATH, borrowed while s is held), or -1: looked for
- * again, with its records node, when fs->stack_gen moved since (or, lacking
- * it, after DIR's timeout). */
+ * again, with its records node, when fs->stack_gen moved since. (One made
+ * in DIR directly is found when the kernel looks the directory up again,
+ * after its timeout: its stack is derived anew from its parent's.) */
 int stack_dir0(struct pe_fs *fs, struct stack *s);
 /* DIR's records node of s (after stack_dir0), borrowed, or -1. */
 int stack_rec0(struct stack *s);
@@ -113,6 +120,11 @@ void stack_bump(struct pe_fs *fs);
  * one s keeps, borrowed. */
 int stack_set_dir0(struct pe_fs *fs, struct stack *s, int fd);
 
+/* How many of s's parts hold its directory (DIR's as it is now). */
+size_t stack_parts_shown(struct pe_fs *fs, struct stack *s);
+/* A name of s changed through the mount: if the distribution index reads
+ * s (the site area's top, a metadata directory in it), fs->site_gen moves. */
+void stack_changed(struct pe_fs *fs, const struct stack *s);
 /* The newest mtime and ctime of s's parts into st (DIR's read now, the
  * lower ones at most every lower_timeout). */
 void stack_times(struct pe_fs *fs, struct stack *s, struct stat *st);
@@ -126,13 +138,18 @@ struct stack_found {
 	size_t *merged;         /* positions; small or malloc'ed */
 	size_t small[8];
 	struct stat st;         /* the answering object's */
+	struct stat key;        /* the lowest merged directory's, when have_key */
+	int have_key;         /* the answering object's */
 };
 void stack_found_init(struct stack_found *f);
 void stack_found_add(struct stack_found *f, size_t pos);
 void stack_found_free(struct stack_found *f);
 
 /* The stack of the directory name in p that f found, opened part by part:
- * the merged ones, and the records nodes of every part above the lowest. */
-struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, const struct stack_found *f);
+ * the merged ones, and the records nodes of every part above the lowest.
+ * top_fd (or -1): the answering part's directory, opened already (its
+ * attributes top_st), duplicated rather than opened again. */
+struct stack *stack_child(struct pe_fs *fs, struct stack *p, const char *name, const struct stack_found *f,
+			  int top_fd, const struct stat *top_st);
 
 #endif
