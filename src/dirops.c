@@ -139,6 +139,8 @@ static int rename_plan(struct pe_fs *fs, const struct caller *c, struct stack *s
 		return -EROFS;
 	if (s->area != ns->area)
 		return -EXDEV;
+	if (ns->area == 1 && !*ns->rel && view_reserved(newname))
+		return -EPERM;          /* DIR's own state: never made, moved or replaced */
 	/* A layer's directory, or one merging one: EXDEV makes mv and
 	 * shutil.move copy it (up) and remove it (whiteouts). */
 	if (f->is_dir && has_lower(f))

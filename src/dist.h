@@ -66,7 +66,10 @@ struct dist {
 };
 
 /* One layer's distributions, and the ones it removes from the layers under
- * it (a whiteout of a metadata directory: an uninstall through the mount). */
+ * it. The rule allows for removals; the mount records none (distindex.c: a
+ * whiteout of a metadata directory does not remove the distribution, since
+ * pip's uninstall removes the metadata directory before the package's own
+ * files, which must stay shown until then; each file has its whiteout). */
 struct dist_layer {
 	struct dist *dists;
 	size_t ndists;

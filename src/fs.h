@@ -13,9 +13,13 @@
 #include "view.h"
 
 /* One directory tree the view shows objects from. The view names a layer by
- * its index in pe_fs.layers (enum view_layer for the three it builds today);
- * everything that differs between layers is a field here, never a comparison
- * of indexes. */
+ * its index in pe_fs.layers (enum view_layer for the three it builds: BASE,
+ * DIR, DIR's upper area; the lower site layers' follow); what differs
+ * between layers is a field here. The indexes are compared where a place
+ * is one of those three by its nature: view.c and main.c, which build them,
+ * stack_area_of (DIR's two areas are the union's), bytecode.c (the base's
+ * directories, DIR's redirect area) and resolve_list (a base directory's
+ * redirected bytecode). */
 struct layer {
 	const char *name;       /* for messages and debugging: "BASE", "DIR", ... */
 	int fd;                 /* O_PATH descriptor of its root; owned by pe_fs */

@@ -18,7 +18,8 @@ struct stack_found;
 struct listing;
 struct listing_entry {
 	const char *name;
-	ino_t ino;              /* 0 where made up */
+	ino_t ino;              /* a made-up listing's: its position + 1 (never 0,
+				 * which readdir callers take as a deleted entry) */
 	unsigned char type;     /* DT_* */
 	off_t next;             /* the offset of the entry after it */
 };

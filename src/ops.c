@@ -397,11 +397,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		 * skip the permission check and give the file to the caller. */
 		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 		r = fd < 0 ? -errno : 0;
-		/* Without O_EXCL asked for, ESTALE has the kernel look the name up
-		 * again (LOOKUP_REVAL) and open what it finds, checking permissions. */
-		if (r == -EEXIST && !(fi->flags & O_EXCL))
-			r = -ESTALE;
 	}
+	/* The name is there after all (made directly in DIR, or in a layer,
+	 * behind a negative entry): without O_EXCL asked for, ESTALE has the
+	 * kernel look it up again (LOOKUP_REVAL) and open what it finds,
+	 * checking permissions. */
+	if (r == -EEXIST && !(fi->flags & O_EXCL))
+		r = -ESTALE;
 	if (!r)
 		r = made_at(req, &t, parent, S_IFREG | (mode & 07777), &res);
 	target_release(&t);

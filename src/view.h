@@ -19,7 +19,7 @@ struct layout;
 /* The layers every backing path is relative to: indexes into the layer
  * array the daemon builds at start-up (struct layer in fs.h), which says what
  * each one is (writable, followed, ...). The view builds with these three;
- * nothing outside view.c and main.c compares them. */
+ * fs.h says where else they are compared. */
 enum view_layer {
 	LAYER_BASE = 0,         /* BASE: read-only, always */
 	LAYER_SITE = 1,         /* DIR */
