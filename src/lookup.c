@@ -160,6 +160,16 @@ int lookup_below(struct pe_fs *fs, struct stack *p, const char *name)
 	return m.found;
 }
 
+void lookup_times(struct pe_fs *fs, struct stack *s, struct stat *st)
+{
+	if (stack_parts_shown(fs, s) > 1)
+		stack_times(fs, s, st);
+	if (s->area == 1 && fs->nstack > 1 && !*s->rel) {
+		struct timespec t = distidx_changed(fs);
+		pe_times_newest(st, t, t);
+	}
+}
+
 /* Whether old, the stack an existing node keeps, still is what f found in
  * p: the same layers merged (their records nodes aside: a lower part of p
  * with records may have some for name, which only an open tells). */
@@ -256,8 +266,7 @@ static int node_for(struct pe_fs *fs, struct stack *p, const char *name, uint64_
 			}
 		}
 		node_set_stack(fs->nodes, n, c, NULL);
-		if (stack_parts_shown(fs, c) > 1)
-			stack_times(fs, c, st);
+		lookup_times(fs, c, st);
 	} else {
 		o.place = NONDIR_PLACE(lay);
 		/* A layer's file with several names: a node per name, as each is
@@ -282,10 +291,10 @@ int lookup_node(struct pe_fs *fs, struct stack *p, const char *name, uint64_t pl
 	if (f->st.st_mode && (*out = known(fs, p, name, place, f, &f->st))) {
 		*st = f->st;
 		struct stack *c = S_ISDIR(st->st_mode) ? node_stack(fs->nodes, *out, NULL, 0) : NULL;
-		if (c && stack_parts_shown(fs, c) > 1)
-			stack_times(fs, c, st);
-		if (c)
+		if (c) {
+			lookup_times(fs, c, st);
 			stack_put(c);
+		}
 		return 0;
 	}
 	const struct stack_part *part = &p->parts[f->top];
@@ -357,7 +366,7 @@ int lookup_top(struct pe_fs *fs, struct stack *s, uint64_t place, struct node **
 	struct node *n = node_get(fs->nodes, fd, &key, &o);
 	stack_get(s);
 	node_set_stack(fs->nodes, n, s, NULL);
-	stack_times(fs, s, st);
+	lookup_times(fs, s, st);
 	*out = n;
 	return 0;
 }

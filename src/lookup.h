@@ -31,6 +31,14 @@ int lookup_in(struct pe_fs *fs, struct stack *p, const char *name, uint64_t plac
 /* The node of the merged directory s itself (an area's top, anchored in the
  * view: site-packages), shown at place. */
 int lookup_top(struct pe_fs *fs, struct stack *s, uint64_t place, struct node **out, struct stat *st);
+/* The times a merged directory shows, into st (its object's): the newest of
+ * its parts' (the kernel drops a kept listing when a layer's part changes)
+ * and, at the site area's top, of the distribution index's last change (a
+ * distribution shadowed by one made elsewhere changes the top's listing
+ * without its directories' times). A merged directory below keeps its
+ * layers' times (a copy-up keeps them), so the kernel may not keep its
+ * listing (resolve_list_cacheable). */
+void lookup_times(struct pe_fs *fs, struct stack *s, struct stat *st);
 /* The stack of the area path path (its parents derived on the way): a
  * reference, or NULL with *err (-ENOENT: nothing shows there; a stack with
  * no part is given for a directory that shows nowhere yet when empty_ok). */

@@ -125,16 +125,8 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 			}
 		}
 		int r = fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
-		/* A merged directory's mtime and ctime are the newest of its
-		 * parts': the kernel drops a kept listing when a layer's part
-		 * changes. The site area's top is also no older than the
-		 * distribution index's last change (distidx_changed). */
-		if (!r && s && stack_parts_shown(fs, s) > 1)
-			stack_times(fs, s, st);
-		if (!r && s && !*s->rel && s->area == 1 && fs->nstack > 1) {
-			struct timespec t = distidx_changed(fs);
-			pe_times_newest(st, t, t);
-		}
+		if (!r && s)
+			lookup_times(fs, s, st);
 		if (s)
 			stack_put(s);
 		if (r)
@@ -779,8 +771,16 @@ int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out)
 
 int resolve_list_cacheable(const struct pe_fs *fs, const struct node *n)
 {
-	if (n->kind == NODE_PASS)
-		return !n->area || fs->nstack == 1;
+	if (n->kind == NODE_PASS) {
+		/* A merged directory's times follow its listing only where no
+		 * layer's distribution may be shadowed (DIR's alone) or at the
+		 * site area's top (lookup_times). */
+		struct stack *s = own_stack((struct pe_fs *)fs, (struct node *)n);
+		int keep = !s || !s->nlower || (s->area == 1 && !*s->rel);
+		if (s)
+			stack_put(s);
+		return keep;
+	}
 	for (size_t i = 0; i < n->vdir->nsrc; i++)
 		if (stack_area_of(fs, n->vdir->src[i].layer) && fs->nstack > 1)
 			return 0;

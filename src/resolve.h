@@ -87,8 +87,9 @@ int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t o
 int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out);
 /* Whether the kernel may keep n's listing (checked against its mtime): not
  * for a view directory that takes the env's names (it has no mtime of its
- * own), nor for a merged one with lower layers (a layer's distribution
- * shadowed by one made in a subdirectory leaves its mtime as it was). */
+ * own), nor for a merged one with a layer's part below the site area's top
+ * (a layer's distribution shadowed by one made elsewhere leaves its times
+ * as they were: lookup_times). */
 int resolve_list_cacheable(const struct pe_fs *fs, const struct node *n);
 
 #endif
