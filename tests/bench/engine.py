@@ -17,7 +17,8 @@ daemon in system calls, and how the cost grows with the number of layers.
   (pyenvfs returning with the mount up), the first `import` of the bottom
   layer's module (a fresh mount), a warm import-heavy start-up (the standard
   library's usual modules and the top and bottom layers' packages), and
-  `pip list`; medians of --runs, default timeouts.
+  `pip list`; medians of --runs, default timeouts. The reference row: the
+  same 1,000 distributions in DIR, without layers.
 Prints a Markdown table per part (or writes them to --out). Everything it
 mounts is unmounted, also on failure. Nothing here asserts a time.
 """
@@ -166,15 +167,20 @@ def part_syscalls(base, work, runs):
 def part_scaling(base, work, sizes, runs):
     rows = []
     for n in sizes:
-        Ls = [os.path.join(work, "s%d-L%04d" % (n, i)) for i in range(n)]
+        in_dir = n < 0          # the reference: the same distributions in DIR, no layer
+        n = abs(n)
+        Ls = [] if in_dir else [os.path.join(work, "s%d-L%04d" % (n, i)) for i in range(n)]
         for i, L in enumerate(Ls):
             if not os.path.isdir(L):
                 dist(L, "dist%04d" % i, ["dist%04d/__init__.py" % i])
         bottom = "dist%04d" % (n - 1)
         res = {"mount": [], "first": [], "warm": [], "pip": []}
         for r in range(runs):
-            site = os.path.join(work, "s%d-D%d" % (n, r))
-            mnt = os.path.join(work, "s%d-m%d" % (n, r))
+            site = os.path.join(work, "s%s%d-D%d" % ("dir" if in_dir else "", n, r))
+            mnt = os.path.join(work, "s%s%d-m%d" % ("dir" if in_dir else "", n, r))
+            if in_dir and not os.path.isdir(site):
+                for i in range(n):
+                    dist(site, "dist%04d" % i, ["dist%04d/__init__.py" % i])
             os.makedirs(site, exist_ok=True)
             res["mount"].append(mount(base, mnt, site, Ls, with_pip=True))
             try:
@@ -198,14 +204,16 @@ def part_scaling(base, work, sizes, runs):
                 res["pip"].append(timed([py, "-m", "pip", "list"]))
             finally:
                 unmount(mnt)
-        rows.append((n,) + tuple(statistics.median(res[k]) for k in ("mount", "first", "warm", "pip")))
+        rows.append(("%d in DIR, no layer" % n if in_dir else "%d" % n,) +
+                    tuple(statistics.median(res[k]) for k in ("mount", "first", "warm", "pip")))
     return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="syscalls,scaling")
-    ap.add_argument("--layers", default="1,10,100,1000")
+    ap.add_argument("--layers", default="1,10,100,1000,-1000",
+                    help="layer counts; -N: N distributions in DIR without layers (the reference)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--base", default="/usr")
     ap.add_argument("--out")
@@ -224,13 +232,13 @@ def main():
             out.append("")
             print("\n".join(out[-5:]), flush=True)
         if "scaling" in a.only:
-            sizes = [int(x) for x in a.layers.split(",")]
+            sizes = [int(x) for x in a.layers.split(",") if x]
             rows = part_scaling(a.base, work, sizes, a.runs)
             out.append("| layers | mount (s) | first import of the bottom layer's module (s) | warm import-heavy "
                        "start-up (s) | pip list (s) |")
             out.append("|---|---|---|---|---|")
             for r in rows:
-                out.append("| %d | %.3f | %.3f | %.3f | %.3f |" % r)
+                out.append("| %s | %.3f | %.3f | %.3f | %.3f |" % r)
             out.append("")
             print("\n".join(out[-(len(rows) + 3):]), flush=True)
     finally:
