@@ -113,11 +113,6 @@ void listing_add(struct listing *l, const char *name, unsigned char type)
 	l->types[l->n++] = type;
 }
 
-int listing_has(const struct listing *l, const char *name)
-{
-	return set_find(&l->seen, name) != (size_t)-1;
-}
-
 int listing_backing(int path_fd, int hide_reserved, struct listing **out)
 {
 	*out = NULL;

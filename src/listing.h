@@ -28,8 +28,6 @@ struct listing_entry {
  * (a later one of the same name is left out). */
 struct listing *listing_new(void);
 void listing_add(struct listing *l, const char *name, unsigned char type);
-/* Whether l has name already. */
-int listing_has(const struct listing *l, const char *name);
 /* The backing directory behind path_fd, read as asked (its offsets are the
  * backing file system's), the reserved name left out if hide_reserved. */
 int listing_backing(int path_fd, int hide_reserved, struct listing **out);
