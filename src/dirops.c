@@ -110,6 +110,8 @@ int dirops_remove(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 		(void)records_drop_below(fs->stack[0].top, stack_wh_area(s->area), s->rel, name);
 	if (!r)
 		stack_changed(fs, s);
+	if (!r && f.is_dir)
+		__atomic_add_fetch(&fs->dirs_gen, 1, __ATOMIC_RELEASE);
 	stack_found_free(&f);
 	return r;
 }
@@ -210,6 +212,8 @@ int dirops_rename(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 		stack_changed(fs, s);
 		stack_changed(fs, ns);
 	}
+	if (!r && (f.is_dir || (dst && nf.is_dir)))
+		__atomic_add_fetch(&fs->dirs_gen, 1, __ATOMIC_RELEASE);
 	stack_found_free(&f);
 	stack_found_free(&nf);
 	return r;

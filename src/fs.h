@@ -77,8 +77,12 @@ struct pe_fs {
 	struct stack *area_top[2];
 	struct stack **src_stack;       /* [vdir id * VIEW_MAX_SOURCES + i], made on first use */
 	double *src_built;              /* when each was made (CLOCK_MONOTONIC seconds) */
+	unsigned *src_dirs;             /* and fs->dirs_gen then */
 	pthread_mutex_t src_lock;       /* guards both */
 	unsigned stack_gen;             /* atomic */
+	unsigned dirs_gen;              /* atomic: moves when a directory of DIR's areas is
+					 * removed or renamed through the mount (the view's
+					 * sources are looked up again) */
 	unsigned site_gen;              /* atomic: moves at each change through the mount of what
 					 * the distribution index reads (the site area's top and
 					 * its metadata directories) */

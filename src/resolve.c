@@ -172,23 +172,23 @@ static int source_dir(struct pe_fs *fs, const struct vdir *d, size_t i, const ch
 }
 
 /* The merged directory of the union behind source i of d (a reference):
- * made on first use, and again after the layers' timeout (a layer's owner
- * may add the directory) or, while DIR lacks it, DIR's (made there
- * directly). NULL if it cannot be made. */
+ * made on first use, and again when a directory of DIR's moved or went
+ * through the mount (fs->dirs_gen), after DIR's timeout (changed there
+ * directly) or the layers' (a layer's owner may add the directory). NULL if
+ * it cannot be made. */
 static struct stack *source_stack(struct pe_fs *fs, const struct vdir *d, size_t i)
 {
 	const struct view_source *src = &d->src[i];
 	int area = stack_area_of(fs, src->layer);
 	size_t k = d->id * VIEW_MAX_SOURCES + i;
 	double now = stack_now();
-	double timeout = fs->nstack > 1 ? layer_of(fs, fs->stack[1].site)->timeout : -1;
+	double timeout = layer_of(fs, stack_dir_layer(fs, area))->timeout;
+	if (fs->nstack > 1 && stack_lower_timeout(fs) < timeout)
+		timeout = stack_lower_timeout(fs);
+	unsigned dirs = __atomic_load_n(&fs->dirs_gen, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&fs->src_lock);
 	struct stack *s = fs->src_stack[k];
-	if (s && __atomic_load_n(&s->parts[0].fd, __ATOMIC_ACQUIRE) < 0) {
-		double dt = layer_of(fs, stack_dir_layer(fs, area))->timeout;
-		timeout = timeout < 0 || dt < timeout ? dt : timeout;
-	}
-	if (s && (timeout < 0 || now - fs->src_built[k] < timeout)) {
+	if (s && now - fs->src_built[k] < timeout && fs->src_dirs[k] == dirs) {
 		stack_get(s);
 		pthread_mutex_unlock(&fs->src_lock);
 		return s;
@@ -202,6 +202,7 @@ static struct stack *source_stack(struct pe_fs *fs, const struct vdir *d, size_t
 	struct stack *old = fs->src_stack[k];
 	fs->src_stack[k] = ns;
 	fs->src_built[k] = now;
+	fs->src_dirs[k] = dirs;
 	stack_get(ns);
 	pthread_mutex_unlock(&fs->src_lock);
 	if (old)

@@ -165,6 +165,7 @@ int stack_init(struct pe_fs *fs)
 	size_t nsrc = fs->view.ndirs * VIEW_MAX_SOURCES;
 	fs->src_stack = pe_xcalloc(nsrc ? nsrc : 1, sizeof *fs->src_stack);
 	fs->src_built = pe_xcalloc(nsrc ? nsrc : 1, sizeof *fs->src_built);
+	fs->src_dirs = pe_xcalloc(nsrc ? nsrc : 1, sizeof *fs->src_dirs);
 	for (int a = 0; a < 2; a++)
 		fs->area_top[a] = make_top(fs, a + 1);
 	return 0;
@@ -182,8 +183,10 @@ void stack_fini(struct pe_fs *fs)
 			stack_put(fs->src_stack[i]);
 	free(fs->src_stack);
 	free(fs->src_built);
+	free(fs->src_dirs);
 	fs->src_stack = NULL;
 	fs->src_built = NULL;
+	fs->src_dirs = NULL;
 }
 
 /* ---- DIR's part ------------------------------------------------------------ */
