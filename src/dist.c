@@ -581,6 +581,18 @@ int dist_shadow_hides(const struct dist_shadow *s, size_t layer, enum dist_area 
 	return set_has(s->hidden[layer], s->nhidden[layer], area, path);
 }
 
+int dist_shadow_same(const struct dist_shadow *a, const struct dist_shadow *b, size_t layer)
+{
+	size_t na = layer < a->nlayers ? a->nhidden[layer] : 0;
+	size_t nb = layer < b->nlayers ? b->nhidden[layer] : 0;
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (file_cmp(&a->hidden[layer][i], &b->hidden[layer][i]) != 0)
+			return 0;
+	return 1;
+}
+
 void dist_shadow_free(struct dist_shadow *s)
 {
 	for (size_t l = 0; l < s->nlayers; l++)

@@ -118,5 +118,8 @@ void dist_shadow_build(const struct dist_layer *layers, size_t n, struct dist_sh
 /* 1 if path (in area) of layers[layer] is hidden by the rule above. */
 int dist_shadow_hides(const struct dist_shadow *s, size_t layer, enum dist_area area, const char *path);
 void dist_shadow_free(struct dist_shadow *s);
+/* 1 if a and b hide the same paths of layer (a listing kept over a's view
+ * of that layer holds with b's). */
+int dist_shadow_same(const struct dist_shadow *a, const struct dist_shadow *b, size_t layer);
 
 #endif

@@ -31,8 +31,21 @@ struct incomplete {                     /* a metadata directory without its meta
 	struct timespec mtime, ctime;
 };
 
+/* What is kept of a lower layer between builds: its metadata directories as
+ * read (without RECORDs), for the top's times and the incomplete metadata
+ * directories' times it was read at, so that a build after a change in DIR
+ * alone reads no layer again. */
+struct layer_read {
+	int valid;
+	struct timespec mtime, ctime;
+	struct dist_layer dl;
+	struct incomplete *inc;
+	size_t ninc;
+};
+
 struct dist_index {
 	struct dist_shadow shadow;
+	struct layer_read *reads;       /* [stack entry]: the newest index keeps them */
 	struct timespec *times;         /* mtime, ctime of each stack entry's top when built */
 	struct incomplete *inc;         /* looked at again: their metadata may come */
 	size_t ninc;
@@ -118,7 +131,7 @@ static void read_files(int top, const char *entry, const struct dist_id *id, con
 }
 
 static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, int with_records,
-			    struct dist_index *ni)
+			    struct incomplete **inc, size_t *ninc)
 {
 	int top = fs->layers[fs->stack[i].site].fd;
 	DIR *dp = pe_opendir_path(top);
@@ -139,11 +152,11 @@ static void dist_read_layer(struct pe_fs *fs, size_t i, struct dist_layer *dl, i
 		if (S_ISDIR(dst.st_mode) && fstatat(top, meta, &mst, AT_SYMLINK_NOFOLLOW)) {
 			/* Being installed, perhaps: its metadata is written into
 			 * it later, which its parent's times do not show. */
-			if (ni) {
-				ni->inc = realloc(ni->inc, (ni->ninc + 1) * sizeof *ni->inc);
-				if (!ni->inc)
+			if (inc) {
+				*inc = realloc(*inc, (*ninc + 1) * sizeof **inc);
+				if (!*inc)
 					abort();
-				ni->inc[ni->ninc++] = (struct incomplete){ i, pe_xstrdup(de->d_name), dst.st_mtim, dst.st_ctim };
+				(*inc)[(*ninc)++] = (struct incomplete){ i, pe_xstrdup(de->d_name), dst.st_mtim, dst.st_ctim };
 			}
 			continue;
 		}
@@ -215,6 +228,70 @@ static int index_fresh(struct pe_fs *fs, struct dist_index *idx)
 	return 1;
 }
 
+static void free_inc(struct incomplete *inc, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		free(inc[k].name);
+	free(inc);
+}
+
+/* Whether the incomplete metadata directories of a kept read are as they were. */
+static int inc_same(struct pe_fs *fs, const struct layer_read *r)
+{
+	for (size_t k = 0; k < r->ninc; k++) {
+		struct stat st;
+		if (fstatat(fs->layers[fs->stack[r->inc[k].layer].site].fd, r->inc[k].name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !same_time(st.st_mtim, r->inc[k].mtime) || !same_time(st.st_ctim, r->inc[k].ctime))
+			return 0;
+	}
+	return 1;
+}
+
+/* Stack entry i's metadata directories into *dl for the index ni (whose
+ * times are read already): a lower layer's kept read if its top (and its
+ * incomplete metadata directories) did not change, else read again and
+ * kept; DIR's read each time (*owned then set). Its incomplete metadata
+ * directories go to ni->inc. */
+static void read_kept(struct pe_fs *fs, size_t i, struct dist_index *ni, struct dist_layer *dl, char *owned)
+{
+	struct layer_read *r = &ni->reads[i];
+	struct incomplete *inc = NULL;
+	size_t ninc = 0;
+	if (i == 0) {
+		dist_read_layer(fs, i, dl, 0, &inc, &ninc);
+		*owned = 1;
+	} else {
+		if (!r->valid || !same_time(r->mtime, ni->times[2 * i]) || !same_time(r->ctime, ni->times[2 * i + 1]) ||
+		    !inc_same(fs, r)) {
+			if (r->valid)
+				dist_layer_free(&r->dl);
+			free_inc(r->inc, r->ninc);
+			memset(r, 0, sizeof *r);
+			dist_read_layer(fs, i, &r->dl, 0, &r->inc, &r->ninc);
+			r->mtime = ni->times[2 * i];
+			r->ctime = ni->times[2 * i + 1];
+			r->valid = 1;
+		}
+		*dl = r->dl;
+		*owned = 0;
+		for (size_t k = 0; k < r->ninc; k++) {
+			inc = realloc(inc, (ninc + 1) * sizeof *inc);
+			if (!inc)
+				abort();
+			inc[ninc++] = (struct incomplete){ r->inc[k].layer, pe_xstrdup(r->inc[k].name), r->inc[k].mtime,
+							   r->inc[k].ctime };
+		}
+	}
+	if (ninc) {
+		ni->inc = realloc(ni->inc, (ni->ninc + ninc) * sizeof *ni->inc);
+		if (!ni->inc)
+			abort();
+		memcpy(ni->inc + ni->ninc, inc, ninc * sizeof *inc);
+		ni->ninc += ninc;
+	}
+	free(inc);
+}
+
 const struct dist_shadow *distidx_current(struct pe_fs *fs)
 {
 	struct dist_index *cur = __atomic_load_n(&fs->dist, __ATOMIC_ACQUIRE);
@@ -239,18 +316,26 @@ const struct dist_shadow *distidx_current(struct pe_fs *fs)
 			if (ns_of(ni->times[2 * i]) > real - RACY_NS || ns_of(ni->times[2 * i + 1]) > real - RACY_NS)
 				ni->racy = 1;
 		}
+		ni->reads = cur && cur->reads ? cur->reads : pe_xcalloc(n, sizeof *ni->reads);
+		if (cur)
+			cur->reads = NULL;
 		struct dist_layer *dl = pe_xcalloc(n, sizeof *dl);
+		char *owned = pe_xcalloc(n, 1);         /* dl[i] is this build's (else the kept read's) */
 		for (size_t i = 0; i < n; i++)
-			dist_read_layer(fs, i, &dl[i], 0, ni);
+			read_kept(fs, i, ni, &dl[i], &owned[i]);
 		for (size_t i = 1; i < n; i++)
 			if (dist_layer_needs_records(dl, n, i)) {
-				dist_layer_free(&dl[i]);
+				if (owned[i])
+					dist_layer_free(&dl[i]);
 				memset(&dl[i], 0, sizeof dl[i]);
-				dist_read_layer(fs, i, &dl[i], 1, NULL);
+				dist_read_layer(fs, i, &dl[i], 1, NULL, NULL);
+				owned[i] = 1;
 			}
 		dist_shadow_build(dl, n, &ni->shadow);
 		for (size_t i = 0; i < n; i++)
-			dist_layer_free(&dl[i]);
+			if (owned[i])
+				dist_layer_free(&dl[i]);
+		free(owned);
 		free(dl);
 		ni->older = cur;
 		if (cur)
@@ -286,6 +371,12 @@ void distidx_free(struct pe_fs *fs)
 {
 	for (struct dist_index *d = fs->dist, *o; d; d = o) {
 		o = d->older;
+		for (size_t i = 0; d->reads && i < fs->nstack; i++) {
+			if (d->reads[i].valid)
+				dist_layer_free(&d->reads[i].dl);
+			free_inc(d->reads[i].inc, d->reads[i].ninc);
+		}
+		free(d->reads);
 		dist_shadow_free(&d->shadow);
 		free(d->times);
 		for (size_t k = 0; k < d->ninc; k++)

@@ -363,8 +363,14 @@ static struct listing_lower *lower_build(struct pe_fs *fs, struct stack *s, cons
  * times as they were (compared at most every lower_timeout). */
 static int lower_fresh(struct pe_fs *fs, struct stack *s, struct listing_lower *l, const struct dist_shadow *shadow)
 {
-	if (l->shadow != shadow)
-		return 0;
+	if (l->shadow != shadow) {
+		/* a new index: it holds if it hides the same of these layers
+		 * (an install in DIR that shadows none of them) */
+		for (size_t pos = 1; pos < s->n; pos++)
+			if (!dist_shadow_same(l->shadow, shadow, s->parts[pos].idx))
+				return 0;
+		l->shadow = shadow;
+	}
 	double now = stack_now();
 	if (now - l->checked < stack_lower_timeout(fs))
 		return 1;

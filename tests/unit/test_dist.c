@@ -384,6 +384,16 @@ static void test_top_level(void)
 	dist_shadow_build(L, 2, &s);
 	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "zope") == 0);
 	CHECK(dist_shadow_hides(&s, 1, DIST_AREA_SITE, "zope_helpers") == 1);
+	/* The same sets built again compare equal, layer by layer; a layer
+	 * that hides nothing in either too. */
+	struct dist_shadow again;
+	dist_shadow_build(L, 2, &again);
+	CHECK(dist_shadow_same(&s, &again, 0) && dist_shadow_same(&s, &again, 1) && dist_shadow_same(&s, &again, 7));
+	dist_shadow_free(&again);
+	struct dist_layer none[2] = { { 0 }, { 0 } };
+	dist_shadow_build(none, 2, &again);
+	CHECK(!dist_shadow_same(&s, &again, 1) && dist_shadow_same(&s, &again, 0));
+	dist_shadow_free(&again);
 	dist_shadow_free(&s);
 	dist_layer_free(&L[0]);
 	dist_layer_free(&L[1]);
