@@ -57,10 +57,9 @@ static int sticky(struct pe_fs *fs, const struct caller *c, struct stack *s, con
 
 static int whiteout(struct pe_fs *fs, struct stack *s, const char *name)
 {
-	stack_dir0(fs, s);
-	int rec = stack_rec0(s);
-	if (rec >= 0)
-		return records_set_at(rec, name, WH_HIDE);
+	int sub = stack_recsub(fs, s);
+	if (sub >= 0)
+		return records_set_in_sub(sub, name, WH_HIDE);
 	int made = 0;
 	int r = records_set(fs->stack[0].top, stack_wh_area(s->area), s->rel, name, WH_HIDE, &made);
 	if (!r && made)

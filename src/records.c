@@ -111,8 +111,8 @@ static int open_or_make(int dfd, const char *name)
 	return fd >= 0 ? fd : errno == ENOTDIR ? -ELOOP : -errno;
 }
 
-/* Gives name in the directory whose node is dnode the kind. */
-static int set_in(int dnode, const char *name, enum wh_kind kind)
+/* Gives name the kind, in the sub directory of its directory's node. */
+static int set_in_sub(int sub, const char *name, enum wh_kind kind)
 {
 	char target[64], tmp[64];
 	int r = wh_check_name(name);
@@ -120,15 +120,11 @@ static int set_in(int dnode, const char *name, enum wh_kind kind)
 		r = wh_encode(kind, target, sizeof target);
 	if (r)
 		return r;
-	int sub = open_or_make(dnode, WH_SUB);
-	if (sub < 0)
-		return sub;
 	/* The name's own node is mostly new (a first removal): made first. */
 	int fresh = mkdirat(sub, name, 0700) == 0;
 	int fd = !fresh && errno != EEXIST ? -errno : openat(sub, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		fd = errno == ENOTDIR ? -ELOOP : -errno;
-	close(sub);
 	if (fd < 0)
 		return fd;
 	if (fresh) {
@@ -150,6 +146,26 @@ static int set_in(int dnode, const char *name, enum wh_kind kind)
 	}
 	close(fd);
 	return r;
+}
+
+static int set_in(int dnode, const char *name, enum wh_kind kind)
+{
+	int sub = open_or_make(dnode, WH_SUB);
+	if (sub < 0)
+		return sub;
+	int r = set_in_sub(sub, name, kind);
+	close(sub);
+	return r;
+}
+
+int records_sub_open(int dnode)
+{
+	return open_or_make(dnode, WH_SUB);
+}
+
+int records_set_in_sub(int sub, const char *name, enum wh_kind kind)
+{
+	return set_in_sub(sub, name, kind);
 }
 
 int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made)

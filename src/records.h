@@ -35,6 +35,11 @@ int records_drop_below(int top, enum wh_area area, const char *dir, const char *
 int records_node_open(int top, enum wh_area area, const char *dir);
 /* records_set in the directory whose node is dnode. */
 int records_set_at(int dnode, const char *name, enum wh_kind kind);
+/* The node's directory of the nodes below it (made if missing), O_PATH, for
+ * records_set_in_sub: a caller setting many records in one directory keeps
+ * it. -errno. */
+int records_sub_open(int dnode);
+int records_set_in_sub(int sub, const char *name, enum wh_kind kind);
 /* The node of name in the directory whose node is node, or -errno. */
 int records_child_open(int node, const char *name);
 /* What node's records say about name: WH_NONE (no record of the name

@@ -74,6 +74,7 @@ struct stack *stack_new(int area, const char *rel, struct stack *parent, size_t 
 {
 	struct stack *s = pe_xcalloc(1, sizeof *s + n * sizeof s->parts[0]);
 	s->refs = 1;
+	s->recsub = -1;
 	s->area = area;
 	s->rel = pe_xstrdup(rel);
 	s->parent = parent;
@@ -126,6 +127,8 @@ void stack_put(struct stack *s)
 			if (s->parts[i].rec >= 0)
 				close(s->parts[i].rec);
 		}
+		if (s->recsub >= 0)
+			close(s->recsub);
 		for (size_t i = 0; i < s->nold; i++)
 			close(s->old[i]);
 		free(s->old);
@@ -222,12 +225,16 @@ static void refresh(struct pe_fs *fs, struct stack *s, unsigned g)
 	if (s->nlower) {
 		int rec = records_node_open(fs->stack[0].top, stack_wh_area(s->area), s->rel);
 		int old = s->parts[0].rec;
+		int oldsub = __atomic_exchange_n(&s->recsub, -1, __ATOMIC_ACQ_REL);
 		__atomic_store_n(&s->parts[0].rec, rec < 0 ? -1 : rec, __ATOMIC_RELEASE);
-		if (old >= 0) {
+		for (int k = 0; k < 2; k++) {
+			int fd = k ? oldsub : old;
+			if (fd < 0)
+				continue;
 			s->old = realloc(s->old, (s->nold + 1) * sizeof *s->old);
 			if (!s->old)
 				abort();
-			s->old[s->nold++] = old;
+			s->old[s->nold++] = fd;
 		}
 	}
 	__atomic_store_n(&s->gen, g, __ATOMIC_RELEASE);
@@ -246,6 +253,26 @@ int stack_dir0(struct pe_fs *fs, struct stack *s)
 int stack_rec0(struct stack *s)
 {
 	return __atomic_load_n(&s->parts[0].rec, __ATOMIC_ACQUIRE);
+}
+
+int stack_recsub(struct pe_fs *fs, struct stack *s)
+{
+	stack_dir0(fs, s);
+	int sub = __atomic_load_n(&s->recsub, __ATOMIC_ACQUIRE);
+	if (sub >= 0)
+		return sub;
+	pthread_mutex_lock(&s->lock);
+	int rec = stack_rec0(s);
+	sub = s->recsub;
+	if (sub < 0 && rec >= 0) {
+		sub = records_sub_open(rec);
+		if (sub >= 0)
+			__atomic_store_n(&s->recsub, sub, __ATOMIC_RELEASE);
+	} else if (rec < 0) {
+		sub = -ENOENT;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return sub;
 }
 
 int stack_set_dir0(struct pe_fs *fs, struct stack *s, int fd)

@@ -54,6 +54,8 @@ struct stack {
 	size_t nlower;          /* parts of lower layers holding the directory */
 	pthread_mutex_t lock;
 	unsigned gen;           /* fs->stack_gen when DIR's part was last looked for (atomic) */
+	int recsub;             /* DIR's records node's sub directory, once a whiteout
+				 * was written through this stack (atomic), or -1 */
 	int *old;               /* DIR's records nodes replaced: closed when freed */
 	size_t nold;
 	/* The newest times of the lower parts, read at most every lower_timeout. */
@@ -114,6 +116,9 @@ int stack_writable(const struct pe_fs *fs, int area);
 int stack_dir0(struct pe_fs *fs, struct stack *s);
 /* DIR's records node of s (after stack_dir0), borrowed, or -1. */
 int stack_rec0(struct stack *s);
+/* The sub directory of DIR's records node of s, opened (made) once and kept
+ * (borrowed), or -errno; -ENOENT if s has no records node. */
+int stack_recsub(struct pe_fs *fs, struct stack *s);
 /* A directory or records node appeared in DIR: stacks lacking one look again. */
 void stack_bump(struct pe_fs *fs);
 /* s's DIR part is now fd (the caller's, kept by s) unless it has one: the
