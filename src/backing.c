@@ -2,10 +2,12 @@
 /* I/O on backing objects: what the ops do to a node's object, by descriptor. */
 #include "backing.h"
 #include "creds.h"
+#include "watch.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -15,6 +17,38 @@ int backing_as_caller(const struct pe_fs *fs, const struct caller *c, struct cre
 {
 	s->active = 0;
 	return fs->daemon_is_root ? creds_become(c->uid, c->gid, s) : 0;
+}
+
+/* As the caller: the backing file system applies a sticky directory's rule
+ * to what is at the name when it acts (backing_sticky_check saw it before).
+ * The kernel is told of the change by the request; the watch need not. */
+int backing_unlink_as(struct pe_fs *fs, const struct caller *c, int dfd, const char *name, int flags)
+{
+	struct creds_saved cs;
+	int r = backing_as_caller(fs, c, &cs);
+	if (r)
+		return r;
+	r = unlinkat(dfd, name, flags) ? -errno : 0;
+	creds_restore(&cs);
+	if (!r)
+		watch_own_change(fs, dfd, name);
+	return r;
+}
+
+int backing_rename_as(struct pe_fs *fs, const struct caller *c, int sfd, const char *name, int dfd,
+		      const char *newname, unsigned flags)
+{
+	struct creds_saved cs;
+	int r = backing_as_caller(fs, c, &cs);
+	if (r)
+		return r;
+	r = renameat2(sfd, name, dfd, newname, flags) ? -errno : 0;
+	creds_restore(&cs);
+	if (!r) {
+		watch_own_change(fs, sfd, name);
+		watch_own_change(fs, dfd, newname);
+	}
+	return r;
 }
 
 /* The kernel checked it against the object it believes is there; DIR may
@@ -29,7 +63,44 @@ int backing_sticky_check(const struct pe_fs *fs, const struct caller *c, int dfd
 		return 0;
 	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW))
 		return 0;               /* nothing there: nothing to protect */
-	return s.st_uid != c->uid && d.st_uid != c->uid ? -EPERM : 0;
+	return backing_sticky_allows(fs, c, &d, &s);
+}
+
+int backing_sticky_allows(const struct pe_fs *fs, const struct caller *c, const struct stat *dir,
+			  const struct stat *obj)
+{
+	if (!fs->daemon_is_root || c->uid == 0 || !(dir->st_mode & S_ISVTX))
+		return 0;
+	return obj->st_uid != c->uid && dir->st_uid != c->uid ? -EPERM : 0;
+}
+
+int backing_make_dirs(struct pe_fs *fs, unsigned layer, const char *path)
+{
+	const int root = fs->layers[layer].fd;
+	cleanup_free char *p = pe_xstrdup(path);
+	int cur = root, r = 0;
+	char *save = NULL;
+	/* Made as DIR's owner (creds.h): born theirs, so that DIR stays its
+	 * user's to change and delete, and nothing is chowned by name. */
+	struct creds_saved cs = { 0 };
+	if (fs->daemon_is_root)
+		r = creds_become(fs->owner, fs->group, &cs);
+	for (char *c = strtok_r(p, "/", &save); c && !r; c = strtok_r(NULL, "/", &save)) {
+		if (mkdirat(cur, c, 0755) && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			r = errno == ELOOP ? -ENOTDIR : -errno;
+		if (cur != root)
+			close(cur);
+		cur = next;
+	}
+	creds_restore(&cs);
+	if (cur >= 0 && cur != root)
+		close(cur);
+	return r;
 }
 
 /* When the kernel opened the file itself (no handle): O_RDONLY for reading,

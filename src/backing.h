@@ -24,8 +24,21 @@ struct caller {
  * not set), and nothing is given to it afterwards by a name that a user
  * could swap. Until creds_restore(s), this thread acts as c. 0 or -errno. */
 int backing_as_caller(const struct pe_fs *fs, const struct caller *c, struct creds_saved *s);
+/* unlinkat and renameat2 as the caller (so a sticky directory's rule holds
+ * for what is at the name when it is removed or replaced). 0 or -errno. */
+int backing_unlink_as(struct pe_fs *fs, const struct caller *c, int dfd, const char *name, int flags);
+int backing_rename_as(struct pe_fs *fs, const struct caller *c, int sfd, const char *name, int dfd,
+		      const char *newname, unsigned flags);
 /* -EPERM when a sticky dfd forbids the caller to remove or replace name. */
 int backing_sticky_check(const struct pe_fs *fs, const struct caller *c, int dfd, const char *name);
+/* The same for a directory and an object given by their attributes (a
+ * merged directory of the union, a layer's object). */
+int backing_sticky_allows(const struct pe_fs *fs, const struct caller *c, const struct stat *dir,
+			  const struct stat *obj);
+
+/* Makes path (relative to layer's root) and its parents, owned like DIR,
+ * following no symlink. 0 or -errno. (Was resolve_make_dirs.) */
+int backing_make_dirs(struct pe_fs *fs, unsigned layer, const char *path);
 
 enum io_use { IO_READ, IO_WRITE, IO_ANY };
 

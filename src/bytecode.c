@@ -2,6 +2,7 @@
 /* Bytecode for read-only places, in the mount: the base's directories take
  * Python's bytecode into DIR's own area (bytecode.h). */
 #include "bytecode.h"
+#include "backing.h"
 #include "inval.h"
 #include "pycache.h"
 #include "util.h"
@@ -74,7 +75,7 @@ enum where_kind { W_NONE, W_BASE, W_AREA };
 struct where {
 	enum where_kind kind;
 	char rel[PATH_MAX];     /* its path in the base ("" for the root) */
-	unsigned place;         /* of the directories made for it in the area */
+	uint64_t place;         /* of the directories made for it in the area */
 	int basefd;             /* W_BASE: the base's directory (borrowed), or -1 */
 };
 
@@ -176,7 +177,7 @@ static int area_dir(struct pe_fs *fs, const struct where *w, int make)
 	int r = pycache_area_path(fs->pyc->id, w->rel, path, sizeof path);
 	if (r)
 		return r;
-	if (make && (r = resolve_make_dirs(fs, LAYER_SITE, path)) != 0)
+	if (make && (r = backing_make_dirs(fs, LAYER_SITE, path)) != 0)
 		return r;
 	int fd = openat_beneath(fs->layers[LAYER_SITE].fd, path, O_PATH | O_DIRECTORY);
 	if (fd < 0)
@@ -186,8 +187,7 @@ static int area_dir(struct pe_fs *fs, const struct where *w, int make)
 
 static void area_target(const struct where *w, int dfd, const char *name, struct target *t)
 {
-	*t = (struct target){ .dfd = dfd, .name = name, .owned = 1,
-			      .origin = { w->place, LAYER_SITE, 1, 0, 0, NULL } };
+	*t = (struct target){ .dfd = dfd, .name = name, .owned = 1, .origin = { w->place, LAYER_SITE, 1, 0 } };
 }
 
 /* Whether name may be bytecode in some directory: checked before anything
@@ -221,10 +221,10 @@ static int make_pycache(struct pe_fs *fs, const struct where *w, const char *nam
 	struct stat st;
 	if (fstatat(fs->layers[LAYER_SITE].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
-	return resolve_make_dirs(fs, LAYER_SITE, path) == 0;
+	return backing_make_dirs(fs, LAYER_SITE, path) == 0;
 }
 
-int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct resolved *out)
+int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
 {
 	struct where w;
 	if (!maybe_bytecode(fs, name) || where_of(fs, p, name, &w) != W_BASE || !is_bytecode(fs, &w, name))
@@ -234,11 +234,8 @@ int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct r
 	int dfd = area_dir(fs, &w, 0);
 	if (dfd < 0)
 		return dfd;
-	struct target t;
-	area_target(&w, dfd, name, &t);
-	int r = resolve_made(fs, &t, out);
-	target_release(&t);
-	return r;
+	area_target(&w, dfd, name, t);
+	return 0;
 }
 
 /* Whether name in p is bytecode of a base directory (0, w filled), not

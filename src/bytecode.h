@@ -8,7 +8,8 @@
  * the base stays EROFS; a base's own .pyc is never replaced.
  *
  * resolve.c calls these where the base would answer ENOENT or EROFS. Each
- * returns 1 for "not bytecode here: the caller's rules", else 0 or -errno. */
+ * returns 1 for "not bytecode here: the caller's rules", else 0 or -errno;
+ * a target given is the caller's to release. */
 #ifndef PYENVFS_BYTECODE_H
 #define PYENVFS_BYTECODE_H
 
@@ -25,8 +26,9 @@
 int bytecode_init(struct pe_fs *fs, int legacy);
 void bytecode_free(struct pe_fs *fs);
 
-/* name in p after the base had none: the redirected object, -ENOENT, or 1. */
-int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct resolved *out);
+/* name in p after the base had none: 0 with t the redirect area's
+ * directory holding it, -ENOENT, or 1. */
+int bytecode_lookup(struct pe_fs *fs, struct node *p, const char *name, struct target *t);
 /* Where a new name in p goes: the redirect area's directory (made), -EEXIST,
  * -EROFS (not bytecode in a redirected __pycache__), or 1. */
 int bytecode_new_name(struct pe_fs *fs, struct node *p, const char *name, struct target *t);

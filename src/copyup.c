@@ -2,6 +2,7 @@
 /* Copy-up of lower-layer objects into DIR, atomically. */
 #include "copyup.h"
 #include "creds.h"
+#include "ownership.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -111,12 +112,26 @@ static int copy_user_xattrs(int src, int dst)
 	return r;
 }
 
+/* The owner and mode the copy of st gets. */
+static void copy_owner(const struct stat *st, const struct copyup_opts *o, uid_t *uid, gid_t *gid, mode_t *mode)
+{
+	*uid = st->st_uid;
+	*gid = st->st_gid;
+	*mode = st->st_mode & 07777;
+	if (o && o->own)
+		ownership_copy_up(o->own, st, uid, gid, mode);
+}
+
 /* Owner, then mode (a chown clears set-id bits), then times, last. */
 static int copy_meta(int dst, const struct stat *st, const struct copyup_opts *o)
 {
-	if (o && o->keep_owner && fchown(dst, st->st_uid, st->st_gid) < 0)
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+	copy_owner(st, o, &uid, &gid, &mode);
+	if (o && o->keep_owner && fchown(dst, uid, gid) < 0)
 		return -errno;
-	if (fchmod(dst, st->st_mode & 07777) < 0)
+	if (fchmod(dst, mode) < 0)
 		return -errno;
 	struct timespec t[2] = { st->st_atim, st->st_mtim };
 	return futimens(dst, t) < 0 ? -errno : 0;
@@ -216,7 +231,11 @@ int copyup_symlink(int src_dir, const char *name, int dst, int tmp, const struct
 	/* Made as the lower link's owner (creds.h), not chowned afterwards: the
 	 * temporary's name is in DIR, where its user may swap it. */
 	struct creds_saved cs = { 0 };
-	int r = o && o->keep_owner ? creds_become(st.st_uid, st.st_gid, &cs) : 0;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+	copy_owner(&st, o, &uid, &gid, &mode);
+	int r = o && o->keep_owner ? creds_become(uid, gid, &cs) : 0;
 	if (!r && symlinkat(target, tmp, named) < 0)
 		r = -errno;
 	creds_restore(&cs);

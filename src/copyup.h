@@ -8,8 +8,13 @@
 
 #define COPYUP_TMP_PREFIX "copyup."     /* named temporaries in the tmp dir */
 
+struct ownership;
 struct copyup_opts {
-	int keep_owner;         /* give the copy the source's uid/gid (a root daemon) */
+	int keep_owner;         /* give the copy its owner (a root daemon): the source's
+				 * uid/gid, or what own says */
+	const struct ownership *own; /* the source is a lower layer's: the owner and mode
+				 * its copy gets are ownership_copy_up's (no set-id
+				 * bits); NULL: the source's as they are */
 	int skip_data;          /* the caller truncates it anyway (open with O_TRUNC) */
 	int named_tmp;          /* a named temporary even where O_TMPFILE works
 				 * (the path taken on file systems without it) */

@@ -329,6 +329,59 @@ int dist_layer_add_record(struct dist_layer *l, size_t i, const char *site_rel, 
 	return 0;
 }
 
+struct top_level_ctx {
+	const char *ns;
+	size_t nslen;
+	struct record_ctx rc;
+};
+
+/* 1 if name is one of ns's lines. */
+static int in_lines(const char *ns, size_t nslen, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t pos = 0; ns && pos < nslen;) {
+		const char *nl = memchr(ns + pos, '\n', nslen - pos);
+		size_t len = nl ? (size_t)(nl - (ns + pos)) : nslen - pos;
+		size_t k = len && ns[pos + len - 1] == '\r' ? len - 1 : len;
+		if (k == n && memcmp(ns + pos, name, n) == 0)
+			return 1;
+		pos += len + 1;
+	}
+	return 0;
+}
+
+static int add_top_level_name(const char *name, void *arg)
+{
+	struct top_level_ctx *c = arg;
+	if (in_lines(c->ns, c->nslen, name))
+		return 0;
+	static const char *const suffix[] = { "", ".py", ".pyc", ".pyo" };
+	for (size_t i = 0; i < 4; i++) {
+		cleanup_free char *p = pe_xasprintf("%s%s", name, suffix[i]);
+		(void)add_record_path(p, &c->rc);
+	}
+	return 0;
+}
+
+int dist_layer_add_top_level(struct dist_layer *l, size_t i, const char *buf, size_t len, const char *ns,
+			     size_t nslen)
+{
+	struct dist *d = &l->dists[i];
+	struct top_level_ctx c = { ns, nslen, { "", NULL, NULL, 0, 0 } };
+	if ((ns && memchr(ns, '\0', nslen)) || dist_lines_each(buf, len, add_top_level_name, &c)) {
+		free_files(c.rc.files, c.rc.n);
+		return -EINVAL;
+	}
+	d->files = realloc(d->files, (d->nfiles + c.rc.n + 1) * sizeof *d->files);
+	if (!d->files)
+		abort();
+	if (c.rc.n)
+		memcpy(d->files + d->nfiles, c.rc.files, c.rc.n * sizeof *c.rc.files);
+	d->nfiles += c.rc.n;
+	free(c.rc.files);
+	return 0;
+}
+
 void dist_layer_free(struct dist_layer *l)
 {
 	for (size_t i = 0; i < l->ndists; i++) {
@@ -528,6 +581,18 @@ int dist_shadow_hides(const struct dist_shadow *s, size_t layer, enum dist_area 
 	return set_has(s->hidden[layer], s->nhidden[layer], area, path);
 }
 
+int dist_shadow_same(const struct dist_shadow *a, const struct dist_shadow *b, size_t layer)
+{
+	size_t na = layer < a->nlayers ? a->nhidden[layer] : 0;
+	size_t nb = layer < b->nlayers ? b->nhidden[layer] : 0;
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (file_cmp(&a->hidden[layer][i], &b->hidden[layer][i]) != 0)
+			return 0;
+	return 1;
+}
+
 void dist_shadow_free(struct dist_shadow *s)
 {
 	for (size_t l = 0; l < s->nlayers; l++)
@@ -535,152 +600,4 @@ void dist_shadow_free(struct dist_shadow *s)
 	free(s->hidden);
 	free(s->nhidden);
 	memset(s, 0, sizeof *s);
-}
-
-#define SHADOW_MAGIC "pyenvfs-dist-shadow-1"
-
-/* Appends n bytes to a growing buffer. */
-static void put(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-	if (*len + n > *cap) {
-		while (*len + n > *cap)
-			*cap = *cap ? 2 * *cap : 4096;
-		*buf = realloc(*buf, *cap);
-		if (!*buf)
-			abort();
-	}
-	memcpy(*buf + *len, data, n);
-	*len += n;
-}
-
-static void put_str(char **buf, size_t *len, size_t *cap, const char *s)
-{
-	put(buf, len, cap, s, strlen(s) + 1);
-}
-
-/* Format: NUL-terminated fields: the magic, the number of layers, then per
- * layer the number of entries and each entry as 'S' or 'P' then its path. */
-char *dist_shadow_encode(const struct dist_shadow *s, size_t *len)
-{
-	char *buf = NULL, num[32];
-	size_t cap = 0;
-	*len = 0;
-	put_str(&buf, len, &cap, SHADOW_MAGIC);
-	snprintf(num, sizeof num, "%zu", s->nlayers);
-	put_str(&buf, len, &cap, num);
-	for (size_t l = 0; l < s->nlayers; l++) {
-		snprintf(num, sizeof num, "%zu", s->nhidden[l]);
-		put_str(&buf, len, &cap, num);
-		for (size_t i = 0; i < s->nhidden[l]; i++) {
-			put(&buf, len, &cap, s->hidden[l][i].area == DIST_AREA_SITE ? "S" : "P", 1);
-			put_str(&buf, len, &cap, s->hidden[l][i].path);
-		}
-	}
-	return buf;
-}
-
-/* The next NUL-terminated field at *pos, or NULL if there is none. */
-static const char *field_at(const char *buf, size_t len, size_t *pos)
-{
-	if (*pos >= len)
-		return NULL;
-	const char *end = memchr(buf + *pos, '\0', len - *pos);
-	if (!end)
-		return NULL;
-	const char *f = buf + *pos;
-	*pos = (size_t)(end - buf) + 1;
-	return f;
-}
-
-static int field_count(const char *f, size_t limit, size_t *out)
-{
-	char *end;
-	if (!f || !*f || *f < '0' || *f > '9')
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(f, &end, 10);
-	if (errno || *end || v > limit)
-		return -EINVAL;
-	*out = (size_t)v;
-	return 0;
-}
-
-/* 1 if path is a clean relative path ("a/b", no "", "." or "..", no NUL). */
-static int clean_path(const char *path)
-{
-	return *path && clean_relative(path);
-}
-
-int dist_shadow_decode(const char *buf, size_t len, struct dist_shadow *s)
-{
-	size_t pos = 0, nl;
-	const char *f = field_at(buf, len, &pos);
-	if (!f || strcmp(f, SHADOW_MAGIC) != 0 || field_count(field_at(buf, len, &pos), 4096, &nl))
-		return -EINVAL;
-	struct dist_shadow d = { nl, pe_xcalloc(nl, sizeof *d.hidden), pe_xcalloc(nl, sizeof *d.nhidden) };
-	for (size_t l = 0; l < nl; l++) {
-		size_t n;
-		if (field_count(field_at(buf, len, &pos), len, &n))
-			goto bad;
-		d.hidden[l] = pe_xcalloc(n, sizeof **d.hidden);
-		for (size_t i = 0; i < n; i++) {
-			f = field_at(buf, len, &pos);
-			if (!f || (f[0] != 'S' && f[0] != 'P') || !clean_path(f + 1))
-				goto bad;
-			struct dist_file e = { f[0] == 'S' ? DIST_AREA_SITE : DIST_AREA_PREFIX, (char *)f + 1 };
-			if (i && file_cmp(&d.hidden[l][i - 1], &e) >= 0)
-				goto bad;       /* the lookups' binary search needs the order */
-			d.hidden[l][i] = (struct dist_file){ e.area, pe_xstrdup(f + 1) };
-			d.nhidden[l] = i + 1;
-		}
-	}
-	if (pos != len)
-		goto bad;
-	*s = d;
-	return 0;
-bad:
-	dist_shadow_free(&d);
-	return -EINVAL;
-}
-
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted keys of names, hashed with a separator each. */
-static uint64_t hash_sorted(uint64_t h, char **names, size_t n)
-{
-	char **v = pe_xcalloc(n ? n : 1, sizeof *v);
-	if (n)
-		memcpy(v, names, n * sizeof *v);
-	qsort(v, n, sizeof *v, str_cmp);
-	for (size_t i = 0; i < n; i++)
-		h = hash_bytes(h, v[i], strlen(v[i]) + 1);
-	free(v);
-	return h;
-}
-
-void dist_cache_key(const struct dist_layer *top, const struct dist_stamp *stamps, size_t n, char *out,
-		    size_t len)
-{
-	uint64_t h = hash_bytes(1469598103934665603ull, SHADOW_MAGIC, sizeof SHADOW_MAGIC);
-	char **keys = pe_xcalloc(top->ndists ? top->ndists : 1, sizeof *keys);
-	for (size_t i = 0; i < top->ndists; i++)
-		keys[i] = top->dists[i].key;
-	h = hash_sorted(h, keys, top->ndists);
-	free(keys);
-	h = hash_bytes(h, "|", 1);
-	h = hash_sorted(h, top->removed, top->nremoved);
-	for (size_t i = 0; i + 1 < n; i++)
-		h = hash_bytes(h, &stamps[i], sizeof stamps[i]);
-	snprintf(out, len, "%016llx", (unsigned long long)h);
 }

@@ -66,7 +66,10 @@ struct dist {
 };
 
 /* One layer's distributions, and the ones it removes from the layers under
- * it (a whiteout of a metadata directory: an uninstall through the mount). */
+ * it. The rule allows for removals; the mount records none (distindex.c: a
+ * whiteout of a metadata directory does not remove the distribution, since
+ * pip's uninstall removes the metadata directory before the package's own
+ * files, which must stay shown until then; each file has its whiteout). */
 struct dist_layer {
 	struct dist *dists;
 	size_t ndists;
@@ -83,6 +86,13 @@ int dist_layer_remove(struct dist_layer *l, const char *entry);
  * 0 or -EINVAL (a malformed file: nothing added). Unresolvable paths are
  * skipped: they name nothing a layer holds. */
 int dist_layer_add_record(struct dist_layer *l, size_t i, const char *site_rel, const char *buf, size_t len);
+/* For metadata that lists no files (an .egg-info without installed-files.txt,
+ * as Debian's packages install them): what pip's own uninstall removes then,
+ * from top_level.txt (one name a line): each NAME, NAME.py, NAME.pyc and
+ * NAME.pyo of the site directory, but for the names namespace_packages.txt
+ * (ns, may be NULL) lists. 0 or -EINVAL (a NUL byte). */
+int dist_layer_add_top_level(struct dist_layer *l, size_t i, const char *buf, size_t len, const char *ns,
+			     size_t nslen);
 void dist_layer_free(struct dist_layer *l);
 
 /* The layer (0 is the top) whose instance of distribution key wins, i.e. the
@@ -108,25 +118,8 @@ void dist_shadow_build(const struct dist_layer *layers, size_t n, struct dist_sh
 /* 1 if path (in area) of layers[layer] is hidden by the rule above. */
 int dist_shadow_hides(const struct dist_shadow *s, size_t layer, enum dist_area area, const char *path);
 void dist_shadow_free(struct dist_shadow *s);
-
-/* The shadow sets as bytes, for a cache of them (building them reads RECORD
- * files: tens of milliseconds for large layers): malloc'ed, *len its size. */
-char *dist_shadow_encode(const struct dist_shadow *s, size_t *len);
-/* Back from those bytes, checked (counts, areas, clean paths, strict order):
- * 0, or -EINVAL for anything else (then rebuild), s untouched. */
-int dist_shadow_decode(const char *buf, size_t len, struct dist_shadow *s);
-
-/* What the shadow sets depend on, for one lower layer: its top directory's
- * identity and times (a package added or removed changes its mtime). */
-struct dist_stamp {
-	unsigned long long dev, ino;
-	long long mtime_ns, ctime_ns;
-};
-/* A key for the cached sets of lower layers 1..n-1 (stamps[i-1] for layer
- * i) under top, the top layer (DIR), whose distribution names and removals
- * are part of the key (its files are never read). Into out, 17 bytes at least:
- * 16 hex digits. */
-void dist_cache_key(const struct dist_layer *top, const struct dist_stamp *stamps, size_t n, char *out,
-		    size_t len);
+/* 1 if a and b hide the same paths of layer (a listing kept over a's view
+ * of that layer holds with b's). */
+int dist_shadow_same(const struct dist_shadow *a, const struct dist_shadow *b, size_t layer);
 
 #endif

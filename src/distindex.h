@@ -13,8 +13,9 @@
 #include "fs.h"
 
 /* The index for the layers as they are now: built at the first call, and
- * again when the top directory of DIR or of a layer has changed (its mtime
- * or ctime; distindex.c says when else). Valid until unmount. */
+ * again when the top directory of DIR has changed (its mtime or ctime), or
+ * a layer's, looked at every lower_timeout (distindex.c says when else).
+ * Valid until unmount (distidx_free). */
 const struct dist_shadow *distidx_current(struct pe_fs *fs);
 /* When the index last changed (CLOCK_REALTIME; zero before a second
  * build): the site area's top directory's times are at least this. The
@@ -26,5 +27,7 @@ struct timespec distidx_changed(struct pe_fs *fs);
 int distidx_hidden_in(const struct dist_shadow *s, size_t i, int area, const char *dir, const char *name);
 /* The same with the current index. */
 int distidx_hidden(struct pe_fs *fs, size_t i, int area, const char *dir, const char *name);
+/* Frees every index built (at unmount). */
+void distidx_free(struct pe_fs *fs);
 
 #endif

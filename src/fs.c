@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The file system's state: its layers, the view's own nodes, set up and freed. */
 #include "fs.h"
-#include "bytecode.h"
-#include "resolve.h"
 #include "inval.h"
 #include "util.h"
 
@@ -59,14 +57,10 @@ void fs_destroy(struct pe_fs *fs)
 		if (fs->layers[l].fd >= 0)
 			close(fs->layers[l].fd);
 	free(fs->layers);
-	if (fs->stack && fs->tmp_fd >= 0)
+	if (fs->nstack > 1 && fs->tmp_fd >= 0)
 		close(fs->tmp_fd);
 	free(fs->stack);
 	free(fs->site_rel);
-	resolve_free_dist(fs);
-	bytecode_free(fs);
-	free(fs->area_path[0]);
-	free(fs->area_path[1]);
 	for (size_t i = 0; i < fs->nown_roots; i++)
 		free(fs->own_roots[i]);
 	free(fs->own_roots);

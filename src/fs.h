@@ -4,6 +4,7 @@
 #ifndef PYENVFS_FS_H
 #define PYENVFS_FS_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -12,9 +13,13 @@
 #include "view.h"
 
 /* One directory tree the view shows objects from. The view names a layer by
- * its index in pe_fs.layers (enum view_layer for the three it builds today);
- * everything that differs between layers is a field here, never a comparison
- * of indexes. */
+ * its index in pe_fs.layers (enum view_layer for the three it builds: BASE,
+ * DIR, DIR's upper area; the lower site layers' follow); what differs
+ * between layers is a field here. The indexes are compared where a place
+ * is one of those three by its nature: view.c and main.c, which build them,
+ * stack_area_of (DIR's two areas are the union's), bytecode.c (the base's
+ * directories, DIR's redirect area) and resolve_list (a base directory's
+ * redirected bytecode). */
 struct layer {
 	const char *name;       /* for messages and debugging: "BASE", "DIR", ... */
 	int fd;                 /* O_PATH descriptor of its root; owned by pe_fs */
@@ -26,14 +31,18 @@ struct layer {
 	unsigned make_dirs : 1; /* a directory the view expects in it is made when missing */
 	unsigned stable : 1;    /* never changes under the mount: the view's source
 				 * directories in it are opened once, at start-up */
+	unsigned lower : 1;     /* an area of a lower site layer: its owner's objects
+				 * are shown as DIR's owner's (ownership.h) */
+	uid_t owner;            /* lower: the owner of the layer's top directory */
 };
 
 struct inval_queue;
 struct watch;
 struct dist_index;
 struct bytecode;
+struct stack;
 
-/* One layer of the stacked areas (--lower-site): [0] is DIR, then L1..Ln. */
+/* One layer of DIR's stacked areas: [0] is DIR, then L1..Ln (--lower-site). */
 struct stack_layer {
 	unsigned site;          /* index in layers of its site area (its top) */
 	unsigned upper;         /* of its upper area, or STACK_NONE */
@@ -64,15 +73,35 @@ struct pe_fs {
 	int no_open;                    /* ... and the kernel can: files too */
 	struct inval_queue *inval;      /* what the kernel must forget, sent after the reply */
 	struct watch *watch;            /* change notifications (watch.h), or NULL */
-	struct stack_layer *stack;      /* with --lower-site: DIR, L1, ... Ln; else NULL */
+	struct stack_layer *stack;      /* DIR, then L1, ... Ln (--lower-site) */
 	size_t nstack;
-	char *area_path[2];             /* DIR's site and upper areas as /proc/self/fd shows them */
-	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries */
+	int tmp_fd;                     /* DIR/.pyenvfs/tmp: copy-up temporaries (with layers), or -1 */
+	/* The union's state (stack.c): each area's top, the view sources'
+	 * merged directories, and a count that moves when a directory or a
+	 * records node appears in DIR (stacks that lacked it look again). */
+	struct stack *area_top[2];
+	struct stack **src_stack;       /* [vdir id * VIEW_MAX_SOURCES + i], made on first use */
+	double *src_built;              /* when each was made (CLOCK_MONOTONIC seconds) */
+	unsigned *src_dirs;             /* and fs->dirs_gen then */
+	pthread_mutex_t src_lock;       /* guards both */
+	unsigned stack_gen;             /* atomic */
+	unsigned dirs_gen;              /* atomic: moves when a directory of DIR's areas is
+					 * removed or renamed through the mount (the view's
+					 * sources are looked up again) */
+	unsigned site_gen;              /* atomic: moves at each change through the mount of what
+					 * the distribution index reads (the site area's top and
+					 * its metadata directories), and at each the watch sees
+					 * made there outside it */
+	unsigned lower_gen;             /* atomic: moves when the watch (watch.h) sees a lower
+					 * layer change: what the union keeps of the layers
+					 * (their parts' times, kept listings, the distribution
+					 * index's reads) is compared with them again at once,
+					 * not only after lower_timeout */
 	const char *mountpoint;         /* for the console scripts' first lines (scripts.h) */
 	char **own_roots;               /* the mount points DIR was mounted at before (scripts.h) */
 	size_t nown_roots;
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
-	struct dist_index *dist;        /* which distributions the layers shadow (resolve.c) */
+	struct dist_index *dist;        /* which distributions the layers shadow (distindex.c) */
 	struct bytecode *pyc;           /* the base's bytecode redirect (bytecode.c), or NULL */
 };
 

@@ -4,8 +4,8 @@
 #include <fuse_lowlevel.h>
 
 #include "inval.h"
+#include "stack.h"
 #include "util.h"
-#include "watch.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -143,8 +143,9 @@ void inval_dir_changed(struct pe_fs *fs, struct node *n)
 	/* Files have one node, wherever they show. */
 	if (n->kind != NODE_PASS || !S_ISDIR(n->type))
 		return;
+	uint64_t bits = n->place & STACK_DIR_PLACE;
 	for (size_t i = 0; i < fs->view.nalias_places; i++) {
-		struct node *other = node_find_ref(fs->nodes, n->dev, n->ino, fs->view.alias_places[i]);
+		struct node *other = node_find_ref(fs->nodes, n->dev, n->ino, fs->view.alias_places[i] | bits);
 		if (!other)
 			continue;
 		if (other != n)
@@ -156,16 +157,13 @@ void inval_dir_changed(struct pe_fs *fs, struct node *n)
 /* DIR under site-packages and Debian's local/.../dist-packages, the env's
  * scripts under bin and local/bin: without this a name changed at one
  * would be seen at the other only after the layer's timeout. */
-void inval_names_changed(struct pe_fs *fs, int dfd, const char *name, const struct node *acting)
+void inval_names_changed(struct pe_fs *fs, const struct inval_dir *d, const char *name, const struct node *acting)
 {
 	const struct view *v = &fs->view;
-	struct stat d;
-	/* The kernel was told: the watch need not tell it again. */
-	watch_own_change(fs, dfd, name);
-	if (!v->nalias_places || fstat(dfd, &d))
+	if (!v->nalias_places || (!d->dev && !d->ino))
 		return;
 	for (size_t i = 0; i < v->nalias_places; i++) {
-		struct node *n = node_find_ref(fs->nodes, d.st_dev, d.st_ino, v->alias_places[i]);
+		struct node *n = node_find_ref(fs->nodes, d->dev, d->ino, v->alias_places[i] | d->bits);
 		if (!n)
 			continue;
 		if (n != acting) {
@@ -175,12 +173,24 @@ void inval_names_changed(struct pe_fs *fs, int dfd, const char *name, const stru
 		node_forget(fs->nodes, n, 1);
 	}
 	/* The view's directories whose env directory also shows elsewhere. */
-	for (size_t k = 0; k < v->nalias_vdirs; k++) {
+	for (size_t k = 0; d->bits && k < v->nalias_vdirs; k++) {
 		size_t i = v->alias_vdirs[k];
 		const struct view_source *ws = view_writable_source(v->dirs[i]);
-		struct stat s;
-		if (fstatat(fs->layers[ws->layer].fd, ws->path, &s, 0) == 0 &&
-		    s.st_dev == d.st_dev && s.st_ino == d.st_ino && &fs->vnodes[i] != acting) {
+		pthread_mutex_lock(&fs->src_lock);
+		struct stack *s = fs->src_stack ? fs->src_stack[i * VIEW_MAX_SOURCES + (size_t)(ws - v->dirs[i]->src)]
+						: NULL;
+		if (s)
+			stack_get(s);
+		pthread_mutex_unlock(&fs->src_lock);
+		dev_t kd = 0;
+		ino_t ki = 0;
+		if (s) {
+			(void)stack_dir0(fs, s);        /* made since it was (a first script) */
+			stack_key(s, &kd, &ki);
+			stack_put(s);
+		}
+		int same = s && kd == d->dev && ki == d->ino;
+		if (same && &fs->vnodes[i] != acting) {
 			inval_later(fs, &fs->vnodes[i], name);
 			inval_later(fs, &fs->vnodes[i], NULL);
 		}

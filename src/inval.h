@@ -23,8 +23,15 @@ void inval_pages(struct pe_fs *fs, struct node *n);
 /* A directory's attributes changed through n: its nodes at the other places
  * DIR's directories show must forget them. */
 void inval_dir_changed(struct pe_fs *fs, struct node *n);
-/* A name changed in the backing directory dfd through the node acting: every
- * other node showing that directory must forget the name and its listing. */
-void inval_names_changed(struct pe_fs *fs, int dfd, const char *name, const struct node *acting);
+/* A directory as the node table keys it: a merged directory of the union
+ * by its stack's key (bits STACK_DIR_PLACE), any other by its object's. */
+struct inval_dir {
+	dev_t dev;
+	ino_t ino;
+	uint64_t bits;
+};
+/* A name changed in the directory d through the node acting: every other
+ * node showing that directory must forget the name and its listing. */
+void inval_names_changed(struct pe_fs *fs, const struct inval_dir *d, const char *name, const struct node *acting);
 
 #endif

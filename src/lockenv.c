@@ -467,12 +467,6 @@ int lockenv_layers(const struct lockenv_in *in, char ***paths, size_t *n, char *
 		return -1;
 	if (none)
 		return 0;
-	if (l.n > in->max_layers) {
-		pe_err(err, len, "the lock has %zu distributions for this Python; this pyenvfs stacks at most %zu layers",
-		       l.n, in->max_layers);
-		lock_free(&l);
-		return -1;
-	}
 	struct stores *ss = &state.stores;
 	if (stores_open(ss, in->store, (const char *const *)in->shared, in->nshared, err, len)) {
 		lock_free(&l);

@@ -23,7 +23,6 @@ struct lockenv_in {
 	const char *store;              /* --store DIR, or NULL */
 	char *const *shared;            /* --shared-store DIRs */
 	size_t nshared;
-	size_t max_layers;              /* how many layers the lock may add */
 };
 
 /* The entries to stack (*paths, malloc'ed, in the lock's order; *n is 0

@@ -13,6 +13,7 @@
 #include "layout.h"
 #include "lockenv.h"
 #include "bytecode.h"
+#include "resolve.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "pack.h"
@@ -189,11 +190,7 @@ static int add_pip_layer(struct setup *s)
 	return 0;
 }
 
-static void raise_fd_limit(int is_root);
-
-/* How many lower site layers the union engine stacks: its per-directory
- * layer mask has 64 bits, DIR's and 63 layers' (issue 19 removes the cap). */
-#define LOWER_LAYERS_MAX 63
+static rlim_t raise_fd_limit(int is_root);
 
 /* --lock, or the lock DIR remembers: the store's entries of its
  * distributions (fetched and added first if missing), stacked after the
@@ -202,9 +199,8 @@ static int add_store_layers(struct setup *s)
 {
 	/* a descriptor or two per layer, and a pin per entry */
 	raise_fd_limit(geteuid() == 0);
-	size_t room = s->p.nlower < LOWER_LAYERS_MAX ? LOWER_LAYERS_MAX - s->p.nlower : 0;
 	struct lockenv_in in = { s->p.base, s->xy, s->lay.version, s->p.site, s->o.lock, s->o.store,
-				 s->o.shared_stores, s->o.nshared_stores, room };
+				 s->o.shared_stores, s->o.nshared_stores };
 	char **entries;
 	size_t n;
 	if (lockenv_layers(&in, &entries, &n, s->err, sizeof s->err))
@@ -399,34 +395,13 @@ static void set_info(const struct setup *s)
 	stats_set_info(text);
 }
 
-static char *fd_path(int fd)
+/* The lower site layers (--lower-site), read only, under DIR's two areas
+ * (fs->stack[0]). A layer with a .pyenvfs directory is an env's DIR (its
+ * upper area and records in it); one without is a `pip install --target`
+ * directory. Copy-up's temporaries go to DIR/.pyenvfs/tmp (reserved: DIR's
+ * .pyenvfs), made as DIR's owner. -1 with errno if one cannot be opened. */
+static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, int reserved, double timeout)
 {
-	char pp[PE_PROC_PATH_MAX], buf[PATH_MAX];
-	pe_proc_path(pp, fd);
-	ssize_t k = readlink(pp, buf, sizeof buf - 1);
-	if (k <= 0)
-		return NULL;
-	buf[k] = '\0';
-	return pe_xstrdup(buf);
-}
-
-/* The stacked areas (--lower-site): DIR's two areas, then each layer's, read
- * only. A layer with a .pyenvfs directory is an env's DIR (its upper area
- * and records in it); one without is a `pip install --target` directory.
- * -1 with errno if one cannot be opened. */
-static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const char *site_rel, int reserved,
-			    double timeout)
-{
-	fs->tmp_fd = -1;
-	fs->mountpoint = p->mountpoint;
-	fs->site_rel = pe_xstrdup(site_rel);
-	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
-	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, fs->layers[LAYER_SITE].fd, 0 };
-	fs->nstack = 1;
-	fs->area_path[0] = fd_path(fs->layers[LAYER_SITE].fd);
-	fs->area_path[1] = fd_path(fs->layers[LAYER_UPPER].fd);
-	if (!fs->area_path[0] || !fs->area_path[1])
-		return -1;
 	struct creds_saved cs;
 	if (creds_become(fs->owner, fs->group, &cs))
 		return -1;
@@ -451,15 +426,17 @@ static int add_lower_layers(struct pe_fs *fs, const struct pe_paths *p, const ch
 		int top = open(p->lower[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (top < 0)
 			return -1;
-		struct stat st;
+		struct stat st, tst;
 		int is_env = fstatat(top, VIEW_RESERVED, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		int upper = is_env ? openat_beneath(top, VIEW_UPPER_IN_SITE, O_PATH | O_DIRECTORY) : dup(top);
+		/* The layer's owner (its top's): whose objects show as DIR's owner's. */
+		uid_t owner = fstat(top, &tst) == 0 ? tst.st_uid : (uid_t)-1;
 		/* a literal: layers' names live as long as the process */
 		const char *name = "a lower site layer";
-		const struct layer site = { .name = name, .fd = top, .timeout = timeout };
+		const struct layer site = { .name = name, .fd = top, .timeout = timeout, .lower = 1, .owner = owner };
 		struct stack_layer sl = { fs_add_layer(fs, &site), STACK_NONE, -1, !is_env };
 		if (upper >= 0) {
-			const struct layer up = { .name = name, .fd = upper, .timeout = timeout };
+			const struct layer up = { .name = name, .fd = upper, .timeout = timeout, .lower = 1, .owner = owner };
 			sl.upper = fs_add_layer(fs, &up);
 		}
 		if (is_env)
@@ -489,12 +466,19 @@ static int add_layers(struct pe_fs *fs, const struct pe_paths *p, const struct p
 		fs_add_layer(fs, &layers[i]);
 	fs->home_layer = LAYER_SITE;
 	fs->fixed_timeout = o->base_timeout;
-	if (base < 0) {
-		close(reserved);
+	/* DIR's areas are the top of the union's stacks: alone, or over the
+	 * lower site layers. */
+	fs->tmp_fd = -1;
+	fs->mountpoint = p->mountpoint;
+	fs->site_rel = pe_xstrdup(site_rel);
+	fs->stack = pe_xcalloc(p->nlower + 1, sizeof *fs->stack);
+	fs->stack[0] = (struct stack_layer){ LAYER_SITE, LAYER_UPPER, site, 0 };
+	fs->nstack = 1;
+	int r = -1;
+	if (base >= 0)
+		r = p->nlower ? add_lower_layers(fs, p, reserved, o->lower_timeout) : 0;
+	else
 		errno = e;
-		return -1;
-	}
-	int r = p->nlower ? add_lower_layers(fs, p, site_rel, reserved, o->lower_timeout) : 0;
 	e = errno;
 	close(reserved);
 	errno = e;
@@ -545,11 +529,11 @@ static int make_env_area(struct setup *s)
 
 /* A descriptor per node the kernel knows (up to three with -o no_open): as
  * many as allowed; root may raise the hard limit to the system's. */
-static void raise_fd_limit(int is_root)
+static rlim_t raise_fd_limit(int is_root)
 {
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile))
-		return;
+		return 0;
 	FILE *nr = is_root ? fopen("/proc/sys/fs/nr_open", "re") : NULL;
 	unsigned long long most = 0;
 	if (nr && fscanf(nr, "%llu", &most) == 1 && most > nofile.rlim_max)
@@ -561,6 +545,23 @@ static void raise_fd_limit(int is_root)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
+	return getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 0;
+}
+
+/* The one hard limit on layers: descriptors. Each layer holds a few (its
+ * areas' roots, their parts of the areas' tops and of the directories many
+ * layers merge); the nodes the kernel knows need the rest. */
+#define FDS_PER_LAYER 8
+#define FDS_FOR_NODES 1024
+static int check_fd_limit(struct setup *s)
+{
+	rlim_t have = raise_fd_limit(geteuid() == 0);
+	unsigned long long need = (unsigned long long)s->p.nlower * FDS_PER_LAYER + FDS_FOR_NODES;
+	if (have != RLIM_INFINITY && (unsigned long long)have < need)
+		return pe_err(s->err, sizeof s->err,
+			      "%zu lower site layers need about %llu open files, and the limit (RLIMIT_NOFILE) is %llu: "
+			      "raise it (ulimit -n) or use fewer layers", s->p.nlower, need, (unsigned long long)have);
+	return 0;
 }
 
 /* Where a root daemon mounts and unmounts. mount(2) and umount(2) take a
@@ -722,11 +723,11 @@ int mount_main(int argc, char **argv)
 		cli_free(&s.o);
 		return 0;
 	}
-	if (check_input(&s)) {
+	if (check_input(&s) || check_fd_limit(&s)) {
 		fail(s.err);
 		goto out_opts;
 	}
-	if (ask_layout(&s) || add_store_layers(&s) || build_view(&s)) {
+	if (ask_layout(&s) || add_store_layers(&s) || check_fd_limit(&s) || build_view(&s)) {
 		fail(s.err);
 		goto out_view;          /* frees what was built */
 	}
@@ -745,6 +746,7 @@ int mount_main(int argc, char **argv)
 	pt_configure(s.o.passthrough_off, s.fs.want_no_open);
 	clock_gettime(CLOCK_REALTIME, &s.fs.started);
 	fs_init(&s.fs);
+	resolve_init(&s.fs);
 	/* Not fatal: without notifications the timeouts alone keep the cache right. */
 	int wr = watch_init(&s.fs, s.o.watch_off);
 	if (wr)
@@ -752,7 +754,6 @@ int mount_main(int argc, char **argv)
 			"entries for -o site_timeout\n", strerror(-wr));
 	if (bytecode_init(&s.fs, s.lay.major == 2))
 		fprintf(stderr, "pyenvfs: warning: no bytecode redirect for the base\n");
-	raise_fd_limit(s.fs.daemon_is_root);
 	ret = serve(&s);
 	if (ret < 0) {
 		ret = 1;
@@ -768,6 +769,7 @@ out_made:
 	fuse_session_destroy(s.se);
 out_view:
 	fuse_opt_free_args(&s.args);
+	resolve_destroy(&s.fs);
 	fs_destroy(&s.fs);
 	layout_free(&s.lay);
 	free(s.cache_dir);

@@ -11,8 +11,6 @@
 
 #include "whiteout.h"
 
-#define MERGE_MAX_LAYERS 64
-
 enum merge_obj {
 	MERGE_ABSENT,           /* no such name in this layer (or not shown) */
 	MERGE_DIR,              /* a directory */
@@ -29,17 +27,16 @@ struct merge_probe {
 				 * objects may still be) */
 };
 
-/* The answer so far, fed one layer at a time, top first. */
+/* The answer so far, fed one layer at a time, top first. Any number of
+ * layers: the caller keeps which ones merged (s->merged after each feed). */
 struct merge_state {
 	int found;              /* some layer's object answers the name */
 	int is_dir;             /* it is a directory: lower ones may merge in */
 	size_t top;             /* the layer of the answering object */
-	size_t layers[MERGE_MAX_LAYERS];        /* the merged directories, top first */
-	size_t nlayers;
+	size_t nlayers;         /* how many directories merge, top first */
+	size_t last;            /* the lowest of them */
+	int merged;             /* the layer just fed merged in (a directory of the answer) */
 	int done;               /* no lower layer can change the answer */
-	long redirect;          /* >= 0: the layer whose redirect record ended the
-				 * walk: go on below it at the record's origin,
-				 * after merge_follow_redirect() */
 	size_t next;            /* the lowest layer that may be fed next */
 };
 
@@ -47,12 +44,8 @@ void merge_begin(struct merge_state *s);
 
 /* Adds what layer holds (layers in increasing order). Returns 1 if the next
  * layer must be probed, 0 once the answer is complete (s->done). -EINVAL for
- * a layer out of order or beyond MERGE_MAX_LAYERS. */
+ * a layer out of order. */
 int merge_feed(struct merge_state *s, size_t layer, const struct merge_probe *p);
-
-/* After a redirect ended the walk (s->redirect >= 0): go on merging, the
- * caller now probing the layers below at the origin path. */
-void merge_follow_redirect(struct merge_state *s);
 
 /* One layer's part of a merged directory. */
 struct merge_entry {
@@ -65,7 +58,7 @@ struct merge_dir_layer {
 					 * without the ones it does not show */
 	size_t nents;
 	const char *const *hides;       /* names its records hide in the layers
-					 * under it (WH_HIDE and WH_REDIRECT) */
+					 * under it */
 	size_t nhides;
 };
 
@@ -81,5 +74,21 @@ struct merge_out {
  * name (a stable order for readdir offsets). *out is malloc'ed (NULL when
  * empty), *nout its length. 0 or -EINVAL (layers not in increasing order). */
 int merge_list(const struct merge_dir_layer *dirs, size_t n, struct merge_out **out, size_t *nout);
+
+/* The answer for every name of a merged directory at once, as merge_feed
+ * gives it name by name: a kept listing that also answers lookups. */
+struct merge_name {
+	const char *name;       /* the caller's string */
+	unsigned char type;     /* the answering object's (DT_*) */
+	size_t top;             /* its layer */
+	size_t first, n;        /* a directory: the layers merged, top first, are
+				 * (*merged)[first .. first + n) */
+};
+/* The names some layer shows (hidden ones are left out), sorted by name:
+ * *out (malloc'ed, NULL when empty), *nout; the merged layers of each
+ * directory in *merged (malloc'ed). An entry of type DT_UNKNOWN counts as a
+ * non-directory: the caller finds the type first. 0 or -EINVAL. */
+int merge_index(const struct merge_dir_layer *dirs, size_t n, struct merge_name **out, size_t *nout,
+		size_t **merged);
 
 #endif

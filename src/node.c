@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,18 +15,32 @@ struct node_table {
 	struct node **buckets;
 	size_t nbuckets;
 	size_t count;
-	char **retired;         /* paths replaced by node_set_rel: other requests may */
-	size_t nretired;        /* still read them, so they live until unmount */
+	void (*get)(struct stack *);
+	void (*put)(struct stack *);
 	void (*on_free)(struct node *, void *);
 	void *on_free_arg;
 };
 
-static size_t hash(dev_t dev, ino_t ino, unsigned place)
+static size_t hash(dev_t dev, ino_t ino, uint64_t place)
 {
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull;
 	h ^= (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 	h ^= (uint64_t)place * 0x165667B19E3779F9ull;
 	return (size_t)(h ^ (h >> 29));
+}
+
+void node_table_set_stacks(struct node_table *t, void (*get)(struct stack *), void (*put)(struct stack *))
+{
+	t->get = get;
+	t->put = put;
+}
+
+void node_table_on_free(struct node_table *t, void (*fn)(struct node *, void *), void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	t->on_free = fn;
+	t->on_free_arg = arg;
+	pthread_mutex_unlock(&t->lock);
 }
 
 struct node_table *node_table_new(void)
@@ -42,18 +57,21 @@ static void node_free(struct node_table *t, struct node *n)
 {
 	if (t->on_free)
 		t->on_free(n, t->on_free_arg);
+	if (n->stk && t->put)
+		t->put(n->stk);
+	free(n->name);
+	pthread_mutex_destroy(&n->lock);
 	close(n->fd);
 	if (n->io_fd >= 0)
 		close(n->io_fd);
 	if (n->io_wfd >= 0)
 		close(n->io_wfd);
-	free(n->rel);
 	free(n->sb);
 	free(n);
 }
 
 /* The node for (dev, ino, place), or NULL; t->lock held. */
-static struct node *find_locked(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
+static struct node *find_locked(struct node_table *t, dev_t dev, ino_t ino, uint64_t place)
 {
 	struct node *n = t->buckets[hash(dev, ino, place) & (t->nbuckets - 1)];
 	while (n && !(n->ino == ino && n->dev == dev && n->place == place))
@@ -73,9 +91,6 @@ void node_table_free(struct node_table *t)
 		}
 	}
 	free(t->buckets);
-	for (size_t i = 0; i < t->nretired; i++)
-		free(t->retired[i]);
-	free(t->retired);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -102,7 +117,7 @@ static void grow(struct node_table *t)
 
 struct node *node_get(struct node_table *t, int fd, const struct stat *st, const struct origin *o)
 {
-	unsigned place = o->place;
+	uint64_t place = o->place;
 	pthread_mutex_lock(&t->lock);
 	struct node *n = find_locked(t, st->st_dev, st->st_ino, place);
 	if (n) {
@@ -120,9 +135,8 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, const
 	n->nlookup = 1;
 	n->layer = o->layer;
 	n->writable = o->writable;
-	n->site_root = o->site_root;
 	n->area = o->area;
-	n->rel = o->rel ? pe_xstrdup(o->rel) : NULL;
+	pthread_mutex_init(&n->lock, NULL);
 	n->type = st->st_mode & S_IFMT;
 	n->io_fd = -1;
 	n->io_wfd = -1;
@@ -135,22 +149,33 @@ struct node *node_get(struct node_table *t, int fd, const struct stat *st, const
 	return n;
 }
 
-void node_set_rel(struct node_table *t, struct node *n, const char *rel)
+struct stack *node_stack(struct node_table *t, struct node *n, char *buf, size_t len)
 {
-	pthread_mutex_lock(&t->lock);
-	if (!n->rel || strcmp(n->rel, rel) != 0) {
-		char **r = realloc(t->retired, (t->nretired + 1) * sizeof *r);
-		if (!r)
-			abort();
-		t->retired = r;
-		if (n->rel)
-			t->retired[t->nretired++] = n->rel;
-		__atomic_store_n(&n->rel, pe_xstrdup(rel), __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&n->lock);
+	struct stack *stk = n->stk;
+	if (stk && t->get)
+		t->get(stk);
+	if (buf && len)
+		snprintf(buf, len, "%s", n->name ? n->name : "");
+	pthread_mutex_unlock(&n->lock);
+	return stk;
 }
 
-struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, unsigned place)
+void node_set_stack(struct node_table *t, struct node *n, struct stack *stk, const char *name)
+{
+	char *nm = name ? pe_xstrdup(name) : NULL;
+	pthread_mutex_lock(&n->lock);
+	struct stack *old = n->stk;
+	char *oldname = n->name;
+	n->stk = stk;
+	n->name = nm;
+	pthread_mutex_unlock(&n->lock);
+	if (old && t->put)
+		t->put(old);
+	free(oldname);
+}
+
+struct node *node_find_ref(struct node_table *t, dev_t dev, ino_t ino, uint64_t place)
 {
 	pthread_mutex_lock(&t->lock);
 	struct node *n = find_locked(t, dev, ino, place);
@@ -189,15 +214,7 @@ void node_forget(struct node_table *t, struct node *node, uint64_t n)
 	node_free(t, node);
 }
 
-void node_table_on_free(struct node_table *t, void (*fn)(struct node *, void *), void *arg)
-{
-	pthread_mutex_lock(&t->lock);
-	t->on_free = fn;
-	t->on_free_arg = arg;
-	pthread_mutex_unlock(&t->lock);
-}
-
-int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, unsigned place)
+int node_rekey(struct node_table *t, struct node *node, dev_t dev, ino_t ino, uint64_t place)
 {
 	pthread_mutex_lock(&t->lock);
 	if (find_locked(t, dev, ino, place)) {

@@ -190,7 +190,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static int made_at(fuse_req_t req, struct target *t, fuse_ino_t parent, struct resolved *res)
 {
 	struct pe_fs *fs = fs_of(req);
-	inval_names_changed(fs, t->dfd, t->name, node_of(req, parent));
+	inval_names_changed(fs, &t->dir, t->name, node_of(req, parent));
+	watch_own_change(fs, t->dfd, t->name);
 	return resolve_made(fs, t, res);
 }
 
@@ -253,9 +254,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	/* A hard link to a base file would let a write through DIR reach the
 	 * base; a layer's file is copied up first. */
 	int copied = n->kind == NODE_PASS && !n->writable;
-	if (n->kind != NODE_PASS || resolve_copy_up(fs, n, 0))
-		r = -EROFS;
-	else
+	r = resolve_copy_up(fs, n, 0);
+	if (!r)
 		r = resolve_new_name(fs, node_of(req, newparent), newname, &t);
 	if (!r) {
 		char pp[PE_PROC_PATH_MAX];
@@ -263,7 +263,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		r = linkat(AT_FDCWD, pp, t.dfd, newname, AT_SYMLINK_FOLLOW) ? -errno : 0;
 	}
 	if (!r) {
-		inval_names_changed(fs, t.dfd, newname, node_of(req, newparent));
+		inval_names_changed(fs, &t.dir, newname, node_of(req, newparent));
+		watch_own_change(fs, t.dfd, newname);
 		r = resolve_made(fs, &t, &res);
 	}
 	/* The new name is another node than the copied-up file's (keyed by the
@@ -281,25 +282,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 {
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
-	struct target t;
-	int r;
-	if (resolve_stacked(fs)) {
-		r = resolve_remove(fs, node_of(req, parent), name, flags, &t);
-	} else {
-		struct creds_saved cs;
-		r = resolve_existing(fs, node_of(req, parent), name, &t);
-		if (!r)
-			r = backing_sticky_check(fs, &c, t.dfd, t.name);
-		/* As the caller: the backing file system applies a sticky
-		 * directory's rule to what is at the name when it is removed. */
-		if (!r && !(r = backing_as_caller(fs, &c, &cs))) {
-			r = unlinkat(t.dfd, t.name, flags) ? -errno : 0;
-			creds_restore(&cs);
-		}
-	}
+	struct inval_dir d;
+	int r = resolve_remove(fs, &c, node_of(req, parent), name, flags, &d);
 	if (!r)
-		inval_names_changed(fs, t.dfd, t.name, node_of(req, parent));
-	target_release(&t);
+		inval_names_changed(fs, &d, name, node_of(req, parent));
 	fuse_reply_err(req, -r);
 }
 
@@ -321,31 +307,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	stats_count(STAT_RENAME);
 	struct pe_fs *fs = fs_of(req);
 	struct caller c = caller_of(req);
-	struct target from, to = { .dfd = -1 };
-	int r = resolve_rename(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags, &from, &to);
-	if (r > 0) {    /* not in the stacked areas: the view's rules (nothing held yet) */
-		r = resolve_existing(fs, node_of(req, parent), name, &from);
-		if (!r) {
-			r = resolve_existing(fs, node_of(req, newparent), newname, &to);
-			if (r == -ENOENT)
-				r = resolve_new_name(fs, node_of(req, newparent), newname, &to);
-		}
-		if (!r)
-			r = backing_sticky_check(fs, &c, from.dfd, from.name);
-		if (!r)
-			r = backing_sticky_check(fs, &c, to.dfd, to.name);
-		struct creds_saved cs;
-		if (!r && !(r = backing_as_caller(fs, &c, &cs))) {
-			r = renameat2(from.dfd, from.name, to.dfd, to.name, flags) ? -errno : 0;
-			creds_restore(&cs);
-		}
-	}
+	struct inval_dir from, to;
+	int r = resolve_rename(fs, &c, node_of(req, parent), name, node_of(req, newparent), newname, flags, &from, &to);
 	if (!r) {
-		inval_names_changed(fs, from.dfd, from.name, node_of(req, parent));
-		inval_names_changed(fs, to.dfd, to.name, node_of(req, newparent));
+		inval_names_changed(fs, &from, name, node_of(req, parent));
+		inval_names_changed(fs, &to, newname, node_of(req, newparent));
 	}
-	target_release(&from);
-	target_release(&to);
 	fuse_reply_err(req, -r);
 }
 
@@ -370,11 +337,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 {
 	stats_count(STAT_SETATTR);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	int r = backing_setattr(n, handle_of(fi), attr, set_what(valid));
+	/* A layer's file truncated to nothing is copied up without its data. */
+	int r = resolve_copy_up(fs_of(req), n, (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0);
+	if (!r)
+		r = backing_setattr(n, handle_of(fi), attr, set_what(valid));
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -487,11 +453,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fd = openat(t.dfd, name, (fi->flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 		r = fd < 0 ? -errno : 0;
 		creds_restore(&cs);
-		/* Without O_EXCL asked for, ESTALE has the kernel look the name up
-		 * again (LOOKUP_REVAL) and open what it finds, checking permissions. */
-		if (r == -EEXIST && !(fi->flags & O_EXCL))
-			r = -ESTALE;
 	}
+	/* The name is there after all (made directly in DIR, or in a layer,
+	 * behind a negative entry): without O_EXCL asked for, ESTALE has the
+	 * kernel look it up again (LOOKUP_REVAL) and open what it finds,
+	 * checking permissions. */
+	if (r == -EEXIST && !(fi->flags & O_EXCL))
+		r = -ESTALE;
 	if (!r)
 		r = made_at(req, &t, parent, &res);
 	/* The name is found again for its node; a user who may write the
@@ -540,8 +508,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if (wants_write(fi->flags) && (n->kind == NODE_GEN || resolve_copy_up(fs, n, (fi->flags & O_TRUNC) != 0))) {
-		fuse_reply_err(req, EROFS);
+	int w = wants_write(fi->flags) ? resolve_copy_up(fs, n, (fi->flags & O_TRUNC) != 0) : 0;
+	if (w) {
+		fuse_reply_err(req, -w);
 		return;
 	}
 	if (fs->no_open) {
@@ -622,12 +591,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 {
 	stats_count(STAT_WRITE);
 	struct node *n = node_of(req, ino);
-	if (!fi->fh && (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0))) {
+	int w = fi->fh ? 0 : resolve_copy_up(fs_of(req), n, 0);
+	if (w) {
 		/* Opened by the kernel: refused here. Queued while the request
 		 * keeps the node alive; the thread's notification waits in the
 		 * kernel until the reply is in. */
 		inval_pages(fs_of(req), n);
-		fuse_reply_err(req, EROFS);
+		fuse_reply_err(req, -w);
 		return;
 	}
 	int fd = backing_io_fd(n, handle_of(fi), IO_WRITE);
@@ -692,8 +662,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	stats_count(STAT_FALLOCATE);
 	struct node *n = node_of(req, ino);
-	if (n->kind != NODE_PASS || resolve_copy_up(fs_of(req), n, 0)) {
-		fuse_reply_err(req, EROFS);
+	int r = resolve_copy_up(fs_of(req), n, 0);
+	if (r) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	int fd = backing_io_fd(n, handle_of(fi), IO_WRITE);

@@ -29,7 +29,9 @@
  * readable by everyone, executable by everyone where by anyone, writable
  * by the owner only, no set-id or sticky bits (ownership_layer_mode).
  * Pure: unit-tested alone; the union engine applies it where a layer's
- * attributes are shown and where a copy-up is made. */
+ * attributes are shown and where a copy-up is made, for a layer whose owner
+ * is another than DIR's (a layer of the env owner's own is shown as it
+ * is, as overlayfs shows it). */
 #ifndef PYENVFS_OWNERSHIP_H
 #define PYENVFS_OWNERSHIP_H
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records on disk: read, set atomically, drop. */
 #include "records.h"
-#include "creds.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -19,30 +18,42 @@
 
 static atomic_uint tmp_counter;
 
-/* Opens the directory path below top one component at a time, following no
- * symbolic link, making the missing ones when create is set. An O_PATH
- * descriptor, or -errno (-ENOENT: not there). */
-static int walk(int top, const char *path, int create)
+/* Opens the directory path below top, following no symbolic link (in one
+ * call where the kernel has openat2); when create is set and a part is
+ * missing, one component at a time, making the missing ones (*made set if
+ * one was). An O_PATH descriptor, or -errno (-ENOENT: not there; -ELOOP: a
+ * symlink or other non-directory on the way). */
+static int walk(int top, const char *path, int create, int *made)
 {
-	char copy[RECORD_PATH_MAX];
-	if (strlen(path) >= sizeof copy)
+	if (strlen(path) >= RECORD_PATH_MAX)
 		return -ENAMETOOLONG;
-	strcpy(copy, path);
-	int cur = top, r = 0;
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (create && mkdirat(cur, c, 0700) < 0 && errno != EEXIST)
-			r = -errno;
-		int fd = r ? -1 : openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (!r && fd < 0)
-			r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink on the way */
-		if (cur != top)
-			close(cur);
-		if (r)
-			return r;
-		cur = fd;
+	if (!*path)
+		return openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat_beneath(top, path, O_PATH | O_DIRECTORY);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT || !create)
+		return errno == ENOTDIR ? -ELOOP : -errno;
+	/* Its parent first (made as far up as it is missing), then it. */
+	const char *slash = strrchr(path, '/');
+	char parent[RECORD_PATH_MAX];
+	snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 0, path);
+	int pfd = walk(top, parent, 1, made);
+	if (pfd < 0)
+		return pfd;
+	const char *name = slash ? slash + 1 : path;
+	int r = 0;
+	if (mkdirat(pfd, name, 0700) == 0) {
+		if (made)
+			*made = 1;
+	} else if (errno != EEXIST) {
+		r = -errno;
 	}
-	return cur == top ? openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC) : cur;
+	fd = r ? -1 : openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (!r && fd < 0)
+		r = errno == ENOTDIR ? -ELOOP : -errno;     /* a symlink there */
+	close(pfd);
+	return r ? r : fd;
 }
 
 /* The node path of name in dir. */
@@ -63,10 +74,9 @@ int records_read(int top, enum wh_area area, const char *dir, const char *name, 
 	char node[RECORD_PATH_MAX], target[PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
 	rec->kind = WH_NONE;
-	rec->origin[0] = '\0';
 	if (r)
 		return r;
-	int fd = walk(top, node, 0);
+	int fd = walk(top, node, 0, NULL);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -88,37 +98,95 @@ int records_read(int top, enum wh_area area, const char *dir, const char *name, 
 	return 0;
 }
 
-int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind,
-		const char *origin)
+/* The directory name in dfd, opened (O_PATH), made first if it is missing;
+ * -ELOOP for a symlink or other non-directory there. */
+static int open_or_make(int dfd, const char *name)
 {
-	char node[RECORD_PATH_MAX], target[PATH_MAX], tmp[64];
-	int r = node_of(area, dir, name, node, sizeof node);
+	int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd >= 0 ? fd : errno == ENOTDIR ? -ELOOP : -errno;
+}
+
+/* Gives name the kind, in the sub directory of its directory's node. */
+static int set_in_sub(int sub, const char *name, enum wh_kind kind)
+{
+	char target[64], tmp[64];
+	int r = wh_check_name(name);
 	if (!r)
-		r = wh_encode(kind, origin, target, sizeof target);
+		r = wh_encode(kind, target, sizeof target);
 	if (r)
 		return r;
-	/* The records are DIR's, made as DIR's owner (top's) by a root daemon
-	 * (creds.h): its user can delete DIR, and read them when mounting it
-	 * with a daemon of their own. */
-	struct stat ts;
-	struct creds_saved cs = { 0 };
-	if (fstat(top, &ts) < 0 || (r = creds_become(ts.st_uid, ts.st_gid, &cs)) != 0)
-		return r ? r : -errno;
-	int fd = walk(top, node, 1);
-	if (fd < 0) {
-		creds_restore(&cs);
+	/* The name's own node is mostly new (a first removal): made first. */
+	int fresh = mkdirat(sub, name, 0700) == 0;
+	int fd = !fresh && errno != EEXIST ? -errno : openat(sub, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		fd = errno == ENOTDIR ? -ELOOP : -errno;
+	if (fd < 0)
 		return fd;
+	if (fresh) {
+		/* a new node has no kind yet: the link is made in one step */
+		r = symlinkat(target, fd, WH_KIND) < 0 ? -errno : 0;
+		close(fd);
+		return r;
 	}
 	/* The new link beside the old one, then over it: one atomic step. */
-	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+	static long pid;
+	if (!__atomic_load_n(&pid, __ATOMIC_RELAXED))
+		__atomic_store_n(&pid, (long)getpid(), __ATOMIC_RELAXED);
+	snprintf(tmp, sizeof tmp, ".%s.%ld.%u", WH_KIND, __atomic_load_n(&pid, __ATOMIC_RELAXED),
+		 atomic_fetch_add(&tmp_counter, 1));
 	r = symlinkat(target, fd, tmp) < 0 ? -errno : 0;
 	if (!r && renameat(fd, tmp, fd, WH_KIND) < 0) {
 		r = -errno;
 		unlinkat(fd, tmp, 0);
 	}
-	creds_restore(&cs);
 	close(fd);
 	return r;
+}
+
+static int set_in(int dnode, const char *name, enum wh_kind kind)
+{
+	int sub = open_or_make(dnode, WH_SUB);
+	if (sub < 0)
+		return sub;
+	int r = set_in_sub(sub, name, kind);
+	close(sub);
+	return r;
+}
+
+int records_sub_open(int dnode)
+{
+	return open_or_make(dnode, WH_SUB);
+}
+
+int records_set_in_sub(int sub, const char *name, enum wh_kind kind)
+{
+	return set_in_sub(sub, name, kind);
+}
+
+int records_set(int top, enum wh_area area, const char *dir, const char *name, enum wh_kind kind, int *made)
+{
+	char node[RECORD_PATH_MAX];
+	int r = node_of(area, dir, name, node, sizeof node);   /* the name's checks */
+	if (!r)
+		r = wh_node_path(area, dir, node, sizeof node);
+	if (r)
+		return r;
+	int dnode = walk(top, node, 1, made);
+	if (dnode < 0)
+		return dnode;
+	r = set_in(dnode, name, kind);
+	close(dnode);
+	return r;
+}
+
+int records_set_at(int dnode, const char *name, enum wh_kind kind)
+{
+	return set_in(dnode, name, kind);
 }
 
 /* Removes name in the directory dfd and all below it, following no link. */
@@ -146,7 +214,7 @@ static int remove_tree(int dfd, const char *name)
  * there is one. */
 static int remove_in(int top, const char *path, const char *name)
 {
-	int fd = walk(top, path, 0);
+	int fd = walk(top, path, 0, NULL);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -177,4 +245,45 @@ int records_drop_below(int top, enum wh_area area, const char *dir, const char *
 	char node[RECORD_PATH_MAX];
 	int r = node_of(area, dir, name, node, sizeof node);
 	return r ? r : remove_in(top, node, WH_SUB);
+}
+
+int records_node_open(int top, enum wh_area area, const char *dir)
+{
+	char node[RECORD_PATH_MAX];
+	int r = wh_node_path(area, dir, node, sizeof node);
+	return r ? r : walk(top, node, 0, NULL);
+}
+
+int records_child_open(int node, const char *name)
+{
+	char sub[RECORD_PATH_MAX];
+	int r = wh_check_name(name);
+	if (r)
+		return r;
+	snprintf(sub, sizeof sub, "%s/%s", WH_SUB, name);
+	int fd = openat_beneath(node, sub, O_PATH | O_DIRECTORY);
+	return fd >= 0 ? fd : errno == ENOTDIR ? -ELOOP : -errno;
+}
+
+int records_read_at(int node, const char *name, struct wh_record *rec)
+{
+	char kind[RECORD_PATH_MAX], target[64];
+	rec->kind = WH_NONE;
+	int r = wh_check_name(name);
+	if (r)
+		return r;
+	snprintf(kind, sizeof kind, "%s/%s/%s", WH_SUB, name, WH_KIND);
+	ssize_t n = readlinkat(node, kind, target, sizeof target);
+	if (n >= 0) {
+		wh_decode(S_IFLNK, target, (size_t)n, rec);     /* damaged: WH_HIDE */
+		return 0;
+	}
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;               /* no record of the name (nor records below it) */
+	if (errno != EINVAL)
+		return -errno;
+	struct stat st;
+	if (fstatat(node, kind, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		wh_decode(st.st_mode, NULL, 0, rec);    /* not a link: damaged, hides */
+	return 0;
 }

@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Resolution: the rules for which layer answers a name, and where changes go.
- * The stacked areas are stack.c's, their distribution index distindex.c's. */
+/* Resolution: the view's rules for which layer answers a name and where
+ * changes go. DIR's areas are the union's (stack.h: lookup, listing, upper,
+ * dirops); the base and the bytecode redirect area are plain. */
 #include "resolve.h"
-#include "bytecode.h"
-#include "creds.h"
+#include "ownership.h"
 #include "scripts.h"
+#include "bytecode.h"
+#include "dirops.h"
+#include "distindex.h"
+#include "lookup.h"
+#include "script.h"
 #include "shebang.h"
 #include "stack.h"
+#include "upper.h"
 #include "util.h"
-
-#include <limits.h>
-#include <stdio.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +27,23 @@
 static const struct layer *layer_of(const struct pe_fs *fs, unsigned layer)
 {
 	return &fs->layers[layer];
+}
+
+int resolve_init(struct pe_fs *fs)
+{
+	pthread_mutex_init(&fs->src_lock, NULL);
+	node_table_set_stacks(fs->nodes, stack_get, stack_put);
+	return stack_init(fs);
+}
+
+void resolve_destroy(struct pe_fs *fs)
+{
+	if (!fs->area_top[0])
+		return;
+	stack_fini(fs);
+	pthread_mutex_destroy(&fs->src_lock);
+	distidx_free(fs);
+	bytecode_free(fs);
 }
 
 /* ---- attributes ---------------------------------------------------------- */
@@ -52,55 +74,21 @@ static void synthetic_stat(const struct pe_fs *fs, struct stat *st, mode_t mode,
 }
 
 /* A read-only object is shown without write bits, so that tools asking
- * access(W_OK) as a user get the truth. */
+ * access(W_OK) as a user get the truth; a layer's object becomes the env's
+ * by a copy-up when it changes. */
 static void show_mode(const struct pe_fs *fs, const struct node *n, struct stat *st)
 {
-	/* A stacked object becomes the env's by a copy-up when it changes. */
-	if (!n->writable && !(n->area && fs->layers[n->area == 1 ? LAYER_SITE : LAYER_UPPER].writable))
+	/* A lower layer of another owner's: its owner's objects are DIR's
+	 * owner's, and no set-id bit shows (ownership.h: the env's owner owns
+	 * their env, layers included; nobody gains a right). A layer of DIR's
+	 * owner's own is shown as it is, as overlayfs shows it. */
+	unsigned l = n->kind == NODE_PASS && n->area ? n->layer : fs->nlayers;
+	if (l < fs->nlayers && fs->layers[l].lower && fs->layers[l].owner != fs->owner) {
+		const struct ownership o = { fs->owner, fs->group, fs->layers[l].owner };
+		ownership_show(&o, st);
+	}
+	if (!n->writable && !(n->area && stack_writable(fs, n->area)))
 		st->st_mode &= (mode_t)~(S_IWUSR | S_IWGRP | S_IWOTH);
-}
-
-int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
-{
-	switch (n->kind) {
-	case NODE_VIEW: {
-		const struct view_source *ws = view_writable_source(n->vdir);
-		synthetic_stat(fs, st, S_IFDIR | (ws ? 0755 : 0555), (ino_t)((1ull << 62) | n->vdir->id), 0);
-		/* Its listing changes with the directories behind it, the env's own
-		 * and the base's (an upgraded base): the newest of their times tells
-		 * the kernel when a kept listing is stale. */
-		int have = 0;
-		for (size_t i = 0; i < n->vdir->nsrc; i++) {
-			const struct view_source *s = &n->vdir->src[i];
-			struct stat up;
-			if (fstatat(layer_of(fs, s->layer)->fd, *s->path ? s->path : ".", &up, 0) != 0)
-				continue;
-			if (!have || pe_ts_after(up.st_mtim, st->st_mtim))
-				st->st_mtim = up.st_mtim;
-			if (!have || pe_ts_after(up.st_ctim, st->st_ctim))
-				st->st_ctim = up.st_ctim;
-			have = 1;
-		}
-		return 0;
-	}
-	case NODE_GEN:
-		synthetic_stat(fs, st, S_IFREG | 0444, (ino_t)((1ull << 62) | (1ull << 32) | (unsigned)n->gen),
-			       (off_t)fs->gen_len[n->gen]);
-		return 0;
-	case NODE_PASS:
-		if (n->area && n->type == S_IFDIR) {
-			int r = stack_dir_stat(fs, n, st);
-			if (r)
-				return r;
-		} else if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
-			return -errno;
-		}
-		show_mode(fs, n, st);
-		if (scripts_shown(n, st))
-			st->st_size = shebang_size(n->sb, st->st_size);
-		return 0;
-	}
-	return -EIO;
 }
 
 static void resolved_node(struct pe_fs *fs, struct node *n, const struct stat *st, struct resolved *out)
@@ -110,90 +98,136 @@ static void resolved_node(struct pe_fs *fs, struct node *n, const struct stat *s
 	out->timeout = resolve_timeout(fs, n);
 }
 
-void resolve_shown(struct pe_fs *fs, struct node *n, struct stat *st, struct resolved *out)
+static void shown(struct pe_fs *fs, struct node *n, struct stat *st, struct resolved *out)
 {
 	show_mode(fs, n, st);
+	if (scripts_shown(n, st))
+		st->st_size = shebang_size(n->sb, st->st_size);
 	resolved_node(fs, n, st, out);
 }
 
-/* ---- the layers' directories --------------------------------------------- */
+/* The merged directory a node stands for (a reference), or NULL. */
+static struct stack *own_stack(struct pe_fs *fs, struct node *n)
+{
+	return n->kind == NODE_PASS && n->area && n->type == S_IFDIR ? node_stack(fs->nodes, n, NULL, 0) : NULL;
+}
+
+static int stat_view_dir(struct pe_fs *fs, struct node *n, struct stat *st);
+
+int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
+{
+	switch (n->kind) {
+	case NODE_VIEW:
+		return stat_view_dir(fs, n, st);
+	case NODE_GEN:
+		synthetic_stat(fs, st, S_IFREG | 0444, (ino_t)((1ull << 62) | (1ull << 32) | (unsigned)n->gen),
+			       (off_t)fs->gen_len[n->gen]);
+		return 0;
+	case NODE_PASS: {
+		struct stack *s = own_stack(fs, n);
+		if (s) {
+			/* DIR's part made since n was looked up (a copy-up as the
+			 * parent of a new name, through any place) is n's now. */
+			int d0 = stack_dir0(fs, s);
+			unsigned top = stack_dir_layer(fs, n->area);
+			if (d0 >= 0 && n->layer != top && dup3(d0, n->fd, O_CLOEXEC) >= 0) {
+				n->layer = top;
+				n->writable = layer_of(fs, top)->writable;
+			}
+		}
+		int r = fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+		if (!r && s)
+			lookup_times(fs, s, st);
+		if (s)
+			stack_put(s);
+		if (r)
+			return r;
+		show_mode(fs, n, st);
+		if (scripts_shown(n, st))
+			st->st_size = shebang_size(n->sb, st->st_size);
+		return 0;
+	}
+	}
+	return -EIO;
+}
+
+/* ---- the view's sources --------------------------------------------------- */
 
 void target_release(struct target *t)
 {
-	free(t->dir);
-	t->dir = NULL;
 	if (t->owned)
 		close(t->dfd);
 	t->owned = 0;
 	t->dfd = -1;
+	if (t->stk)
+		stack_put(t->stk);
+	t->stk = NULL;
 }
 
-/* The directory of source i of d, as a target for name. */
+static void plain_key(int dfd, struct inval_dir *d)
+{
+	struct stat st;
+	*d = (struct inval_dir){ 0, 0, 0 };
+	if (dfd >= 0 && fstat(dfd, &st) == 0)
+		*d = (struct inval_dir){ st.st_dev, st.st_ino, 0 };
+}
+
+/* The base directory of source i of d (stable: opened at start-up), as a
+ * target for name. */
 static int source_dir(struct pe_fs *fs, const struct vdir *d, size_t i, const char *name, struct target *t)
 {
 	const struct view_source *s = &d->src[i];
-	const struct layer *l = layer_of(fs, s->layer);
-	*t = (struct target){ .dfd = -1, .name = name,
-			      .origin = { view_source_place(d, i), (unsigned char)s->layer, (unsigned char)s->writable, 0, 0, NULL } };
-	if (l->stable) {
-		t->dfd = fs->src_fd[d->id * VIEW_MAX_SOURCES + i];
-		return t->dfd >= 0 ? 0 : -ENOENT;
-	}
-	if (!*s->path) {
-		t->dfd = l->fd;
-		return 0;
-	}
-	/* The env's own area is its user's, who may change it natively: no
-	 * symlink in it is followed. */
-	int fd = openat_beneath(l->fd, s->path, O_PATH | O_DIRECTORY);
-	if (fd < 0)
-		return -errno;
-	t->dfd = fd;
-	t->owned = 1;
-	return 0;
+	*t = (struct target){ .dfd = fs->src_fd[d->id * VIEW_MAX_SOURCES + i], .name = name,
+			      .origin = { view_source_place(d, i), s->layer, (unsigned char)s->writable, 0 } };
+	return t->dfd >= 0 ? 0 : -ENOENT;
 }
 
-/* Whether name exists in source i of d (without following symlinks). */
-static int source_has(struct pe_fs *fs, const struct vdir *d, size_t i, const char *name)
+/* The merged directory of the union behind source i of d (a reference):
+ * made on first use, and again when a directory of DIR's moved or went
+ * through the mount (fs->dirs_gen), after DIR's timeout (changed there
+ * directly) or the layers' (a layer's owner may add the directory). NULL if
+ * it cannot be made. */
+static struct stack *source_stack(struct pe_fs *fs, const struct vdir *d, size_t i)
 {
-	if (!view_source_shows(&d->src[i], name))
-		return 0;
+	const struct view_source *src = &d->src[i];
+	int area = stack_area_of(fs, src->layer);
+	size_t k = d->id * VIEW_MAX_SOURCES + i;
+	double now = stack_now();
+	double timeout = layer_of(fs, stack_dir_layer(fs, area))->timeout;
+	if (fs->nstack > 1 && stack_lower_timeout(fs) < timeout)
+		timeout = stack_lower_timeout(fs);
+	unsigned dirs = __atomic_load_n(&fs->dirs_gen, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&fs->src_lock);
+	struct stack *s = fs->src_stack[k];
+	if (s && now - fs->src_built[k] < timeout && fs->src_dirs[k] == dirs) {
+		stack_get(s);
+		pthread_mutex_unlock(&fs->src_lock);
+		return s;
+	}
+	pthread_mutex_unlock(&fs->src_lock);
+	int err;
+	struct stack *ns = lookup_path(fs, area, src->path, 1, &err);
+	if (!ns)
+		return NULL;
+	pthread_mutex_lock(&fs->src_lock);
+	struct stack *old = fs->src_stack[k];
+	fs->src_stack[k] = ns;
+	fs->src_built[k] = now;
+	fs->src_dirs[k] = dirs;
+	stack_get(ns);
+	pthread_mutex_unlock(&fs->src_lock);
+	if (old)
+		stack_put(old);
+	return ns;
+}
+
+/* Whether name exists in the base source i of d. */
+static int base_has(struct pe_fs *fs, const struct vdir *d, size_t i, const char *name)
+{
 	struct target t;
-	if (source_dir(fs, d, i, name, &t))
-		return 0;
 	struct stat st;
-	int found = fstatat(t.dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	target_release(&t);
-	return found;
-}
-
-int resolve_make_dirs(struct pe_fs *fs, unsigned layer, const char *path)
-{
-	const int root = layer_of(fs, layer)->fd;
-	cleanup_free char *p = pe_xstrdup(path);
-	int cur = root, r = 0;
-	char *save = NULL;
-	/* Made as DIR's owner (creds.h): born theirs, so that DIR stays its
-	 * user's to change and delete, and nothing is chowned by name. */
-	struct creds_saved cs = { 0 };
-	if (fs->daemon_is_root)
-		r = creds_become(fs->owner, fs->group, &cs);
-	for (char *c = strtok_r(p, "/", &save); c && !r; c = strtok_r(NULL, "/", &save)) {
-		if (mkdirat(cur, c, 0755) && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		int next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0)
-			r = errno == ELOOP ? -ENOTDIR : -errno;
-		if (cur != root)
-			close(cur);
-		cur = next;
-	}
-	creds_restore(&cs);
-	if (cur >= 0 && cur != root)
-		close(cur);
-	return r;
+	return view_source_shows(&d->src[i], name) && source_dir(fs, d, i, name, &t) == 0 &&
+	       fstatat(t.dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -218,20 +252,64 @@ static int node_at(struct pe_fs *fs, int dfd, const char *name, int follow, cons
 	if (!S_ISDIR(st.st_mode))
 		where.place = NONDIR_PLACE(o->layer);
 	struct node *n = node_get(fs->nodes, fd, &st, &where);
-	if (S_ISREG(st.st_mode) && o->layer == LAYER_UPPER && scripts_is_own_bin(fs, dfd))
-		scripts_plan_own(fs, n, &st);
-	resolve_shown(fs, n, &st, out);
+	shown(fs, n, &st, out);
 	return 0;
+}
+
+/* name in the merged directory s, as a node shown at place. */
+static int union_lookup(struct pe_fs *fs, struct stack *s, const char *name, uint64_t place, struct resolved *out)
+{
+	struct node *n;
+	struct stat st;
+	int r = lookup_in(fs, s, name, place, &n, &st);
+	if (!r)
+		shown(fs, n, &st, out);
+	return r;
 }
 
 int resolve_made(struct pe_fs *fs, const struct target *t, struct resolved *out)
 {
-	if (t->area) {
-		struct merge_state m;
-		int r = stack_probe(fs, t->area, t->dir, t->name, &m);
-		return r ? r : stack_node(fs, t->area, t->dir, t->name, t->origin.place, &m, out);
+	if (t->stk) {
+		stack_changed(fs, t->stk);
+		return union_lookup(fs, t->stk, t->name, t->origin.place, out);
 	}
 	return node_at(fs, t->dfd, t->name, 0, &t->origin, out);
+}
+
+/* Splits an area path into its directory (allocated) and last name. */
+static char *split_path(const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	return slash ? strndup(path, (size_t)(slash - path)) : pe_xstrdup("");
+}
+
+/* An anchor into one of DIR's areas (site-packages, Debian's local/bin). */
+static int anchor_lookup(struct pe_fs *fs, const struct vent *v, struct resolved *out)
+{
+	int area = stack_area_of(fs, v->layer);
+	if (!*v->path) {
+		struct node *n;
+		struct stat st;
+		int r = lookup_top(fs, fs->area_top[area - 1], v->place, &n, &st);
+		if (!r)
+			shown(fs, n, &st, out);
+		return r;
+	}
+	const char *name;
+	cleanup_free char *dir = split_path(v->path, &name);
+	int err;
+	struct stack *s = lookup_path(fs, area, dir, 0, &err);
+	int r = s ? union_lookup(fs, s, name, v->place, out) : err;
+	/* The env's own directory is always there: made again if removed. */
+	if (r == -ENOENT && layer_of(fs, v->layer)->make_dirs && v->writable &&
+	    backing_make_dirs(fs, v->layer, v->path) == 0) {
+		stack_bump(fs);
+		r = union_lookup(fs, s, name, v->place, out);
+	}
+	if (s)
+		stack_put(s);
+	return r;
 }
 
 static int lookup_fixed(struct pe_fs *fs, const struct vent *v, struct resolved *out)
@@ -245,24 +323,12 @@ static int lookup_fixed(struct pe_fs *fs, const struct vent *v, struct resolved 
 		n = &fs->gnodes[v->gen];
 		break;
 	case VENT_ANCHOR: {
+		if (stack_area_of(fs, v->layer) && v->path[0] != '/')
+			return anchor_lookup(fs, v, out);
 		const struct layer *l = layer_of(fs, v->layer);
-		if (stack_area_of(fs, v->layer) && v->path[0] != '/') {
-			if (l->make_dirs && v->writable)
-				(void)resolve_make_dirs(fs, v->layer, v->path);
-			cleanup_free char *dir = NULL;
-			const char *name;
-			stack_split_rel(v->path, &dir, &name);
-			struct merge_state m;
-			int r = stack_probe(fs, stack_area_of(fs, v->layer), dir, name, &m);
-			return r ? r : stack_node(fs, stack_area_of(fs, v->layer), dir, name, v->place, &m, out);
-		}
 		int dfd = v->path[0] == '/' ? AT_FDCWD : l->fd;
-		struct origin o = { v->place, (unsigned char)v->layer, (unsigned char)v->writable, (unsigned char)v->site_root, 0, NULL };
-		int r = node_at(fs, dfd, *v->path ? v->path : ".", l->follow, &o, out);
-		/* The env's own directory is always there: made again if removed. */
-		if (r == -ENOENT && l->make_dirs && v->writable && resolve_make_dirs(fs, v->layer, v->path) == 0)
-			r = node_at(fs, dfd, v->path, l->follow, &o, out);
-		return r;
+		struct origin o = { v->place, v->layer, (unsigned char)v->writable, 0 };
+		return node_at(fs, dfd, *v->path ? v->path : ".", l->follow, &o, out);
 	}
 	default:
 		return -EIO;
@@ -273,22 +339,35 @@ static int lookup_fixed(struct pe_fs *fs, const struct vent *v, struct resolved 
 	return 0;
 }
 
+/* A bytecode redirect's answer (1: none) as a node. */
+static int bytecode_node(struct pe_fs *fs, struct node *p, const char *name, struct resolved *out)
+{
+	struct target t = { .dfd = -1 };
+	int b = fs->pyc ? bytecode_lookup(fs, p, name, &t) : 1;
+	if (b == 0) {
+		b = node_at(fs, t.dfd, t.name, 0, &t.origin, out);
+		target_release(&t);
+	}
+	return b;
+}
+
 int resolve_lookup(struct pe_fs *fs, struct node *p, const char *name, struct resolved *out)
 {
 	if (p->kind == NODE_GEN)
 		return -ENOTDIR;
-	struct stack_ctx c;
-	struct merge_state m;
-	int s = stack_find(fs, p, name, &c, &m);
-	if (s)
-		return s < 0 ? s : stack_node(fs, c.area, c.dir, name, c.place, &m, out);
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
 	if (p->kind == NODE_PASS) {
-		if (p->site_root && view_reserved(name))
-			return -ENOENT;
-		struct origin o = { p->place, p->layer, p->writable, 0, 0, NULL };
+		struct stack *s = own_stack(fs, p);
+		if (s) {
+			int r = union_lookup(fs, s, name, p->place & ~STACK_DIR_PLACE, out);
+			stack_put(s);
+			return r;
+		}
+		struct origin o = { p->place, p->layer, p->writable, 0 };
 		int r = node_at(fs, p->fd, name, 0, &o, out);
-		if (r == -ENOENT && fs->pyc) {
-			int b = bytecode_lookup(fs, p, name, out);
+		if (r == -ENOENT) {
+			int b = bytecode_node(fs, p, name, out);
 			r = b == 1 ? r : b;
 		}
 		return r;
@@ -301,52 +380,150 @@ int resolve_lookup(struct pe_fs *fs, struct node *p, const char *name, struct re
 		return -ENOENT;
 	/* The first source that has the name answers. */
 	for (size_t i = 0; i < d->nsrc; i++) {
-		if (!view_source_shows(&d->src[i], name) || stack_area_of(fs, d->src[i].layer))
+		if (!view_source_shows(&d->src[i], name))
 			continue;
-		struct target t;
-		if (source_dir(fs, d, i, name, &t))
-			continue;       /* that layer has no such directory (yet) */
-		int r = node_at(fs, t.dfd, name, 0, &t.origin, out);
-		target_release(&t);
+		int r;
+		if (stack_area_of(fs, d->src[i].layer)) {
+			struct stack *s = source_stack(fs, d, i);
+			r = s ? union_lookup(fs, s, name, view_source_place(d, i), out) : -ENOENT;
+			if (s)
+				stack_put(s);
+		} else {
+			struct target t;
+			if (source_dir(fs, d, i, name, &t))
+				continue;
+			r = node_at(fs, t.dfd, name, 0, &t.origin, out);
+		}
 		if (r != -ENOENT)
 			return r;
 	}
-	int b = fs->pyc ? bytecode_lookup(fs, p, name, out) : 1;
+	int b = bytecode_node(fs, p, name, out);
 	return b == 1 ? -ENOENT : b;
 }
 
-/* ---- where changes go ------------------------------------------------------ */
+/* ---- where a name lives ------------------------------------------------------ */
 
-int resolve_new_name(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
+/* Where name of p is in the union: the merged directory (a reference), the
+ * name there (an anchor's backing name) and the place of what is made. */
+struct where {
+	struct stack *s;
+	const char *name;
+	uint64_t place;
+	char buf[NAME_MAX + 1];
+};
+
+static void where_release(struct where *w)
 {
+	if (w->s)
+		stack_put(w->s);
+	w->s = NULL;
+}
+
+/* An anchor into a writable area's subdirectory (Debian's local/bin, the
+ * env's bin) is the env's: it may be renamed or removed like any directory
+ * of DIR. DIR itself, and everything else fixed in the view, is not. */
+static int anchor_where(struct pe_fs *fs, const struct vent *v, struct where *w)
+{
+	if (v->kind != VENT_ANCHOR || !stack_area_of(fs, v->layer) || !layer_of(fs, v->layer)->writable ||
+	    !v->writable || !*v->path || v->path[0] == '/')
+		return -EROFS;
+	const char *name;
+	cleanup_free char *dir = split_path(v->path, &name);
+	int err;
+	w->s = lookup_path(fs, stack_area_of(fs, v->layer), dir, 0, &err);
+	if (!w->s)
+		return err;
+	snprintf(w->buf, sizeof w->buf, "%s", name);
+	w->name = w->buf;
+	w->place = v->place;
+	return 0;
+}
+
+/* Where the existing name of p is: 0 with w->s (the union's), 0 with t (a
+ * plain directory of the env's: the bytecode area), or -errno (-EROFS: the
+ * base's or fixed; -ENOENT). */
+static int find_existing(struct pe_fs *fs, struct node *p, const char *name, struct where *w, struct target *t)
+{
+	*w = (struct where){ .name = name };
 	*t = (struct target){ .dfd = -1 };
 	if (p->kind == NODE_GEN)
 		return -ENOTDIR;
-	struct stack_ctx c;
-	if (stack_ctx(fs, p, name, &c)) {
-		struct merge_state m;
-		if (!stack_probe(fs, c.area, c.dir, name, &m))
-			return -EEXIST;
-		unsigned dl = stack_area_layer(fs, 0, c.area);
-		if (!fs->layers[dl].writable)
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (p->kind == NODE_PASS) {
+		if ((w->s = own_stack(fs, p))) {
+			w->place = p->place & ~STACK_DIR_PLACE;
+			return 0;
+		}
+		int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
+		if (b != 1)
+			return b;
+		struct stat st;
+		if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		if (!p->writable)
 			return -EROFS;
-		if (c.area == 1 && !*c.dir && view_reserved(name))
-			return -EPERM;
-		int dfd = stack_copy_up_dirs(fs, c.area, c.dir);
-		if (dfd < 0)
-			return dfd;
-		*t = (struct target){ dfd, name, { c.place, (unsigned char)dl, 1, 0, 0, NULL }, 1, pe_xstrdup(c.dir), c.area };
+		*t = (struct target){ p->fd, name, { p->place, p->layer, 1, 0 }, { 0, 0, 0 }, 0, NULL };
 		return 0;
 	}
+	const struct vdir *d = p->vdir;
+	const struct vent *v = view_entry(d, name);
+	if (v)
+		return anchor_where(fs, v, w);
+	if (view_hides(d, name))
+		return -ENOENT;
+	/* The source that shows the name decides: the base's refuses. */
+	for (size_t i = 0; i < d->nsrc; i++) {
+		if (!view_source_shows(&d->src[i], name))
+			continue;
+		if (!stack_area_of(fs, d->src[i].layer)) {
+			if (base_has(fs, d, i, name))
+				return -EROFS;
+			continue;
+		}
+		struct stack *s = source_stack(fs, d, i);
+		struct stack_found f;
+		stack_found_init(&f);
+		int r = s ? lookup_probe(fs, s, name, &f) : -ENOENT;
+		stack_found_free(&f);
+		if (r == -ENOENT) {
+			if (s)
+				stack_put(s);
+			continue;
+		}
+		if (r) {
+			stack_put(s);
+			return r;
+		}
+		w->s = s;
+		w->place = view_source_place(d, i);
+		return 0;
+	}
+	int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
+	return b == 1 ? -ENOENT : b;
+}
+
+/* Where a new name of p goes in the union (0 with w->s), or in a plain
+ * directory (0 with t), or -errno. */
+static int find_new(struct pe_fs *fs, struct node *p, const char *name, struct where *w, struct target *t)
+{
+	*w = (struct where){ .name = name };
+	*t = (struct target){ .dfd = -1 };
+	if (p->kind == NODE_GEN)
+		return -ENOTDIR;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
 	if (p->kind == NODE_PASS) {
+		if ((w->s = own_stack(fs, p))) {
+			w->place = p->place & ~STACK_DIR_PLACE;
+			return 0;
+		}
 		int b = fs->pyc ? bytecode_new_name(fs, p, name, t) : 1;
 		if (b != 1)
 			return b;
 		if (!p->writable)
 			return -EROFS;
-		if (p->site_root && view_reserved(name))
-			return -EPERM;
-		*t = (struct target){ p->fd, name, { p->place, p->layer, 1, 0, 0, NULL }, 0, NULL, 0 };
+		*t = (struct target){ p->fd, name, { p->place, p->layer, 1, 0 }, { 0, 0, 0 }, 0, NULL };
 		return 0;
 	}
 	const struct vdir *d = p->vdir;
@@ -362,234 +539,212 @@ int resolve_new_name(struct pe_fs *fs, struct node *p, const char *name, struct 
 	/* A name a source before the writable one shows cannot be made again. */
 	size_t wi = (size_t)(ws - d->src);
 	for (size_t i = 0; i < wi; i++)
-		if (source_has(fs, d, i, name))
+		if (!stack_area_of(fs, d->src[i].layer) && base_has(fs, d, i, name))
 			return -EEXIST;
-	int r = source_dir(fs, d, wi, name, t);
-	if (r == -ENOENT && layer_of(fs, ws->layer)->make_dirs) {
-		/* The env's directory behind this one is made on first use. */
-		r = resolve_make_dirs(fs, ws->layer, ws->path);
-		if (!r)
-			r = source_dir(fs, d, wi, name, t);
-	}
-	t->origin.writable = 1;
-	return r;
+	if (!stack_area_of(fs, ws->layer))
+		return -EROFS;
+	w->s = source_stack(fs, d, wi);
+	w->place = view_source_place(d, wi);
+	return w->s ? 0 : -ENOENT;
 }
 
-/* An anchor into a writable layer's subdirectory (Debian's local/bin, the
- * env's bin) is the env's: it may be renamed or removed like any directory
- * of DIR. DIR itself, and everything else fixed in the view, is not. */
-static int anchor_target(struct pe_fs *fs, const struct vent *v, struct target *t)
+/* A new name in the merged directory w: -EEXIST if something shows there;
+ * t is DIR's directory, its missing parents copied up. */
+static int union_new(struct pe_fs *fs, struct where *w, struct target *t)
 {
-	if (v->kind != VENT_ANCHOR || !layer_of(fs, v->layer)->writable || !v->writable || !*v->path)
+	struct stack_found f;
+	int r = lookup_probe(fs, w->s, w->name, &f);
+	stack_found_free(&f);
+	if (r != -ENOENT)
+		return r ? r : -EEXIST;
+	if (!stack_writable(fs, w->s->area))
 		return -EROFS;
-	const int root = layer_of(fs, v->layer)->fd;
-	const char *slash = strrchr(v->path, '/');
-	*t = (struct target){ .dfd = root, .name = v->path,
-			      .origin = { v->place, (unsigned char)v->layer, 1, 0, 0, NULL } };
-	if (!slash)
-		return 0;
-	cleanup_free char *dir = strndup(v->path, (size_t)(slash - v->path));
-	if (!dir)
-		return -ENOMEM;
-	t->dfd = openat_beneath(root, dir, O_PATH | O_DIRECTORY);
-	if (t->dfd < 0)
-		return -errno;
-	t->owned = 1;
-	t->name = slash + 1;
+	if (w->s->area == 1 && !*w->s->rel && view_reserved(w->name))
+		return -EPERM;
+	int dfd = upper_dir(fs, w->s);
+	if (dfd < 0)
+		return dfd;
+	*t = (struct target){ dfd, w->name, { w->place, stack_dir_layer(fs, w->s->area), 1, (unsigned char)w->s->area },
+			      { 0, 0, 0 }, 0, w->s };
+	dirops_key(w->s, &t->dir);
+	w->s = NULL;            /* the target holds the reference */
 	return 0;
+}
+
+int resolve_new_name(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
+{
+	struct where w;
+	int r = find_new(fs, p, name, &w, t);
+	if (!r && w.s)
+		r = union_new(fs, &w, t);
+	else if (!r)
+		plain_key(t->dfd, &t->dir);
+	where_release(&w);
+	return r;
 }
 
 int resolve_existing(struct pe_fs *fs, struct node *p, const char *name, struct target *t)
 {
-	*t = (struct target){ .dfd = -1 };
-	if (p->kind == NODE_GEN)
-		return -ENOTDIR;
-	struct stack_ctx c;
-	struct merge_state m;
-	int s = stack_find(fs, p, name, &c, &m);
-	if (s < 0)
-		return s;
-	if (s) {
-		unsigned dl = stack_area_layer(fs, 0, c.area);
-		if (m.top != 0 || !fs->layers[dl].writable)
-			return -EROFS;
-		int dfd = stack_copy_up_dirs(fs, c.area, c.dir);
-		if (dfd < 0)
-			return dfd;
-		*t = (struct target){ dfd, name, { c.place, (unsigned char)dl, 1, 0, 0, NULL }, 1, NULL, 0 };
-		return 0;
+	struct where w;
+	int r = find_existing(fs, p, name, &w, t);
+	if (!r && w.s) {
+		struct stack_found f;
+		r = lookup_probe(fs, w.s, w.name, &f);
+		if (!r && f.top != 0)
+			r = -EROFS;     /* a layer's: copied up or whited out first */
+		stack_found_free(&f);
+		if (!r && !stack_writable(fs, w.s->area))
+			r = -EROFS;
+		if (!r) {
+			*t = (struct target){ stack_dir0(fs, w.s), w.name,
+					      { w.place, stack_dir_layer(fs, w.s->area), 1, (unsigned char)w.s->area },
+					      { 0, 0, 0 }, 0, w.s };
+			dirops_key(w.s, &t->dir);
+			w.s = NULL;
+		}
+	} else if (!r) {
+		plain_key(t->dfd, &t->dir);
 	}
-	if (p->kind == NODE_PASS) {
-		if (p->site_root && view_reserved(name))
-			return -ENOENT;
-		int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
-		if (b != 1)
-			return b;
-		if (!p->writable)
-			return -EROFS;
-		*t = (struct target){ p->fd, name, { p->place, p->layer, 1, 0, 0, NULL }, 0, NULL, 0 };
-		return 0;
+	where_release(&w);
+	return r;
+}
+
+/* ---- changes ------------------------------------------------------------------ */
+
+int resolve_copy_up(struct pe_fs *fs, struct node *n, int trunc)
+{
+	return upper_copy(fs, n, trunc);
+}
+
+int resolve_remove(struct pe_fs *fs, const struct caller *c, struct node *p, const char *name, int flags,
+		   struct inval_dir *d)
+{
+	struct where w;
+	struct target t;
+	*d = (struct inval_dir){ 0, 0, 0 };
+	int r = find_existing(fs, p, name, &w, &t);
+	if (!r && w.s) {
+		r = dirops_remove(fs, c, w.s, w.name, flags, d);
+	} else if (!r) {
+		plain_key(t.dfd, d);
+		r = backing_sticky_check(fs, c, t.dfd, t.name);
+		if (!r)
+			r = backing_unlink_as(fs, c, t.dfd, t.name, flags);
 	}
-	const struct vdir *d = p->vdir;
-	const struct vent *v = view_entry(d, name);
-	if (v)
-		return anchor_target(fs, v, t);
-	if (view_hides(d, name))
-		return -ENOENT;
-	/* The source that shows the name decides: a read-only one refuses. */
-	for (size_t i = 0; i < d->nsrc; i++) {
-		if (stack_area_of(fs, d->src[i].layer) || !source_has(fs, d, i, name))
-			continue;
-		if (!d->src[i].writable)
-			return -EROFS;
-		return source_dir(fs, d, i, name, t);
+	target_release(&t);
+	where_release(&w);
+	return r;
+}
+
+int resolve_rename(struct pe_fs *fs, const struct caller *c, struct node *p, const char *name, struct node *np,
+		   const char *newname, unsigned flags, struct inval_dir *from, struct inval_dir *to)
+{
+	struct where w, nw;
+	struct target t, nt;
+	*from = *to = (struct inval_dir){ 0, 0, 0 };
+	nw = (struct where){ 0 };
+	nt = (struct target){ .dfd = -1 };
+	int r = find_existing(fs, p, name, &w, &t);
+	if (!r) {
+		r = find_existing(fs, np, newname, &nw, &nt);
+		if (r == -ENOENT)
+			r = find_new(fs, np, newname, &nw, &nt);
 	}
-	int b = fs->pyc ? bytecode_existing(fs, p, name, t) : 1;
-	return b == 1 ? -ENOENT : b;
+	if (!r && w.s && nw.s) {
+		r = dirops_rename(fs, c, w.s, w.name, nw.s, nw.name, flags, from, to);
+	} else if (!r && (w.s || nw.s)) {
+		r = -EXDEV;     /* between the union and the bytecode area */
+	} else if (!r) {
+		plain_key(t.dfd, from);
+		plain_key(nt.dfd, to);
+		r = backing_sticky_check(fs, c, t.dfd, t.name);
+		if (!r)
+			r = backing_sticky_check(fs, c, nt.dfd, nt.name);
+		if (!r)
+			r = backing_rename_as(fs, c, t.dfd, t.name, nt.dfd, nt.name, flags);
+	}
+	target_release(&t);
+	target_release(&nt);
+	where_release(&w);
+	where_release(&nw);
+	return r;
+}
+
+int resolve_read_shebang(struct node *n, int fd, char *buf, size_t size, off_t off)
+{
+	return script_read(n, fd, buf, size, off);
 }
 
 /* ---- listings -------------------------------------------------------------- */
 
-struct listing {
-	/* a backing directory */
-	DIR *dp;
-	off_t offset;
-	struct dirent *entry;   /* read, not yet used */
-	int hide_reserved;      /* DIR's top directory */
-	/* a view directory: its merged listing */
-	char **names;
-	unsigned char *types;
-	size_t n, cap;
-};
-
-/* A small open-addressing set of names, to merge listings in O(n). */
-struct name_set {
-	const char **slot;
-	size_t cap, count;
-};
-
-static void name_set_put(const char **slot, size_t cap, const char *name)
-{
-	size_t h = (size_t)pe_hash(name) & (cap - 1);
-	while (slot[h])
-		h = (h + 1) & (cap - 1);
-	slot[h] = name;
-}
-
-/* 1 if name was added, 0 if it was there. name must outlive the set. */
-static int name_set_add(struct name_set *set, const char *name)
-{
-	if ((set->count + 1) * 2 > set->cap) {
-		size_t ncap = set->cap ? set->cap * 2 : 64;
-		const char **ns = pe_xcalloc(ncap, sizeof *ns);
-		for (size_t i = 0; i < set->cap; i++)
-			if (set->slot[i])
-				name_set_put(ns, ncap, set->slot[i]);
-		free(set->slot);
-		set->slot = ns;
-		set->cap = ncap;
-	}
-	for (size_t h = (size_t)pe_hash(name) & (set->cap - 1); set->slot[h]; h = (h + 1) & (set->cap - 1))
-		if (strcmp(set->slot[h], name) == 0)
-			return 0;
-	name_set_put(set->slot, set->cap, name);
-	set->count++;
-	return 1;
-}
-
-static void listing_add(struct listing *h, struct name_set *seen, const char *name, unsigned char type)
-{
-	if (h->n == h->cap) {
-		h->cap = h->cap ? h->cap * 2 : 32;
-		h->names = realloc(h->names, h->cap * sizeof *h->names);
-		h->types = realloc(h->types, h->cap);
-		if (!h->names || !h->types)
-			abort();
-	}
-	h->names[h->n] = pe_xstrdup(name);
-	if (!name_set_add(seen, h->names[h->n])) {
-		free(h->names[h->n]);
-		return;
-	}
-	h->types[h->n++] = type;
-}
-
-struct list_arg {
-	struct listing *h;
-	struct name_set *seen;
-	const struct vdir *d;           /* NULL for a stacked node */
+struct source_arg {
+	const struct vdir *d;
 	const struct view_source *s;
 };
 
-static void list_add_one(const char *name, unsigned char type, void *arg)
+static int source_shows(const char *name, void *arg)
 {
-	struct list_arg *a = arg;
-	if (a->d && (view_hides(a->d, name) || !view_source_shows(a->s, name)))
-		return;
-	listing_add(a->h, a->seen, name, type);
+	const struct source_arg *a = arg;
+	return !view_hides(a->d, name) && view_source_shows(a->s, name);
+}
+
+static void add_bytecode(const char *name, unsigned char type, void *arg)
+{
+	listing_add(arg, name, type);
 }
 
 /* The fixed entries first, then each source's names the view shows, the
  * first source winning a name. */
 static void list_view_dir(struct pe_fs *fs, const struct vdir *d, struct listing *h)
 {
-	struct name_set seen = { 0 };
-	listing_add(h, &seen, ".", DT_DIR);
-	listing_add(h, &seen, "..", DT_DIR);
 	for (size_t i = 0; i < d->nents; i++) {
 		const struct vent *v = &d->ents[i];
-		listing_add(h, &seen, v->name, v->kind == VENT_DIR ? DT_DIR : v->kind == VENT_GEN ? DT_REG : DT_UNKNOWN);
+		listing_add(h, v->name, v->kind == VENT_DIR ? DT_DIR : v->kind == VENT_GEN ? DT_REG : DT_UNKNOWN);
 	}
 	for (size_t i = 0; i < d->nsrc; i++) {
+		struct source_arg a = { d, &d->src[i] };
 		if (stack_area_of(fs, d->src[i].layer)) {
-			struct list_arg a = { h, &seen, d, &d->src[i] };
-			(void)stack_list(fs, stack_area_of(fs, d->src[i].layer), d->src[i].path, list_add_one, &a);
+			struct stack *s = source_stack(fs, d, i);
+			if (s) {
+				(void)listing_merged(fs, s, h, source_shows, &a);
+				stack_put(s);
+			}
 			continue;
 		}
 		struct target t;
 		if (source_dir(fs, d, i, NULL, &t))
 			continue;
 		DIR *dp = pe_opendir_path(t.dfd);
-		target_release(&t);
 		if (!dp)
 			continue;
 		struct dirent *de;
-		while ((de = readdir(dp))) {
-			if (view_hides(d, de->d_name) || !view_source_shows(&d->src[i], de->d_name))
-				continue;
-			listing_add(h, &seen, de->d_name, de->d_type);
-		}
+		while ((de = readdir(dp)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && source_shows(de->d_name, &a))
+				listing_add(h, de->d_name, de->d_type);
 		closedir(dp);
 	}
-	if (fs->pyc && !view_writable_source(d)) {
-		struct list_arg a = { h, &seen, NULL, NULL };
-		(void)bytecode_list(fs, &fs->vnodes[d->id], list_add_one, &a);
-	}
-	free(seen.slot);
+	if (fs->pyc && !view_writable_source(d))
+		(void)bytecode_list(fs, &fs->vnodes[d->id], add_bytecode, h);
 }
 
 /* A base directory with bytecode in DIR's redirect area: its entries, then
  * those. 1 if it has none (the backing directory is listed as it is). */
-static int list_with_bytecode(struct pe_fs *fs, struct node *n, struct listing *h)
+static int list_with_bytecode(struct pe_fs *fs, struct node *n, struct listing **out)
 {
-	struct listing *extra = pe_xcalloc(1, sizeof *extra);
-	struct name_set eseen = { 0 };
-	struct list_arg ea = { extra, &eseen, NULL, NULL };
-	int r = bytecode_list(fs, n, list_add_one, &ea);
-	free(eseen.slot);
-	if (r == 0 && extra->n) {
-		struct name_set seen = { 0 };
-		listing_add(h, &seen, ".", DT_DIR);
-		listing_add(h, &seen, "..", DT_DIR);
+	struct listing *extra = listing_new();
+	int r = bytecode_list(fs, n, add_bytecode, extra);
+	struct listing_entry e;
+	if (r == 0 && listing_get(extra, 2, &e) == 1) {
+		struct listing *h = listing_new();
 		DIR *dp = pe_opendir_path(n->fd);
 		struct dirent *de;
 		while (dp && (de = readdir(dp)))
-			listing_add(h, &seen, de->d_name, de->d_type);
+			listing_add(h, de->d_name, de->d_type);
 		if (dp)
 			closedir(dp);
-		for (size_t i = 0; i < extra->n; i++)
-			listing_add(h, &seen, extra->names[i], extra->types[i]);
-		free(seen.slot);
+		for (off_t off = 2; listing_get(extra, off, &e) == 1; off = e.next)
+			listing_add(h, e.name, e.type);
+		*out = h;
 	} else {
 		r = 1;
 	}
@@ -602,20 +757,16 @@ int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out)
 	*out = NULL;
 	if (n->kind == NODE_GEN)
 		return -ENOTDIR;
-	struct listing *h = pe_xcalloc(1, sizeof *h);
 	if (n->kind == NODE_VIEW) {
-		list_view_dir(fs, n->vdir, h);
-		*out = h;
+		*out = listing_new();
+		list_view_dir(fs, n->vdir, *out);
 		return 0;
 	}
-	if (n->area) {
-		struct name_set seen = { 0 };
-		listing_add(h, &seen, ".", DT_DIR);
-		listing_add(h, &seen, "..", DT_DIR);
-		char buf[PATH_MAX];
-		struct list_arg a = { h, &seen, NULL, NULL };
-		int r = stack_list(fs, n->area, stack_node_rel(fs, n, buf, sizeof buf), list_add_one, &a);
-		free(seen.slot);
+	struct stack *s = own_stack(fs, n);
+	if (s) {
+		struct listing *h = listing_new();
+		int r = listing_merged(fs, s, h, NULL, NULL);
+		stack_put(s);
 		if (r) {
 			listing_free(h);
 			return r;
@@ -623,84 +774,71 @@ int resolve_list(struct pe_fs *fs, struct node *n, struct listing **out)
 		*out = h;
 		return 0;
 	}
-	if (fs->pyc && n->layer == LAYER_BASE && S_ISDIR(n->type) && list_with_bytecode(fs, n, h) == 0) {
-		*out = h;
+	if (!S_ISDIR(n->type))
+		return -ENOTDIR;
+	if (fs->pyc && n->layer == LAYER_BASE && list_with_bytecode(fs, n, out) == 0)
 		return 0;
-	}
-	int fd = pe_open_dir(n->fd);
-	if (fd < 0 || !(h->dp = fdopendir(fd))) {
-		int r = -errno;
-		if (fd >= 0)
-			close(fd);
-		free(h);
-		return r;
-	}
-	h->hide_reserved = n->site_root;
-	*out = h;
-	return 0;
-}
-
-int listing_get(struct listing *l, off_t off, struct listing_entry *e)
-{
-	if (!l->dp) {
-		size_t i = off < 0 ? 0 : (size_t)off;
-		if (i >= l->n)
-			return 0;
-		*e = (struct listing_entry){ l->names[i], (ino_t)(i + 1), l->types[i], (off_t)(i + 1) };
-		return 1;
-	}
-	if (off != l->offset) {
-		seekdir(l->dp, off);
-		l->entry = NULL;
-		l->offset = off;
-	}
-	for (;;) {
-		if (!l->entry) {
-			errno = 0;
-			l->entry = readdir(l->dp);
-			if (!l->entry)
-				return errno ? -errno : 0;
-		}
-		if (!(l->hide_reserved && view_reserved(l->entry->d_name)))
-			break;
-		listing_advance(l);
-	}
-	*e = (struct listing_entry){ l->entry->d_name, l->entry->d_ino, l->entry->d_type, l->entry->d_off };
-	return 1;
-}
-
-void listing_advance(struct listing *l)
-{
-	if (l->dp && l->entry) {
-		l->offset = l->entry->d_off;
-		l->entry = NULL;
-	}
-}
-
-int listing_fd(const struct listing *l)
-{
-	return l->dp ? dirfd(l->dp) : -1;
+	return listing_backing(n->fd, 0, out);
 }
 
 int resolve_list_cacheable(const struct pe_fs *fs, const struct node *n)
 {
-	if (n->kind == NODE_PASS)
-		return !n->area;
+	if (n->kind == NODE_PASS) {
+		/* A merged directory's times follow its listing only where no
+		 * layer's distribution may be shadowed (DIR's alone) or at the
+		 * site area's top (lookup_times). */
+		struct stack *s = own_stack((struct pe_fs *)fs, (struct node *)n);
+		int keep = !s || !s->nlower || (s->area == 1 && !*s->rel);
+		if (s)
+			stack_put(s);
+		return keep;
+	}
 	for (size_t i = 0; i < n->vdir->nsrc; i++)
-		if (stack_area_of(fs, n->vdir->src[i].layer))
+		if (stack_area_of(fs, n->vdir->src[i].layer) && fs->nstack > 1)
 			return 0;
 	return !view_writable_source(n->vdir);
 }
 
-void listing_free(struct listing *l)
+/* ---- a view directory's attributes -------------------------------------------- */
+
+/* Its listing changes with the directories behind it, the env's own and the
+ * base's (an upgraded base): the newest of their times tells the kernel
+ * when a kept listing is stale. */
+static int stat_view_dir(struct pe_fs *fs, struct node *n, struct stat *st)
 {
-	if (!l)
-		return;
-	if (l->dp)
-		closedir(l->dp);
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
-	free(l->types);
-	free(l);
+	const struct vdir *d = n->vdir;
+	const struct view_source *ws = view_writable_source(d);
+	synthetic_stat(fs, st, S_IFDIR | (ws ? 0755 : 0555), (ino_t)((1ull << 62) | d->id), 0);
+	struct stat zero = *st;
+	int have = 0;
+	for (size_t i = 0; i < d->nsrc; i++) {
+		if (stack_area_of(fs, d->src[i].layer)) {
+			struct stack *s = source_stack(fs, d, i);
+			if (!s)
+				continue;
+			struct stat t = zero;
+			memset(&t.st_mtim, 0, sizeof t.st_mtim);
+			memset(&t.st_ctim, 0, sizeof t.st_ctim);
+			stack_times(fs, s, &t);
+			stack_put(s);
+			if (!t.st_mtim.tv_sec && !t.st_mtim.tv_nsec)
+				continue;
+			if (!have || pe_ts_after(t.st_mtim, st->st_mtim))
+				st->st_mtim = t.st_mtim;
+			if (!have || pe_ts_after(t.st_ctim, st->st_ctim))
+				st->st_ctim = t.st_ctim;
+			have = 1;
+			continue;
+		}
+		struct target t;
+		struct stat up;
+		if (source_dir(fs, d, i, NULL, &t) || fstat(t.dfd, &up) != 0)
+			continue;
+		if (!have || pe_ts_after(up.st_mtim, st->st_mtim))
+			st->st_mtim = up.st_mtim;
+		if (!have || pe_ts_after(up.st_ctim, st->st_ctim))
+			st->st_ctim = up.st_ctim;
+		have = 1;
+	}
+	return 0;
 }

@@ -401,7 +401,3 @@ unsigned view_source_place(const struct vdir *d, size_t i)
 	return (1u << 24) + d->id * VIEW_MAX_SOURCES + (unsigned)i;
 }
 
-const struct vdir *view_find_dir(const struct view *v, const char *path)
-{
-	return find_dir(v, path);
-}

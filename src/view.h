@@ -19,7 +19,7 @@ struct layout;
 /* The layers every backing path is relative to: indexes into the layer
  * array the daemon builds at start-up (struct layer in fs.h), which says what
  * each one is (writable, followed, ...). The view builds with these three;
- * nothing outside view.c and main.c compares them. */
+ * fs.h says where else they are compared. */
 enum view_layer {
 	LAYER_BASE = 0,         /* BASE: read-only, always */
 	LAYER_SITE = 1,         /* DIR */
@@ -105,7 +105,5 @@ const struct view_source *view_writable_source(const struct vdir *d);
 int view_reserved(const char *name);
 /* The place of entries found in source i of d: distinct from every anchor's. */
 unsigned view_source_place(const struct vdir *d, size_t i);
-/* The vdir at a mount path ("" is the root), or NULL. */
-const struct vdir *view_find_dir(const struct view *v, const char *path);
 
 #endif

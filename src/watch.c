@@ -244,6 +244,29 @@ static int dist_file(const char *name)
 	return 0;
 }
 
+/* The directory rel of area in stack entry i (O_PATH), or -errno. */
+static int layer_dir(struct pe_fs *fs, size_t i, int area, const char *rel)
+{
+	unsigned l = stack_area_layer(fs, i, area);
+	if (l == STACK_NONE)
+		return -ENOENT;
+	int fd = *rel ? openat_beneath(fs->layers[l].fd, rel, O_PATH | O_DIRECTORY)
+		      : fcntl(fs->layers[l].fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Whether n is an area's top directory (DIR's, or the env area's). */
+static int area_top(struct pe_fs *fs, struct node *n)
+{
+	if (n->kind != NODE_PASS || !n->area || n->type != S_IFDIR)
+		return 0;
+	struct stack *s = node_stack(fs->nodes, n, NULL, 0);
+	int top = s && !*s->rel;
+	if (s)
+		stack_put(s);
+	return top;
+}
+
 void watch_dir(struct pe_fs *fs, struct node *n)
 {
 	struct watch *w = fs->watch;
@@ -257,22 +280,24 @@ void watch_dir(struct pe_fs *fs, struct node *n)
 		n->watched = n->layer < fs->nlayers && w->kind[n->layer] == KIND_IMMUTABLE;
 		return;
 	}
-	int fds[64];
-	unsigned layers[64];
-	size_t nd = 0;
+	/* Every part of the merged directory (its stack, stack.h): DIR's as it
+	 * is now, and each layer's that holds it. */
+	struct stack *s = n->area ? node_stack(fs->nodes, n, NULL, 0) : NULL;
+	size_t cap = s ? s->n : 1, nd = 0;
+	int *fds = pe_xcalloc(cap, sizeof *fds);
+	unsigned *layers = pe_xcalloc(cap, sizeof *layers);
 	int meta = 0;
-	if (n->area) {
-		char buf[PATH_MAX];
-		const char *rel = stack_node_rel(fs, n, buf, sizeof buf);
-		meta = n->area == 1 ? is_meta(rel) : 0;
-		for (size_t i = 0; i < fs->nstack && nd < 64; i++) {
-			int fd = stack_layer_dir(fs, i, n->area, rel);
-			if (fd < 0)
+	if (s) {
+		meta = s->area == 1 ? is_meta(s->rel) : 0;
+		for (size_t i = 0; i < s->n; i++) {
+			int fd = i ? s->parts[i].fd : stack_dir0(fs, s);
+			if (fd < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 				continue;       /* its coming shows in a parent's watch */
 			fds[nd] = fd;
-			layers[nd++] = stack_area_layer(fs, i, n->area);
+			layers[nd++] = stack_area_layer(fs, s->parts[i].idx, s->area);
 		}
-	} else {
+		stack_put(s);
+	} else if (!n->area) {
 		fds[0] = fcntl(n->fd, F_DUPFD_CLOEXEC, 0);
 		layers[0] = n->layer;
 		nd = fds[0] >= 0;
@@ -289,6 +314,8 @@ void watch_dir(struct pe_fs *fs, struct node *n)
 	pthread_mutex_unlock(&w->lock);
 	for (size_t k = 0; k < nd; k++)
 		close(fds[k]);
+	free(fds);
+	free(layers);
 }
 
 /* Drops d (w->lock held; no link left). */
@@ -342,7 +369,7 @@ static int nearest_dir(struct pe_fs *fs, size_t i, int area, unsigned layer, con
 	cleanup_free char *p = pe_xstrdup(path);
 	*pending = 0;
 	for (;;) {
-		int fd = area ? stack_layer_dir(fs, i, area, p)
+		int fd = area ? layer_dir(fs, i, area, p)
 			      : *p ? openat_beneath(fs->layers[layer].fd, p, O_PATH | O_DIRECTORY)
 				   : fcntl(fs->layers[layer].fd, F_DUPFD_CLOEXEC, 0);
 		if (fd >= 0 || !*p)
@@ -546,6 +573,15 @@ static void batch_send(struct watch *w, struct batch *b)
 	__atomic_fetch_add(&w->ninvals, sent, __ATOMIC_RELAXED);
 }
 
+/* The view directory at path, or NULL. */
+static const struct vdir *vdir_at(const struct view *v, const char *path)
+{
+	for (size_t i = 0; i < v->ndirs; i++)
+		if (strcmp(v->dirs[i]->path, path) == 0)
+			return v->dirs[i];
+	return NULL;
+}
+
 /* Everything the kernel keeps of view directory vn and below it: its entry
  * in its parent (the kernel drops what it cached below with it), its
  * listing; and its watches taken again (w->lock held). */
@@ -556,7 +592,7 @@ static void vdir_whole(struct watch *w, struct batch *b, struct node *vn)
 	if (*path) {
 		const char *slash = strrchr(path, '/');
 		cleanup_free char *parent = slash ? strndup(path, (size_t)(slash - path)) : pe_xstrdup("");
-		const struct vdir *pd = parent ? view_find_dir(&fs->view, parent) : NULL;
+		const struct vdir *pd = parent ? vdir_at(&fs->view, parent) : NULL;
 		if (pd)
 			batch_put(b, &fs->vnodes[pd->id], slash ? slash + 1 : path);
 	}
@@ -591,12 +627,24 @@ static void on_event(struct watch *w, const struct inotify_event *ev, struct bat
 		return;
 	}
 	int names = name && (ev->mask & NAMESPACE_EVENTS);
+	/* What the union keeps of the backing directories (stack.h) is compared
+	 * with them again: a lower layer's parts, times, kept listings and the
+	 * distribution index's reads; DIR's directories found again, the
+	 * view's sources looked up again, DIR's top read again by the index. */
+	if (d->layer < fs->nlayers && fs->layers[d->layer].lower)
+		__atomic_add_fetch(&fs->lower_gen, 1, __ATOMIC_RELEASE);
+	else if (names)
+		__atomic_add_fetch(&fs->stack_gen, 1, __ATOMIC_RELEASE);
+	if (names)
+		__atomic_add_fetch(&fs->dirs_gen, 1, __ATOMIC_RELEASE);
+	if (d->meta)
+		__atomic_add_fetch(&fs->site_gen, 1, __ATOMIC_RELEASE);
 	/* The distribution index (with --lower-site) is read from the metadata
 	 * directories at a site area's top and their METADATA and RECORD: one
 	 * coming, going or written may hide or show another layer's files
 	 * anywhere below. Also when the daemon made the change: it has the
 	 * kernel forget only the names it changed. */
-	if (name && d->meta && resolve_stacked(fs) && (d->meta == 1 ? names && is_meta(name) == 2 : dist_file(name)))
+	if (name && d->meta && fs->nstack > 1 && (d->meta == 1 ? names && is_meta(name) == 2 : dist_file(name)))
 		b->site = 1;
 	if (names && own_and_unchanged(w, d, name))
 		names = 0;
@@ -618,7 +666,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev, struct bat
 			continue;
 		}
 		if (names) {
-			if (n->site_root && view_reserved(name))
+			if (n->area == 1 && view_reserved(name) && area_top(fs, n))
 				continue;
 			batch_add(w, b, n, name);
 			batch_add(w, b, n, NULL);       /* its listing and times */
@@ -634,8 +682,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev, struct bat
 				vdir_whole(w, b, n);
 			else
 				batch_add(w, b, n, NULL);
-			if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) &&
-			    (n->site_root || (n->area && n->rel && !*n->rel)))
+			if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && area_top(fs, n))
 				b->site = 1;
 		}
 	}

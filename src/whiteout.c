@@ -89,20 +89,11 @@ int wh_record_path(enum wh_area area, const char *dir, const char *name, char *o
 	return 0;
 }
 
-int wh_encode(enum wh_kind kind, const char *origin, char *out, size_t len)
+int wh_encode(enum wh_kind kind, char *out, size_t len)
 {
-	int n;
-	if (kind == WH_HIDE) {
-		n = snprintf(out, len, "%s", WH_TARGET_HIDE);
-	} else if (kind == WH_REDIRECT) {
-		/* The origin's top is the area's top itself ("" is no directory
-		 * to rename), and a path the decoder would refuse is refused here. */
-		if (!origin || !*origin || wh_check_path(origin))
-			return -EINVAL;
-		n = snprintf(out, len, "%s%s", WH_TARGET_REDIRECT, origin);
-	} else {
+	if (kind != WH_HIDE)
 		return -EINVAL;
-	}
+	int n = snprintf(out, len, "%s", WH_TARGET_HIDE);
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
@@ -110,21 +101,10 @@ int wh_encode(enum wh_kind kind, const char *origin, char *out, size_t len)
 
 int wh_decode(mode_t mode, const char *target, size_t len, struct wh_record *rec)
 {
-	size_t plen = strlen(WH_TARGET_REDIRECT);
-	rec->origin[0] = '\0';
 	rec->kind = WH_HIDE;            /* what a damaged record counts as */
 	if (!S_ISLNK(mode) || !target || memchr(target, '\0', len))
 		return -EINVAL;
 	if (len == strlen(WH_TARGET_HIDE) && memcmp(target, WH_TARGET_HIDE, len) == 0)
 		return 0;
-	if (len > plen && memcmp(target, WH_TARGET_REDIRECT, plen) == 0 && len - plen < sizeof rec->origin) {
-		memcpy(rec->origin, target + plen, len - plen);
-		rec->origin[len - plen] = '\0';
-		if (wh_check_path(rec->origin) == 0) {
-			rec->kind = WH_REDIRECT;
-			return 0;
-		}
-		rec->origin[0] = '\0';
-	}
 	return -EINVAL;
 }

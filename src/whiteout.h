@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Whiteout records: how a layer says that a name of the layers under it is
- * gone (removed, renamed away, or a directory made again: opaque) or that a
- * directory is a lower one renamed (a redirect). Pure: the format and the
- * paths; resolution reads and writes the records (docs/LAYERS.md).
+ * gone (removed, renamed away, or a directory made again: opaque). Pure: the
+ * format and the paths; the union reads and writes the records
+ * (docs/LAYERS.md).
  *
  * The records of a layer live in a tree of their own inside its reserved
  * area. Each name that has a record, or has records below it, has a node: a
@@ -15,17 +15,13 @@
  *   NODE/kind -> whiteout           the name, and everything below it, of every
  *                                   layer under L is not shown (whiteout; with a
  *                                   directory of that name in L itself: opaque)
- *   NODE/kind -> redirect:ORIGIN    the name in L is a directory renamed from
- *                                   ORIGIN (a path in the same area): the layers
- *                                   under L contribute ORIGIN's entries to it,
- *                                   nothing under the name itself
  *   NODE without kind               the name itself is not hidden; NODE/sub
  *                                   holds records below it
  *
- * A name can be hidden or redirected and have records below it at once (a
- * renamed lower directory whose files are then removed: pip's uninstall
- * stash), and going from one to another is one atomic call: a symlinkat, or
- * a renameat of a new link over the old. Names are kept as they are (no
+ * A name can be hidden and have records below it at once (a lower directory
+ * whose files were removed one by one, then the directory itself: pip's
+ * uninstall), and setting a kind is one atomic call: a symlinkat, or a
+ * renameat of a new link over the old. Names are kept as they are (no
  * prefix, no escaping): every name a file system allows has a record, and no
  * record can collide with a real name, or with "kind" and "sub". Symbolic
  * links because an unprivileged daemon can make them, and read one back with
@@ -40,7 +36,6 @@
 #define WH_KIND "kind"                  /* in a node: what the name is */
 #define WH_SUB "sub"                    /* in a node: the nodes of names below */
 #define WH_TARGET_HIDE "whiteout"
-#define WH_TARGET_REDIRECT "redirect:"
 
 enum wh_area {
 	WH_AREA_SITE,           /* the layer's top directory: packages */
@@ -50,13 +45,11 @@ enum wh_area {
 enum wh_kind {
 	WH_NONE,                /* no record */
 	WH_HIDE,                /* whiteout / opaque */
-	WH_REDIRECT,            /* a renamed lower directory */
 	WH_DIR,                 /* a node without kind: records below only */
 };
 
 struct wh_record {
 	enum wh_kind kind;
-	char origin[4096];      /* WH_REDIRECT: the area path it was renamed from */
 };
 
 /* 0 if name can be a directory entry (and so have a record): not "", ".",
@@ -77,9 +70,9 @@ int wh_node_path(enum wh_area area, const char *path, char *out, size_t len);
  * dir/name, then "/kind". Errors as wh_node_path, and for a bad name. */
 int wh_record_path(enum wh_area area, const char *dir, const char *name, char *out, size_t len);
 
-/* The symbolic link target for a record of kind (WH_HIDE, WH_REDIRECT with
- * origin) into out. 0, -EINVAL, -ENAMETOOLONG. */
-int wh_encode(enum wh_kind kind, const char *origin, char *out, size_t len);
+/* The symbolic link target for a record of kind (WH_HIDE) into out. 0,
+ * -EINVAL, -ENAMETOOLONG. */
+int wh_encode(enum wh_kind kind, char *out, size_t len);
 
 /* What a kind link says, from the type of the file found (st_mode) and, for
  * a symbolic link, its target (len bytes, not NUL-terminated). 0, or -EINVAL

@@ -29,11 +29,12 @@ writes, umask) at depths 1 to 4 of the env's site-packages is applied to:
       an opaque directory);
     * a change of a lower file (open for writing, truncate, chmod, utimens,
       a hard link to it) copies it up: it is DIR's from then on;
-    * rename: EXDEV when the source is a directory with a lower part, or a
-      file not yet copied up, or the target is a directory with a lower part
-      (pyenvfs's resolve_rename), after the checks the kernel makes before
-      asking any file system (ENOENT, EINVAL, ENOTEMPTY for an ancestor,
-      ENOTDIR/EISDIR, same inode).
+    * rename: EXDEV when the source is a directory with a lower part (as
+      overlayfs without redirect_dir), after the checks the kernel makes
+      before asking any file system (ENOENT, EINVAL, ENOTEMPTY for an
+      ancestor, ENOTDIR/EISDIR, same inode); a lower file is copied up and
+      renamed, and a directory may replace one with a lower part that shows
+      nothing (it is opaque then), as overlayfs does.
 
 After every step the outcome (return value or errno name) of A and of C must
 equal M's; every check_every steps the trees (paths, types, contents, modes,
@@ -72,20 +73,11 @@ DIR_MODES = [0o755, 0o700, 0o775, 0o555, 0o2755]
 LAYER_DEPTH = 3
 
 # Op classes where pyenvfs, by design, differs from overlayfs (redirect_dir=off):
-# such an op is applied to the model and to pyenvfs, not to overlayfs.
-OVERLAY_DIFFERS = {
-    # overlayfs copies a lower file up and renames the copy; pyenvfs answers
-    # EXDEV for any object of a lower layer (resolve_rename: "A layer's
-    # object ... is not renamed"), and mv/shutil.move copy and remove.
-    "rename-lower-file":
-        "rename of a file or symlink still in a lower layer: overlayfs renames it, pyenvfs EXDEV",
-    # overlayfs lets a directory of DIR's replace an (empty in the view)
-    # directory with a lower part, making the moved one opaque, and checks
-    # the emptiness first (ENOTEMPTY); pyenvfs answers EXDEV before that.
-    "rename-onto-lower-dir":
-        "rename of a directory onto a directory with a lower part: overlayfs replaces it "
-        "(or ENOTEMPTY), pyenvfs EXDEV",
-}
+# such an op is applied to the model and to pyenvfs, not to overlayfs. None
+# since the one union engine (issue 19): a lower file is copied up and
+# renamed, and a directory replaces an empty one with a lower part, as in
+# overlayfs.
+OVERLAY_DIFFERS = {}
 
 
 # ---------------------------------------------------------------------------
@@ -513,10 +505,8 @@ class Model:
             return None
         st_d = self._lstat(dst)
         s_dir = stat.S_ISDIR(st_s.st_mode)
-        s_lower = s in (self.lower_dirs if s_dir else self.lower_nondirs)
-        d_lower_dir = st_d is not None and stat.S_ISDIR(st_d.st_mode) and d in self.lower_dirs
-        if not s_lower and not d_lower_dir:
-            return None
+        if not (s_dir and s in self.lower_dirs):
+            return None                 # a plain rename (a lower file is copied up first)
         # What the kernel checks before asking the file system (do_renameat2,
         # vfs_rename): the same for pyenvfs, overlayfs and the model.
         if s_dir and _under(d, s) and d != s:
@@ -527,11 +517,7 @@ class Model:
             return None                 # the same inode: nothing happens
         if st_d is not None and stat.S_ISDIR(st_d.st_mode) != s_dir:
             return None                 # ENOTDIR / EISDIR from the directory
-        if s_lower and s_dir:
-            return _err("EXDEV"), None
-        if s_lower:
-            return _err("EXDEV"), "rename-lower-file"
-        return _err("EXDEV"), "rename-onto-lower-dir"
+        return _err("EXDEV"), None
 
     def apply(self, op):
         """(outcome, overlay class or None)."""
@@ -540,13 +526,15 @@ class Model:
             rule = self.rename_rule(op[1], op[2])
             if rule is not None:
                 return rule
-            d = self.obj(op[2], False)
+            s, d = self.obj(op[1], False), self.obj(op[2], False)
             st_s, st_d = self._lstat(op[1]), self._lstat(op[2])
             same = st_s is not None and st_d is not None and \
                 (st_s.st_ino, st_s.st_dev) == (st_d.st_ino, st_d.st_dev)
             out = apply(self.side, op)
             if not _failed(out) and not same and d is not None:
-                self.drop(d)            # the target was replaced
+                self.drop(d)            # the target was replaced (opaque, if a directory)
+                if s is not None:
+                    self.lower_nondirs.discard(s)   # copied up, renamed: DIR's
             self.prune()
             return out, None
         target = None

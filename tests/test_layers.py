@@ -88,6 +88,9 @@ LOWER = {
     "both.py": "lower\n",
     "top.py": "top\n",
     "emptydir": None,
+    "emptydir2": None,
+    "lone.py": "lone\n",
+    "mv/x.py": "x\n",
 }
 UPPER = {
     "ns/b/mod_b.py": "B = 1\n",
@@ -127,6 +130,14 @@ def ops_sequence(root):
     step("recreate lower name", lambda: open(j("top.py"), "w").write("again\n"))
     step("pycache in lower", lambda: open(j("pkg/__pycache__/x.cpython-311.pyc"), "w").write("b\n"))
     step("link lower", lambda: os.link(j("pkg/__init__.py"), j("pkg/init_link.py")))
+    step("rename lower file", lambda: os.rename(j("lone.py"), j("lone2.py")))
+    step("rename lower file to another dir", lambda: os.rename(j("mv/x.py"), j("own2/x.py")))
+    step("rename lower file back", lambda: os.rename(j("own2/x.py"), j("mv/x.py")))
+    step("mkdir own3", lambda: os.mkdir(j("own3")))
+    step("rename own dir onto empty lower dir", lambda: os.rename(j("own3"), j("emptydir2")))
+    step("file in it", lambda: open(j("emptydir2/in.py"), "w").write("in\n"))
+    step("mkdir own4", lambda: os.mkdir(j("own4")))
+    step("rename own dir onto lower dir", lambda: os.rename(j("own4"), j("pkg")))
     return log
 
 

@@ -98,3 +98,39 @@ def test_lower_site_parse_errors_come_first(any_base, work):
     r = run_pyenvfs([any_base.prefix, mnt, "-o", "site=%s,lower_site=/a::/b" % site], timeout=20)
     assert_refusal(r, "lower_site=/a::/b")
     assert not os.path.lexists(site)
+
+
+def test_more_layers_than_descriptors_refused(any_base, work):
+    """The one hard limit on layers is descriptors: more layers than the
+    open-file limit can hold (for a user who cannot raise it) are refused
+    with one line naming RLIMIT_NOFILE, nothing created, nothing mounted."""
+    import resource
+    from helpers_env import as_user, dev_fuse_mode, is_root, throwaway_users
+    if not is_root():
+        pytest.skip("needs root (a throwaway user whose hard limit is low)")
+    layers = []
+    for i in range(40):
+        L = os.path.join(work, "L%02d" % i)
+        os.makedirs(os.path.join(L, "m%d" % i))
+        layers += ["--lower-site", L]
+    with throwaway_users(1) as (user,), dev_fuse_mode():
+        own = os.path.join(work, "own")     # the user's: DIR may be made there
+        mnt = os.path.join(own, "mnt")
+        site = os.path.join(own, "site")
+        os.mkdir(own)
+        os.mkdir(mnt)
+        for d in (own, mnt):
+            os.chown(d, user.uid, user.gid)
+        before = snapshot(work)
+        drop = as_user(user)
+
+        def low_limit_then_drop():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+            drop()
+        r = run_pyenvfs([any_base.prefix, mnt, "--site", site] + layers, timeout=20,
+                        preexec_fn=low_limit_then_drop)
+    line = assert_refusal(r, "40 lower site layers", "RLIMIT_NOFILE")
+    assert "1024" in line, line
+    assert not os.path.lexists(site), "DIR created despite the refusal"
+    assert snapshot(work) == before
+    assert fuse_mounts_under(work) == []

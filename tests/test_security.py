@@ -431,3 +431,57 @@ def test_root_daemon_dir_stays_its_owners(usr_base, users, work):
     r = run_as(a, ["/bin/rm", "-rf", dir_])
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(dir_)
+
+
+# ---------------------------------------------------------------------------
+# a root-owned layer under a user's env (the ownership rule, issue 20)
+
+def test_a_root_layer_gives_others_no_right(usr_base, users, work):
+    """A root-owned layer under user A's env, through a root allow_other
+    mount: A owns the layer's objects as shown (and changes them by copy-up
+    into DIR, as A), another user B gets over them exactly what B has over
+    A's own files, and a setuid-root program of the layer is set-id for
+    nobody; the layer is never written."""
+    a, b = users
+    dir_ = os.path.join(work, "dir")
+    os.mkdir(dir_, 0o755)
+    os.chown(dir_, a.uid, a.gid)
+    layer = os.path.join(work, "L")
+    os.makedirs(os.path.join(layer, "pkg"))
+    with open(os.path.join(layer, "pkg", "f.py"), "w") as f:
+        f.write("X = 1\n")
+    suid = os.path.join(layer, "pkg", "tool")
+    shutil.copy("/usr/bin/true", suid)
+    os.chmod(suid, 0o4755)
+    before = {p: (os.lstat(p).st_mode, os.lstat(p).st_uid, open(p, "rb").read())
+              for p in (os.path.join(layer, "pkg", "f.py"), suid)}
+    mnt = os.path.join(work, "mnt")
+    os.mkdir(mnt)
+    with mounted(usr_base.prefix, mnt, dir_, ["-o", "allow_other", "--lower-site", layer], base=usr_base) as m:
+        pkg = m.path(usr_base.stdlib_rel, "site-packages", "pkg")
+        st = os.stat(os.path.join(pkg, "f.py"))
+        assert (st.st_uid, st.st_gid) == (a.uid, a.gid), "a root layer's file is not shown as the env owner's"
+        st = os.stat(os.path.join(pkg, "tool"))
+        assert st.st_uid == a.uid and not st.st_mode & (stat.S_ISUID | stat.S_ISGID), oct(st.st_mode)
+        probe = ("import os, sys\n"
+                 "def t(f):\n"
+                 "    try:\n        f(); return 'ok'\n"
+                 "    except OSError as e:\n        return os.strerror(e.errno)\n"
+                 "p = sys.argv[1]\n"
+                 "print(t(lambda: open(p + '/f.py', 'a').write('# changed\\n')))\n"
+                 "print(t(lambda: os.unlink(p + '/f.py')))\n"
+                 "print(t(lambda: os.chmod(p + '/tool', 0o4755)))\n")
+        r = run_as(b, ["/usr/bin/python3", "-c", probe, pkg])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:3] == ["Permission denied", "Permission denied", "Operation not permitted"], r.stdout
+        r = run_as(a, ["/usr/bin/python3", "-c", probe, pkg])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:3] == ["ok", "ok", "ok"], r.stdout
+        # A's chmod u+s copied the program up: A's own file (set-uid A at
+        # most), in a directory of A's
+        st = os.lstat(os.path.join(dir_, "pkg", "tool"))
+        assert st.st_uid == a.uid, "the copy-up is not the env owner's"
+        assert os.lstat(os.path.join(dir_, "pkg")).st_uid == a.uid
+    for p, (mode, uid, data) in before.items():
+        st = os.lstat(p)
+        assert (st.st_mode, st.st_uid) == (mode, uid) and open(p, "rb").read() == data, "the layer was written: %s" % p

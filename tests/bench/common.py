@@ -315,7 +315,7 @@ def block_markers(name="passthrough.py"):
 
 BLOCK_BEGIN, BLOCK_END = block_markers()
 BLOCK_BEFORE = "## Where the time goes"
-KEPT_BLOCKS = ("store.py",)    # the sections other benchmarks write, which tests/bench/run keeps
+KEPT_BLOCKS = ("store.py", "engine.py")    # the sections other benchmarks write, which tests/bench/run keeps
 
 
 def block_of(text, name="passthrough.py"):

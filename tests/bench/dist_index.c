@@ -106,8 +106,6 @@ int main(int argc, char **argv)
 		}
 	}
 	double *t = calloc((size_t)rounds, sizeof *t), *tr = calloc((size_t)rounds, sizeof *tr);
-	double *td = calloc((size_t)rounds, sizeof *td);
-	size_t cache_bytes = 0;
 	size_t dists = 0, shadowed = 0, hidden = 0, files = 0, bytes = 0;
 	for (int r = 0; r < rounds; r++) {
 		double t0 = now();
@@ -123,16 +121,6 @@ int main(int argc, char **argv)
 		struct dist_shadow s;
 		dist_shadow_build(L, n, &s);
 		t[r] = now() - t0;
-		/* What a mount over the same stack would pay with the sets cached. */
-		size_t elen;
-		char *enc = dist_shadow_encode(&s, &elen);
-		struct dist_shadow back;
-		double t2 = now();
-		dist_shadow_decode(enc, elen, &back);
-		td[r] = now() - t2;
-		cache_bytes = elen;
-		dist_shadow_free(&back);
-		free(enc);
 		dists = shadowed = hidden = 0;
 		for (size_t i = 0; i < n; i++) {
 			dists += L[i].ndists;
@@ -147,11 +135,9 @@ int main(int argc, char **argv)
 	}
 	qsort(t, (size_t)rounds, sizeof *t, cmp_double);
 	qsort(tr, (size_t)rounds, sizeof *tr, cmp_double);
-	qsort(td, (size_t)rounds, sizeof *td, cmp_double);
 	printf("%zu layers, %zu distributions, %zu shadowed; %zu RECORD files read (%zu bytes); %zu paths hidden\n",
 	       n, dists, shadowed, files, bytes, hidden);
 	printf("per round (%d rounds): median %.3f ms, min %.3f ms; of which reading and parsing RECORDs: median %.3f ms\n",
 	       rounds, t[rounds / 2] * 1e3, t[0] * 1e3, tr[rounds / 2] * 1e3);
-	printf("cached: %zu bytes, decoded in median %.3f ms\n", cache_bytes, td[rounds / 2] * 1e3);
 	return 0;
 }

@@ -55,10 +55,6 @@ static int check_resolved(const char *path, void *arg)
 
 static void fuzz_dist_parsing(const char *s, size_t n)
 {
-	struct dist_shadow cached;
-	if (dist_shadow_decode(s, n, &cached) == 0)    /* whatever a cache file holds */
-		dist_shadow_free(&cached);
-
 	dist_record_each(s, n, check_resolved, NULL);
 	dist_lines_each(s, n, check_resolved, NULL);
 
@@ -95,6 +91,9 @@ static void fuzz_dist_shadow(const char *s)
 			}
 		} else if (line[0] == 'r' && line[1] >= '0' && line[1] <= '2' && line[2] == ' ') {
 			dist_layer_remove(&L[line[1] - '0'], line + 3);
+		} else if (cur_layer >= 0 && line[0] == 't' && line[1] == ' ') {
+			/* an egg-info without a file list: its top_level.txt */
+			dist_layer_add_top_level(&L[cur_layer], cur, line + 2, strlen(line + 2), "ns", 2);
 		} else if (cur_layer >= 0) {
 			dist_layer_add_record(&L[cur_layer], cur, sites[cur_layer & 1], line, strlen(line));
 		}
@@ -123,20 +122,6 @@ static void fuzz_dist_shadow(const char *s)
 		}
 	}
 	REQUIRE(sh.nhidden[0] == 0 || L[0].ndists, "the top layer hides only what it holds");
-	/* The cache's bytes give the same sets back. */
-	size_t elen;
-	char *enc = dist_shadow_encode(&sh, &elen);
-	struct dist_shadow back;
-	REQUIRE(dist_shadow_decode(enc, elen, &back) == 0, "decode of an encoding");
-	for (size_t l = 0; l < 3; l++) {
-		REQUIRE(back.nhidden[l] == sh.nhidden[l], "decoded count");
-		for (size_t i = 0; i < sh.nhidden[l]; i++)
-			REQUIRE(back.hidden[l][i].area == sh.hidden[l][i].area &&
-					strcmp(back.hidden[l][i].path, sh.hidden[l][i].path) == 0,
-				sh.hidden[l][i].path);
-	}
-	dist_shadow_free(&back);
-	free(enc);
 	dist_shadow_free(&sh);
 	for (size_t l = 0; l < 3; l++)
 		dist_layer_free(&L[l]);
@@ -146,13 +131,10 @@ static void fuzz_dist_shadow(const char *s)
 static void fuzz_whiteout(const char *s, size_t n)
 {
 	struct wh_record rec;
-	char back[8192], path[8192];
+	char path[8192];
 	int r = wh_decode(S_IFLNK | 0777, s, n, &rec);
-	REQUIRE(r == 0 || rec.kind == WH_HIDE, "a damaged record must hide");
-	if (r == 0 && rec.kind == WH_REDIRECT) {
-		REQUIRE(wh_encode(WH_REDIRECT, rec.origin, back, sizeof back) == 0, rec.origin);
-		REQUIRE(strlen(back) == n && memcmp(back, s, n) == 0, rec.origin);
-	}
+	REQUIRE(rec.kind == WH_HIDE, "a record (damaged or not) hides");
+	(void)r;
 	if (wh_record_path(WH_AREA_SITE, "", s, path, sizeof path) == 0)
 		REQUIRE(wh_check_path(path) == 0, path);
 	if (wh_node_path(WH_AREA_SITE, s, path, sizeof path) == 0)

@@ -24,6 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The vdir whose mount path is path ("" the root), or NULL. */
+static const struct vdir *vdir_at(const struct view *v, const char *path)
+{
+	for (size_t i = 0; i < v->ndirs; i++)
+		if (strcmp(v->dirs[i]->path, path) == 0)
+			return v->dirs[i];
+	return NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 8192     /* bytes looked at; longer inputs are ignored */
@@ -196,7 +205,7 @@ static int is_abs_target(const struct vent *e, const struct view_input *in)
 /* A path of the mount: if it finds a dir, that dir's path is the path. */
 static void probe_path(const struct view *v, const char *path)
 {
-	const struct vdir *f = view_find_dir(v, path);
+	const struct vdir *f = vdir_at(v, path);
 	if (f) {
 		char sq[PATHBUF];
 		REQUIRE(strlen(path) < sizeof sq, path);
@@ -238,7 +247,7 @@ static void probe_name(const struct view *v, const struct vdir *d, const char *n
 	if (dl)
 		sub[dl++] = '/';
 	memcpy(sub + dl, name, nl + 1);
-	const struct vdir *f = view_find_dir(v, sub);
+	const struct vdir *f = vdir_at(v, sub);
 	if (f)
 		REQUIRE(strcmp(f->path, squeeze_slashes(sub, sq)) == 0, sub);
 	if (name[0] && !strchr(name, '/')) {
@@ -264,7 +273,7 @@ static void check_view(const struct view *v, const struct view_input *in, const 
 		const struct vdir *d = v->dirs[i];
 		REQUIRE(d && d->id == i, d ? d->path : NULL);
 		REQUIRE(d->path && relpath_ok(d->path), d->path);
-		REQUIRE(view_find_dir(v, d->path) == d, d->path);
+		REQUIRE(vdir_at(v, d->path) == d, d->path);
 
 		/* Sources: 1..VIEW_MAX_SOURCES, at most one writable, the base never. */
 		REQUIRE(d->nsrc >= 1 && d->nsrc <= VIEW_MAX_SOURCES, d->path);

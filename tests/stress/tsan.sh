@@ -9,10 +9,11 @@
 # build-tsan, then runs against it, each daemon writing its reports to
 # $TSAN_LOG_DIR/tsan.PID (halt_on_error=0: a report does not stop it):
 #   1. the differential exerciser (tests/stress/exerciser.py), OPS ops per
-#      seed, default and -o no_open;
+#      seed, default and -o no_open, and with layers (--layers);
 #   2. a concurrent load for LOAD_SECONDS on a mount per mode of LOAD_MODES
-#      (default, no_open; site_timeout=0 and base_timeout=0, so that every
-#      walk reaches the daemon): Python
+#      (default, no_open, layers: two --lower-site layers, whose files the
+#      writers also change (copy-up), rename and remove (whiteouts); all
+#      timeouts 0, so that every walk reaches the daemon): Python
 #      processes importing in loops in both modes, parallel stat/readdir of
 #      DIR (by both of its paths on Debian) and of the standard library,
 #      writers creating, renaming and removing files in DIR and bin/,
@@ -36,7 +37,7 @@ root="$(cd "$here/../.." && pwd)"
 build="${TSAN_BUILD:-$root/build-tsan}"
 OPS="${OPS:-3000}"
 LOAD_SECONDS="${LOAD_SECONDS:-60}"
-LOAD_MODES="${LOAD_MODES:-default,no_open}"
+LOAD_MODES="${LOAD_MODES:-default,no_open,layers}"
 log_dir="${TSAN_LOG_DIR:-$(mktemp -d /tmp/pyenvfs-tsan-XXXXXX)}"
 mkdir -p "$log_dir"
 py=/usr/bin/python3
@@ -64,6 +65,10 @@ echo "tsan: 1. exerciser, $OPS ops x seeds 1,2, default and no_open"
 timeout 1800 "$py" "$root/tests/stress/exerciser.py" --ops "$OPS" --seeds 1,2 \
     --modes default,no_open >"$log_dir/exerciser.log" 2>&1 || status=2
 tail -n 5 "$log_dir/exerciser.log"
+echo "tsan: 1b. layers exerciser, $OPS ops x seed 3"
+timeout 1800 "$py" "$root/tests/stress/exerciser.py" --layers --ops "$OPS" --seeds 3 \
+    $( [[ $(id -u) == 0 ]] || echo --no-overlay ) >"$log_dir/exerciser-layers.log" 2>&1 || status=2
+tail -n 5 "$log_dir/exerciser-layers.log"
 fi
 
 echo "tsan: 2. concurrent load, $LOAD_SECONDS s per mode ($LOAD_MODES)"
@@ -85,6 +90,18 @@ for i in range(200):
         f.write("X = %d\n" % i)
 with open(os.path.join(site, "pkg", "__init__.py"), "w") as f:
     f.write("")
+layers = []
+if mode == "layers":
+    # L1 holds lpkg (200 modules), L2 lpkg too (merged) and a package of its own
+    for n, pkg in (("L1", "lpkg"), ("L2", "lpkg"), ("L2", "l2pkg")):
+        d = os.path.join(top, n)
+        os.makedirs(os.path.join(d, pkg, "sub"), exist_ok=True)
+        for i in range(200 if n == "L1" else 20):
+            with open(os.path.join(d, pkg, "sub", "m%d%s.py" % (i, "" if n == "L1" else n)), "w") as f:
+                f.write("X = %d\n" % i)
+        open(os.path.join(d, pkg, "__init__.py"), "w").close()
+        if os.path.join(top, n) not in layers:
+            layers.append(os.path.join(top, n))
 counts = {}
 errors = []
 stop = time.monotonic() + seconds
@@ -101,6 +118,11 @@ def importer(mode):
         env["PYTHONHOME"] = mnt
     code = ("import json, email.mime.text, http.client, decimal, argparse, pkg, "
             "importlib; [importlib.import_module('pkg.sub.m%d' % i) for i in range(0, 200, 7)]")
+    if layers:
+        # a writer removes and renames these meanwhile: a miss is no error
+        code += ("\nimport lpkg, l2pkg\nfor i in range(0, 200, 9):\n    try:\n"
+                 "        importlib.import_module('lpkg.sub.m%d' % i)\n"
+                 "    except (ImportError, OSError):\n        pass\n")
     while time.monotonic() < stop:
         r = subprocess.run([exe, "-c", code], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120)
@@ -143,6 +165,34 @@ def writer(d, tag):
         count("write-" + tag)
 
 
+def layer_writer(d):
+    """Changes to a merged directory's layer files: copy-ups, renames of a
+    layer's file (copied up), removals (whiteouts), names made again."""
+    i = 0
+    while time.monotonic() < stop:
+        i += 1
+        n = "m%d.py" % (i % 200)
+        p = os.path.join(d, n)
+        try:
+            if i % 4 == 0:
+                with open(p, "a") as f:
+                    f.write("Y = %d\n" % i)
+            elif i % 4 == 1:
+                os.rename(p, p + ".moved")
+                os.rename(p + ".moved", p)
+            elif i % 4 == 2:
+                os.unlink(p)
+            else:
+                with open(p, "w") as f:
+                    f.write("X = %d\n" % i)
+            os.listdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            errors.append("layer write %s: %s" % (p, e))
+        count("layer-write")
+
+
 def reader(dirs):
     while time.monotonic() < stop:
         for d in dirs:
@@ -173,7 +223,12 @@ def dropper():
 
 
 opts = "site_timeout=0,base_timeout=0" + (",no_open" if mode == "no_open" else "")
-with mounted(b.prefix, mnt, site, pythons.python_args(b) + ["-o", opts], base=b) as m:
+extra = []
+for L in layers:
+    extra += ["--lower-site", L]
+if layers:
+    opts += ",lower_timeout=0"
+with mounted(b.prefix, mnt, site, pythons.python_args(b) + ["-o", opts] + extra, base=b) as m:
     sp = m.path(b.stdlib_rel, "site-packages")
     sites = [sp]
     if b.debian_patched:
@@ -189,6 +244,11 @@ with mounted(b.prefix, mnt, site, pythons.python_args(b) + ["-o", opts], base=b)
           threading.Thread(target=reader, args=([os.path.join(x, "pkg") for x in sites],)),
           threading.Thread(target=reader, args=([m.path("bin"), os.path.join(sites[-1], "pkg")],)),
           threading.Thread(target=dropper)]
+    if layers:
+        ts += [threading.Thread(target=layer_writer, args=(os.path.join(sp, "lpkg", "sub"),)),
+               threading.Thread(target=layer_writer, args=(os.path.join(sites[-1], "lpkg", "sub"),)),
+               threading.Thread(target=walker, args=([os.path.join(x, "lpkg") for x in sites],)),
+               threading.Thread(target=reader, args=([os.path.join(x, "lpkg", "sub") for x in sites],))]
     for t in ts:
         t.start()
     for t in ts:

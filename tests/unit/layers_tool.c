@@ -118,7 +118,8 @@ static int cmd_shebang(int argc, char **argv)
 	return r == 1 ? 0 : r == 0 ? 3 : 2;
 }
 
-static int tops[MERGE_MAX_LAYERS];
+#define TOOL_MAX_LAYERS 64
+static int tops[TOOL_MAX_LAYERS];
 static size_t ntops;
 
 /* The entries of dir in layer l (none if it has no such directory), and the
@@ -154,7 +155,7 @@ static void layer_dir(size_t l, const char *dir, struct merge_entry **ents, size
 		struct wh_record rec;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    records_read(tops[l], WH_AREA_SITE, dir, e->d_name, &rec) ||
-		    (rec.kind != WH_HIDE && rec.kind != WH_REDIRECT))
+		    rec.kind != WH_HIDE)
 			continue;
 		*hides = realloc(*hides, (*nhides + 1) * sizeof **hides);
 		(*hides)[(*nhides)++] = strdup(e->d_name);
@@ -181,9 +182,9 @@ static struct merge_probe probe(size_t l, const char *dir, const char *name)
 /* Prints the merged directory dir made of layers[0..n) and all below it. */
 static void print_tree(const char *dir, const size_t *layers, size_t n)
 {
-	struct merge_dir_layer dl[MERGE_MAX_LAYERS] = { { 0 } };
-	char **hides[MERGE_MAX_LAYERS];
-	struct merge_entry *ents[MERGE_MAX_LAYERS];
+	struct merge_dir_layer dl[TOOL_MAX_LAYERS] = { { 0 } };
+	char **hides[TOOL_MAX_LAYERS];
+	struct merge_entry *ents[TOOL_MAX_LAYERS];
 	for (size_t i = 0; i < n; i++) {
 		size_t ne, nh;
 		layer_dir(layers[i], dir, &ents[i], &ne, &hides[i], &nh);
@@ -201,13 +202,17 @@ static void print_tree(const char *dir, const size_t *layers, size_t n)
 				continue;
 			/* The lookup of the directory: which of the layers merge into it. */
 			struct merge_state s;
+			size_t merged[TOOL_MAX_LAYERS], nm = 0;
 			merge_begin(&s);
 			for (size_t k = 0; k < n; k++) {
 				struct merge_probe p = probe(layers[k], dir, out[i].name);
-				if (merge_feed(&s, layers[k], &p) != 1)
+				int more = merge_feed(&s, layers[k], &p);
+				if (s.merged)
+					merged[nm++] = layers[k];
+				if (more != 1)
 					break;
 			}
-			print_tree(path, s.layers, s.nlayers);
+			print_tree(path, merged, nm);
 		}
 		free(out);
 	}
@@ -223,8 +228,8 @@ static void print_tree(const char *dir, const size_t *layers, size_t n)
 
 static int cmd_tree(int argc, char **argv)
 {
-	size_t layers[MERGE_MAX_LAYERS];
-	if (argc < 1 || argc > MERGE_MAX_LAYERS)
+	size_t layers[TOOL_MAX_LAYERS];
+	if (argc < 1 || argc > TOOL_MAX_LAYERS)
 		return 2;
 	for (int i = 0; i < argc; i++) {
 		tops[i] = open(argv[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

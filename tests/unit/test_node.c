@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -34,14 +35,14 @@ static void test_lookup_counts(void)
 {
 	struct node_table *t = node_table_new();
 	struct stat st = fake(1, 42, S_IFREG);
-	struct origin o = { .place = 7, .layer = 2, .writable = 1, .site_root = 0 };
+	struct origin o = { .place = 7, .layer = 2, .writable = 1, .area = 0 };
 	int fd1 = devnull(), fd2 = devnull();
 
 	struct node *n = node_get(t, fd1, &st, &o);
 	CHECK(n && n->kind == NODE_PASS && n->fd == fd1);
 	CHECK(n->nlookup == 1 && node_count(t) == 1);
 	CHECK(n->dev == 1 && n->ino == 42 && n->place == 7);
-	CHECK(n->layer == 2 && n->writable == 1 && n->site_root == 0);
+	CHECK(n->layer == 2 && n->writable == 1 && n->area == 0);
 	CHECK(n->type == S_IFREG && n->io_fd == -1 && n->io_wfd == -1);
 
 	/* The same object at the same place: the same node, the new fd closed. */
@@ -78,17 +79,54 @@ static void test_places(void)
 {
 	struct node_table *t = node_table_new();
 	struct stat st = fake(3, 9, S_IFDIR);
-	struct origin a = { .place = 1 }, b = { .place = 2, .site_root = 1 };
+	struct origin a = { .place = 1 }, b = { .place = 2, .area = 1 };
 	struct node *na = node_get(t, devnull(), &st, &a);
 	struct node *nb = node_get(t, devnull(), &st, &b);
 	/* One directory at two places is two nodes (one dentry per inode). */
 	CHECK(na != nb && node_count(t) == 2);
-	CHECK(nb->site_root == 1 && na->site_root == 0);
+	CHECK(nb->area == 1 && na->area == 0);
 	/* Forgetting more than is held frees the node. */
 	node_forget(t, na, 5);
 	CHECK(node_count(t) == 1);
 	CHECK(node_find_ref(t, 3, 9, 2) == nb && nb->nlookup == 2);
 	node_table_free(t);         /* frees what is left, nb included */
+}
+
+/* Stacks are the union's (above the table): counted through its callbacks. */
+static int stack_refs;
+static void fake_get(struct stack *s)
+{
+	(void)s;
+	stack_refs++;
+}
+static void fake_put(struct stack *s)
+{
+	(void)s;
+	stack_refs--;
+}
+
+static void test_stacks(void)
+{
+	static char one, two;
+	struct node_table *t = node_table_new();
+	node_table_set_stacks(t, fake_get, fake_put);
+	struct stat st = fake(4, 1, S_IFREG);
+	struct origin o = { .place = 3, .area = 2 };
+	struct node *n = node_get(t, devnull(), &st, &o);
+	char name[16];
+	CHECK(node_stack(t, n, name, sizeof name) == NULL && name[0] == '\0');
+	stack_refs = 1;                 /* the caller's reference, given to the node */
+	node_set_stack(t, n, (struct stack *)&one, "x.py");
+	struct stack *s = node_stack(t, n, name, sizeof name);
+	CHECK(s == (struct stack *)&one && strcmp(name, "x.py") == 0 && stack_refs == 2);
+	fake_put(s);
+	/* Replaced whole: the old one's reference dropped. */
+	stack_refs++;
+	node_set_stack(t, n, (struct stack *)&two, "y.py");
+	CHECK(stack_refs == 1);
+	node_forget(t, n, 1);
+	CHECK(stack_refs == 0);
+	node_table_free(t);
 }
 
 static void test_view_nodes(void)
@@ -166,6 +204,7 @@ int main(void)
 {
 	test_lookup_counts();
 	test_places();
+	test_stacks();
 	test_view_nodes();
 	test_many();
 	test_threads();

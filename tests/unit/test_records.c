@@ -39,16 +39,28 @@ static void test_set_and_read(void)
 	CHECK(kind_of(WH_AREA_SITE, "google/auth", "y.py") == WH_NONE);
 	CHECK(kind_of(WH_AREA_SITE, "nothing/here", "y.py") == WH_NONE);
 
-	/* pip's stash: a redirect, records below it, then the name hidden; the
-	 * records below stay. */
-	CHECK(records_set(top, WH_AREA_SITE, "", "~oo", WH_REDIRECT, "foo") == 0);
-	CHECK(records_read(top, WH_AREA_SITE, "", "~oo", &rec) == 0 && rec.kind == WH_REDIRECT);
-	CHECK_STR(rec.origin, "foo");
-	CHECK(records_set(top, WH_AREA_SITE, "~oo", "__init__.py", WH_HIDE, NULL) == 0);
-	CHECK(records_read(top, WH_AREA_SITE, "", "~oo", &rec) == 0 && rec.kind == WH_REDIRECT);
-	CHECK(records_set(top, WH_AREA_SITE, "", "~oo", WH_HIDE, NULL) == 0);
+	/* pip's uninstall: records below a name, then the name hidden; the
+	 * records below stay. Made nodes are said so. */
+	int made = 0;
+	CHECK(records_set(top, WH_AREA_SITE, "~oo", "__init__.py", WH_HIDE, &made) == 0 && made);
+	CHECK(kind_of(WH_AREA_SITE, "", "~oo") == WH_DIR);
+	made = 0;
+	CHECK(records_set(top, WH_AREA_SITE, "", "~oo", WH_HIDE, &made) == 0 && !made);
 	CHECK(kind_of(WH_AREA_SITE, "", "~oo") == WH_HIDE);
 	CHECK(kind_of(WH_AREA_SITE, "~oo", "__init__.py") == WH_HIDE);
+
+	/* By descriptor: a directory's node, its children's, their kinds. */
+	int node = records_node_open(top, WH_AREA_SITE, "google");
+	CHECK(node >= 0);
+	CHECK(records_read_at(node, "auth", &rec) == 0 && rec.kind == WH_NONE);   /* a node, no kind */
+	int auth = records_child_open(node, "auth");
+	CHECK(auth >= 0 && records_read_at(auth, "x.py", &rec) == 0 && rec.kind == WH_HIDE);
+	CHECK(records_read_at(auth, "y.py", &rec) == 0 && rec.kind == WH_NONE);
+	CHECK(records_child_open(auth, "x.py") >= 0 && records_child_open(auth, "y.py") == -ENOENT);
+	CHECK(records_node_open(top, WH_AREA_SITE, "nothing/here") == -ENOENT);
+	CHECK(records_read_at(node, "..", &rec) == -EINVAL);
+	close(node);
+	close(auth);
 
 	/* The upper area, and names like the format's own. */
 	CHECK(records_set(top, WH_AREA_UPPER, "bin", "pip", WH_HIDE, NULL) == 0);
@@ -57,11 +69,10 @@ static void test_set_and_read(void)
 	CHECK(kind_of(WH_AREA_SITE, "kind", "sub") == WH_HIDE);
 	CHECK(kind_of(WH_AREA_SITE, "", "kind") == WH_DIR);
 
-	/* Refused: the reserved name, bad names, a redirect without origin. */
+	/* Refused: the reserved name, bad names, kinds that are not records. */
 	CHECK(records_set(top, WH_AREA_SITE, "", ".pyenvfs", WH_HIDE, NULL) == -EINVAL);
 	CHECK(records_set(top, WH_AREA_SITE, "", "a/b", WH_HIDE, NULL) == -EINVAL);
 	CHECK(records_set(top, WH_AREA_SITE, "", "..", WH_HIDE, NULL) == -EINVAL);
-	CHECK(records_set(top, WH_AREA_SITE, "", "r", WH_REDIRECT, NULL) == -EINVAL);
 	CHECK(records_set(top, WH_AREA_SITE, "", "r", WH_DIR, NULL) == -EINVAL);
 	CHECK(records_read(top, WH_AREA_SITE, "", ".pyenvfs", &rec) == -EINVAL);
 	CHECK(kind_of(WH_AREA_SITE, "", "r") == WH_NONE);
@@ -82,8 +93,13 @@ static void test_damage(void)
 	CHECK(symlinkat("something else", top, ".pyenvfs/whiteouts/site/sub/d2/kind") == 0);
 	CHECK(records_read(top, WH_AREA_SITE, "", "d2", &rec) == 0 && rec.kind == WH_HIDE);
 	/* Setting it again repairs it. */
-	CHECK(records_set(top, WH_AREA_SITE, "", "d2", WH_REDIRECT, "x") == 0);
-	CHECK(records_read(top, WH_AREA_SITE, "", "d2", &rec) == 0 && rec.kind == WH_REDIRECT);
+	CHECK(records_set(top, WH_AREA_SITE, "", "d2", WH_HIDE, NULL) == 0);
+	char target[64] = "";
+	CHECK(readlinkat(top, ".pyenvfs/whiteouts/site/sub/d2/kind", target, sizeof target - 1) == 8);
+	/* By descriptor too: a kind that is a file hides. */
+	int node = records_node_open(top, WH_AREA_SITE, "");
+	CHECK(node >= 0 && records_read_at(node, "d1", &rec) == 0 && rec.kind == WH_HIDE);
+	close(node);
 
 	/* A symbolic link in the tree is never followed, to read or to write. */
 	CHECK(mkdirat(top, "outside", 0700) == 0);

@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The vdir whose mount path is path ("" the root), or NULL. */
+static const struct vdir *vdir_at(const struct view *v, const char *path)
+{
+	for (size_t i = 0; i < v->ndirs; i++)
+		if (strcmp(v->dirs[i]->path, path) == 0)
+			return v->dirs[i];
+	return NULL;
+}
+
 
 
 
@@ -42,7 +51,7 @@ static void release(struct layout *l, struct view *v)
 /* The fixed entry name in the vdir at dir, or NULL. */
 static const struct vent *ent(const struct view *v, const char *dir, const char *name)
 {
-	const struct vdir *d = view_find_dir(v, dir);
+	const struct vdir *d = vdir_at(v, dir);
 	return d ? view_entry(d, name) : NULL;
 }
 
@@ -72,7 +81,7 @@ static int has_alias_place(const struct view *v, unsigned place)
 
 static int has_alias_vdir(const struct view *v, const char *path)
 {
-	const struct vdir *d = view_find_dir(v, path);
+	const struct vdir *d = vdir_at(v, path);
 	for (size_t i = 0; d && i < v->nalias_vdirs; i++)
 		if (v->alias_vdirs[i] == d->id)
 			return 1;
@@ -83,7 +92,7 @@ static int has_alias_vdir(const struct view *v, const char *path)
 static void check_invariants(const struct view *v)
 {
 	CHECK(v->ndirs >= 1);
-	CHECK(view_find_dir(v, "") == v->dirs[0]);
+	CHECK(vdir_at(v, "") == v->dirs[0]);
 	CHECK(strcmp(v->dirs[0]->path, "") == 0);
 
 	/* Anchors' places: exactly 1..nplaces, each once. */
@@ -92,7 +101,7 @@ static void check_invariants(const struct view *v)
 	for (size_t i = 0; i < v->ndirs; i++) {
 		const struct vdir *d = v->dirs[i];
 		CHECK(d->id == i);
-		CHECK(view_find_dir(v, d->path) == d);       /* reachable by its own path */
+		CHECK(vdir_at(v, d->path) == d);       /* reachable by its own path */
 		CHECK(d->nsrc >= 1 && d->nsrc <= VIEW_MAX_SOURCES);
 		for (size_t j = 0; j < d->nents; j++) {
 			const struct vent *e = &d->ents[j];
@@ -191,7 +200,7 @@ static void test_debian(void)
 	check_invariants(&v);
 
 	/* The root. */
-	const struct vdir *root = view_find_dir(&v, "");
+	const struct vdir *root = vdir_at(&v, "");
 	CHECK(root != NULL);
 	CHECK(root->nents == 5);
 	const struct vent *e = view_entry(root, "pyvenv.cfg");
@@ -204,13 +213,13 @@ static void test_debian(void)
 	CHECK(view_entry(root, "lib64") == NULL);
 	CHECK(view_entry(root, "share") == NULL);
 	CHECK(is_source(&root->src[0], LAYER_UPPER, "", NULL, 1));
-	CHECK(view_find_dir(&v, "nope") == NULL);
-	CHECK(view_find_dir(&v, "bin/python") == NULL);       /* an anchor is no vdir */
-	CHECK(view_find_dir(&v, "pyvenv.cfg") == NULL);
-	CHECK(view_find_dir(&v, "lib/python3") == NULL);      /* the base's, not shown */
+	CHECK(vdir_at(&v, "nope") == NULL);
+	CHECK(vdir_at(&v, "bin/python") == NULL);       /* an anchor is no vdir */
+	CHECK(vdir_at(&v, "pyvenv.cfg") == NULL);
+	CHECK(vdir_at(&v, "lib/python3") == NULL);      /* the base's, not shown */
 
 	/* bin: the interpreter and its config script, then the env's scripts. */
-	const struct vdir *bin = view_find_dir(&v, "bin");
+	const struct vdir *bin = vdir_at(&v, "bin");
 	CHECK(bin != NULL);
 	if (bin) {
 		const char *const exes[] = { "python", "python3", "python3.11" };
@@ -242,7 +251,7 @@ static void test_debian(void)
 	 * pip puts in local/bin), which pip may move away as a whole. */
 	const struct vent *lbin = ent(&v, "local", "bin");
 	CHECK(is_anchor(lbin, LAYER_UPPER, "bin", 1));
-	CHECK(view_find_dir(&v, "local/bin") == NULL);
+	CHECK(vdir_at(&v, "local/bin") == NULL);
 	/* A name changed through local/bin must be forgotten in bin, and the
 	 * other way round: bin is an alias, and so is the anchor's place. */
 	CHECK(has_alias_vdir(&v, "bin"));
@@ -251,7 +260,7 @@ static void test_debian(void)
 	CHECK(lbin && has_alias_place(&v, lbin->place));
 
 	/* The standard library: the base's, read-only, minus a system install's marks. */
-	const struct vdir *std = view_find_dir(&v, "lib/python3.11");
+	const struct vdir *std = vdir_at(&v, "lib/python3.11");
 	CHECK(std != NULL);
 	if (std) {
 		CHECK(std->nsrc == 1);
@@ -274,17 +283,17 @@ static void test_debian(void)
 	CHECK(is_anchor(site2, LAYER_SITE, "", 1));
 	CHECK(site2 && site2->site_root == 1);
 	CHECK(site1 && site2 && site1->place != site2->place);
-	const struct vdir *llib = view_find_dir(&v, "local/lib/python3.11");
+	const struct vdir *llib = vdir_at(&v, "local/lib/python3.11");
 	CHECK(llib && is_source(&llib->src[0], LAYER_UPPER, "local/lib/python3.11", NULL, 1));
 	/* The headers. */
 	/* include/pythonX.Y: the base's headers first, then the env's own (the
 	 * prefix scheme puts a package's headers in include/pythonX.Y/<dist>). */
-	const struct vdir *hdr = view_find_dir(&v, "include/python3.11");
+	const struct vdir *hdr = vdir_at(&v, "include/python3.11");
 	CHECK(hdr && hdr->nsrc == 2 && hdr->nents == 0);
 	CHECK(hdr && is_source(&hdr->src[0], LAYER_BASE, "include/python3.11", NULL, 0));
 	CHECK(hdr && is_source(&hdr->src[1], LAYER_UPPER, "include/python3.11", NULL, 1));
 	CHECK(hdr && view_writable_source(hdr) == &hdr->src[1]);
-	const struct vdir *inc = view_find_dir(&v, "include");
+	const struct vdir *inc = vdir_at(&v, "include");
 	CHECK(inc && inc->nents == 1 && inc->nsrc == 1);
 	/* include/ holds the env's own headers besides the base's: pip writes a
 	 * venv's to include/site/pythonX.Y/<dist>, which DESIGN.md lists as
@@ -293,12 +302,12 @@ static void test_debian(void)
 	CHECK(inc && inc->src[0].layer == LAYER_UPPER && strcmp(inc->src[0].path, "include") == 0);
 
 	/* lib: the env's, with the stdlib and libdir in it. */
-	const struct vdir *lib = view_find_dir(&v, "lib");
+	const struct vdir *lib = vdir_at(&v, "lib");
 	CHECK(lib && lib->nsrc == 1 && is_source(&lib->src[0], LAYER_UPPER, "lib", NULL, 1));
 	CHECK(lib && lib->nents == 2);
 
 	/* libpython, from the base first; the env's own files after it. */
-	const struct vdir *ld = view_find_dir(&v, "lib/x86_64-linux-gnu");
+	const struct vdir *ld = vdir_at(&v, "lib/x86_64-linux-gnu");
 	CHECK(ld != NULL);
 	if (ld) {
 		CHECK(ld->nsrc == 2);
@@ -314,7 +323,7 @@ static void test_debian(void)
 		CHECK(view_source_shows(&ld->src[1], "libc.so.6"));
 		CHECK(view_source_place(ld, 0) != view_source_place(ld, 1));
 	}
-	const struct vdir *pc = view_find_dir(&v, "lib/x86_64-linux-gnu/pkgconfig");
+	const struct vdir *pc = vdir_at(&v, "lib/x86_64-linux-gnu/pkgconfig");
 	CHECK(pc != NULL);
 	if (pc) {
 		CHECK(pc->nsrc == 2);
@@ -338,7 +347,7 @@ static void test_debian_system_site(void)
 
 	CHECK(is_anchor(ent(&v, "lib/python3", "dist-packages"), LAYER_BASE, "lib/python3/dist-packages", 0));
 	CHECK(is_anchor(ent(&v, "lib/python3.11", "dist-packages"), LAYER_BASE, "lib/python3.11/dist-packages", 0));
-	const struct vdir *std = view_find_dir(&v, "lib/python3.11");
+	const struct vdir *std = vdir_at(&v, "lib/python3.11");
 	CHECK(std != NULL);
 	if (std) {
 		CHECK(!view_hides(std, "dist-packages"));
@@ -355,7 +364,7 @@ static void test_debian_system_site(void)
 		snprintf(parent, sizeof parent, "%.*s", (int)(slash - sites[i]), sites[i]);
 		const struct vent *e = ent(&v, parent, slash + 1);
 		CHECK(e && e->kind == VENT_DIR);
-		const struct vdir *d = sd[i] = view_find_dir(&v, sites[i]);
+		const struct vdir *d = sd[i] = vdir_at(&v, sites[i]);
 		CHECK(d != NULL);
 		if (!d)
 			continue;
@@ -390,10 +399,10 @@ static void test_read_only(void)
 			CHECK(is_anchor(e, LAYER_SITE, "", 0));
 			CHECK(e && e->site_root);
 		} else {
-			const struct vdir *d = view_find_dir(&v, "lib/python3.11/site-packages");
+			const struct vdir *d = vdir_at(&v, "lib/python3.11/site-packages");
 			CHECK(d && is_source(&d->src[0], LAYER_SITE, "", NULL, 0));
 		}
-		const struct vdir *ld = view_find_dir(&v, "lib/x86_64-linux-gnu");
+		const struct vdir *ld = vdir_at(&v, "lib/x86_64-linux-gnu");
 		CHECK(ld && ld->nsrc == 2 && is_source(&ld->src[1], LAYER_UPPER, "lib/x86_64-linux-gnu", NULL, 0));
 		release(&l, &v);
 	}
@@ -413,13 +422,13 @@ static void test_pyenv(void)
 	CHECK(ent(&v, "bin", "python3.6-config") == NULL);   /* no config: none */
 	CHECK(ent(&v, "bin", "python3-config") == NULL);
 	CHECK(v.nplaces == 3 + 1);                            /* 3 exes, site */
-	CHECK(view_find_dir(&v, "include/python3.6m") != NULL);
+	CHECK(vdir_at(&v, "include/python3.6m") != NULL);
 	CHECK(ent(&v, "include", "python3.6") == NULL);
 	const struct vent *site = ent(&v, "lib/python3.6", "site-packages");
 	CHECK(is_anchor(site, LAYER_SITE, "", 1) && site->site_root);
-	CHECK(view_find_dir(&v, "local") == NULL);
+	CHECK(vdir_at(&v, "local") == NULL);
 
-	const struct vdir *lib = view_find_dir(&v, "lib");
+	const struct vdir *lib = vdir_at(&v, "lib");
 	CHECK(lib != NULL);
 	if (lib) {
 		CHECK(lib->nsrc == 2);
@@ -433,9 +442,9 @@ static void test_pyenv(void)
 		const struct vent *e = view_entry(lib, "python3.6");
 		CHECK(e && e->kind == VENT_DIR);
 	}
-	const struct vdir *pc = view_find_dir(&v, "lib/pkgconfig");
+	const struct vdir *pc = vdir_at(&v, "lib/pkgconfig");
 	CHECK(pc && pc->nsrc == 2 && is_source(&pc->src[0], LAYER_BASE, "lib/pkgconfig", "python", 0));
-	const struct vdir *std = view_find_dir(&v, "lib/python3.6");
+	const struct vdir *std = vdir_at(&v, "lib/python3.6");
 	CHECK(std && std->nhidden == 1 && view_hides(std, "EXTERNALLY-MANAGED"));
 	release(&l, &v);
 
@@ -457,7 +466,7 @@ static void test_pyenv(void)
 	/* 2.7 with --system-site-packages: no base site dir to show, DIR over the base's. */
 	CHECK(build(pyenv27, exe, config, 1, 0, &l, &v) == 0);
 	check_invariants(&v);
-	const struct vdir *d = view_find_dir(&v, "lib/python2.7/site-packages");
+	const struct vdir *d = vdir_at(&v, "lib/python2.7/site-packages");
 	CHECK(d && d->nsrc == 2 && is_source(&d->src[1], LAYER_BASE, "lib/python2.7/site-packages", NULL, 0));
 	release(&l, &v);
 }

@@ -97,57 +97,29 @@ static void test_record_path(void)
 	CHECK(wh_node_path(WH_AREA_SITE, deep, out, sizeof out) == -ENAMETOOLONG);
 }
 
-static void check_roundtrip(enum wh_kind kind, const char *origin, int line)
-{
-	char target[256];
-	struct wh_record rec;
-	int ok = wh_encode(kind, origin, target, sizeof target) == 0 &&
-		 wh_decode(S_IFLNK | 0777, target, strlen(target), &rec) == 0 && rec.kind == kind &&
-		 strcmp(rec.origin, kind == WH_REDIRECT ? origin : "") == 0;
-	if (ok) {
-		unit_passed++;
-	} else {
-		unit_failed++;
-		fprintf(stderr, "%s:%d: FAILED: round trip of kind %d \"%s\"\n", __FILE__, line, (int)kind,
-			origin ? origin : "(null)");
-	}
-}
-
 static void test_encode_decode(void)
 {
 	char t[64];
 	struct wh_record rec;
 
-	CHECK(wh_encode(WH_HIDE, NULL, t, sizeof t) == 0);
+	CHECK(wh_encode(WH_HIDE, t, sizeof t) == 0);
 	CHECK_STR(t, "whiteout");
-	CHECK(wh_encode(WH_REDIRECT, "requests", t, sizeof t) == 0);
-	CHECK_STR(t, "redirect:requests");
-	check_roundtrip(WH_HIDE, NULL, __LINE__);
-	check_roundtrip(WH_REDIRECT, "a/b/c", __LINE__);
-	check_roundtrip(WH_REDIRECT, "name with spaces/and:colon", __LINE__);
-
-	CHECK(wh_encode(WH_REDIRECT, "", t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_REDIRECT, NULL, t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_REDIRECT, "../x", t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_REDIRECT, "/x", t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_DIR, NULL, t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_NONE, NULL, t, sizeof t) == -EINVAL);
-	CHECK(wh_encode(WH_HIDE, NULL, t, 8) == -ENAMETOOLONG);
-	CHECK(wh_encode(WH_REDIRECT, "abc", t, 12) == -ENAMETOOLONG);
+	CHECK(wh_decode(S_IFLNK | 0777, t, strlen(t), &rec) == 0 && rec.kind == WH_HIDE);
+	CHECK(wh_encode(WH_DIR, t, sizeof t) == -EINVAL);
+	CHECK(wh_encode(WH_NONE, t, sizeof t) == -EINVAL);
+	CHECK(wh_encode(WH_HIDE, t, 8) == -ENAMETOOLONG);
 
 	CHECK(wh_decode(S_IFDIR | 0755, NULL, 0, &rec) == -EINVAL && rec.kind == WH_HIDE);
 	CHECK(wh_decode(S_IFLNK | 0777, "whiteout", 8, &rec) == 0 && rec.kind == WH_HIDE);
 	/* Not NUL-terminated: only len bytes count. */
 	CHECK(wh_decode(S_IFLNK | 0777, "whiteoutXYZ", 8, &rec) == 0 && rec.kind == WH_HIDE);
-	CHECK(wh_decode(S_IFLNK | 0777, "redirect:pkg/sub", 16, &rec) == 0 && rec.kind == WH_REDIRECT);
-	CHECK_STR(rec.origin, "pkg/sub");
-	/* Damage hides: -EINVAL, and the kind says WH_HIDE. */
-	const char *bad[] = { "whiteou", "whiteout ", "redirect:", "redirect:/abs", "redirect:a/../b",
-			      "redirect:a//b", "", "Whiteout", "redirect" };
+	/* Damage hides: -EINVAL, and the kind says WH_HIDE (a redirect record
+	 * of an older design too). */
+	const char *bad[] = { "whiteou", "whiteout ", "redirect:pkg/sub", "redirect:", "", "Whiteout", "redirect" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		rec.kind = WH_NONE;
 		CHECK(wh_decode(S_IFLNK | 0777, bad[i], strlen(bad[i]), &rec) == -EINVAL);
-		CHECK(rec.kind == WH_HIDE && rec.origin[0] == '\0');
+		CHECK(rec.kind == WH_HIDE);
 	}
 	CHECK(wh_decode(S_IFREG | 0644, "whiteout", 8, &rec) == -EINVAL && rec.kind == WH_HIDE);
 	CHECK(wh_decode(S_IFLNK | 0777, "white\0ut", 8, &rec) == -EINVAL);
@@ -177,7 +149,7 @@ static void test_lookup(void)
 	CHECK(s.found && !s.is_dir && s.top == 1 && s.done && s.nlayers == 0);
 	/* Directories merge, top first, across a layer without the name. */
 	feed(&s, (struct merge_probe[]){ P(D, WH_NONE), P(A, WH_DIR), P(D, WH_NONE) }, 3);
-	CHECK(s.found && s.is_dir && s.top == 0 && s.nlayers == 2 && s.layers[0] == 0 && s.layers[1] == 2);
+	CHECK(s.found && s.is_dir && s.top == 0 && s.nlayers == 2 && s.last == 2);
 	CHECK(!s.done);         /* all three fed; a fourth could still merge */
 	/* A file under a directory ends the merge: nothing below it either. */
 	feed(&s, (struct merge_probe[]){ P(D, WH_NONE), P(F, WH_NONE), P(D, WH_NONE) }, 3);
@@ -195,41 +167,27 @@ static void test_lookup(void)
 	CHECK(s.found && s.top == 0);
 	/* A directory made again: opaque, nothing merged from below. */
 	feed(&s, (struct merge_probe[]){ P(D, WH_HIDE), P(D, WH_NONE) }, 2);
-	CHECK(s.found && s.is_dir && s.nlayers == 1 && s.layers[0] == 0 && s.done && s.redirect == -1);
+	CHECK(s.found && s.is_dir && s.nlayers == 1 && s.last == 0 && s.done);
 	/* A record in a lower layer acts below it only. */
 	feed(&s, (struct merge_probe[]){ P(D, WH_NONE), P(D, WH_HIDE), P(D, WH_NONE) }, 3);
-	CHECK(s.nlayers == 2 && s.layers[1] == 1 && s.done);
+	CHECK(s.nlayers == 2 && s.last == 1 && s.done);
 	/* A shadowed distribution's object is skipped; what is under it shows. */
 	struct merge_probe sh[] = { P(A, WH_NONE), P(F, WH_NONE), P(F, WH_NONE) };
 	sh[1].shadowed = 1;
 	feed(&s, sh, 3);
 	CHECK(s.found && s.top == 2);
 
-	/* A renamed lower directory: the walk stops at the redirect, and goes
-	 * on below it (the caller probing at the origin) when followed. */
-	feed(&s, (struct merge_probe[]){ P(D, WH_REDIRECT), P(D, WH_NONE) }, 2);
-	CHECK(s.found && s.is_dir && s.nlayers == 1 && s.done && s.redirect == 0);
-	merge_follow_redirect(&s);
-	CHECK(!s.done && s.redirect == -1);
-	CHECK(merge_feed(&s, 1, &P(D, WH_NONE)) == 1);
-	CHECK(merge_feed(&s, 2, &P(D, WH_NONE)) == 1);
-	CHECK(s.nlayers == 3 && s.layers[2] == 2);
-	merge_follow_redirect(&s);      /* without a redirect: no change */
-	CHECK(!s.done && s.nlayers == 3);
-	/* A redirect record without a directory of its own layer hides. */
-	feed(&s, (struct merge_probe[]){ P(F, WH_REDIRECT), P(D, WH_NONE) }, 2);
-	CHECK(s.found && !s.is_dir && s.redirect == -1);
-	feed(&s, (struct merge_probe[]){ P(A, WH_REDIRECT), P(D, WH_NONE) }, 2);
-	CHECK(!s.found && s.done && s.redirect == -1);
-	feed(&s, (struct merge_probe[]){ P(D, WH_NONE), P(A, WH_REDIRECT), P(D, WH_NONE) }, 3);
-	CHECK(s.nlayers == 1 && s.done && s.redirect == -1);
+	/* Any number of layers: a directory merged from the thousandth. */
+	merge_begin(&s);
+	for (size_t l = 0; l < 1000; l++)
+		CHECK(merge_feed(&s, l, &P(l % 3 ? A : D, WH_NONE)) == 1);
+	CHECK(s.found && s.is_dir && s.nlayers == 334 && s.last == 999 && s.merged);
 
-	/* Layers in order, and within bounds. */
+	/* Layers in order. */
 	merge_begin(&s);
 	CHECK(merge_feed(&s, 2, &P(A, WH_NONE)) == 1);
 	CHECK(merge_feed(&s, 2, &P(A, WH_NONE)) == -EINVAL);
 	CHECK(merge_feed(&s, 1, &P(A, WH_NONE)) == -EINVAL);
-	CHECK(merge_feed(&s, MERGE_MAX_LAYERS, &P(A, WH_NONE)) == -EINVAL);
 	/* Once done, more layers change nothing. */
 	feed(&s, (struct merge_probe[]){ P(F, WH_NONE) }, 1);
 	CHECK(merge_feed(&s, 1, &P(D, WH_NONE)) == 0 && s.top == 0 && !s.is_dir);
@@ -308,26 +266,41 @@ static void test_lookup_agrees_with_list(void)
 			}
 		}
 		struct merge_out *out;
-		size_t n;
-		if (merge_list(dirs, NL, &out, &n)) {
+		struct merge_name *idx;
+		size_t n, ni, *merged;
+		if (merge_list(dirs, NL, &out, &n) || merge_index(dirs, NL, &idx, &ni, &merged) || ni != n) {
 			disagreements++;
 			continue;
 		}
 		for (size_t k = 0; k < NN; k++) {
 			struct merge_state s;
+			size_t lays[NL], nl = 0;
 			merge_begin(&s);
-			for (size_t l = 0; l < NL; l++)
-				if (merge_feed(&s, l, &pr[l][k]) != 1)
+			for (size_t l = 0; l < NL; l++) {
+				int more = merge_feed(&s, l, &pr[l][k]);
+				if (s.merged)
+					lays[nl++] = l;
+				if (more != 1)
 					break;
+			}
 			const struct merge_out *o = NULL;
+			const struct merge_name *m = NULL;
 			for (size_t i = 0; i < n; i++)
-				if (strcmp(out[i].name, names[k]) == 0)
+				if (strcmp(out[i].name, names[k]) == 0) {
 					o = &out[i];
+					m = &idx[i];
+				}
 			if (s.found != (o != NULL) || (o && (o->layer != s.top ||
 							    (o->type == DT_DIR) != s.is_dir)))
 				disagreements++;
+			/* the kept listing's answer for lookups: the same merged layers */
+			if (m && (m->top != s.top || m->n != (s.is_dir ? nl : 0) ||
+				  (m->n && memcmp(&merged[m->first], lays, nl * sizeof *lays))))
+				disagreements++;
 		}
 		free(out);
+		free(idx);
+		free(merged);
 	}
 	CHECK(disagreements == 0);
 }
