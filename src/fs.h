@@ -97,8 +97,8 @@ struct pe_fs {
 					 * (their parts' times, kept listings, the distribution
 					 * index's reads) is compared with them again at once,
 					 * not only after lower_timeout */
-	const char *mountpoint;         /* for the console scripts' first lines (scripts.h) */
-	char **own_roots;               /* the mount points DIR was mounted at before (scripts.h) */
+	const char *mountpoint;         /* for the console scripts' first lines (script.h) */
+	char **own_roots;               /* the mount points DIR was mounted at before (script.h) */
 	size_t nown_roots;
 	char *site_rel;                 /* the site directory relative to the prefix, for RECORDs */
 	struct dist_index *dist;        /* which distributions the layers shadow (distindex.c) */

@@ -2,7 +2,6 @@
 /* Lookups in the union: probing a merged directory's parts, the node of
  * what answers. See lookup.h. */
 #include "lookup.h"
-#include "scripts.h"
 #include "distindex.h"
 #include "listing.h"
 #include "merge.h"
@@ -283,7 +282,7 @@ static int node_for(struct pe_fs *fs, struct stack *p, const char *name, uint64_
 			script_plan(fs, n, p->rel);
 		} else if (S_ISREG(st->st_mode) && !part->idx && p->area == 2 && strcmp(p->rel, "bin") == 0) {
 			struct stat planned = *st;      /* (the size shown is shown()'s) */
-			scripts_plan_own(fs, n, &planned);
+			script_plan_own(fs, n, &planned);
 		}
 	}
 	*out = n;

@@ -255,17 +255,6 @@ static int layer_ok(int dfd, const char *name, const char *key)
 	return ok;
 }
 
-static int write_file_at(int dfd, const char *name, const char *text)
-{
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(text);
-	int r = write(fd, text, n) == (ssize_t)n ? 0 : -1;
-	if (close(fd))
-		r = -1;
-	return r;
-}
 
 /* Builds left by a builder that died: ".build.NAME.PID.XXXXXX" of a PID
  * that no longer exists, in the cache directory dfd. */
@@ -291,23 +280,6 @@ static void remove_dead_builds(int dfd)
 	closedir(d);
 }
 
-/* The last non-empty line of the log, for the error message. */
-static void last_line(const char *log, char *out, size_t len)
-{
-	out[0] = '\0';
-	FILE *f = fopen(log, "r");
-	if (!f)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, f)) {
-		size_t n = strlen(line);
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-			line[--n] = '\0';
-		if (n)
-			snprintf(out, len, "%s", line);
-	}
-	fclose(f);
-}
 
 /* The base interpreter runs piplayer_py in build/: 0 or -1 with err. */
 static int run_maker(const char *base, const char *xy, const char *build, char *err, size_t len)
@@ -372,7 +344,7 @@ static int run_maker(const char *base, const char *xy, const char *build, char *
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && stat(pip, &st) == 0 && stat(script, &st) == 0)
 		return 0;
 	char line[300];
-	last_line(log, line, sizeof line);
+	pe_last_line(log, line, sizeof line);
 	return pe_err(err, len, "--with-pip: %s could not make a pip layer with its ensurepip%s%s", exe,
 		      line[0] ? ": " : "", line);
 }
@@ -391,13 +363,13 @@ static int seal_layer(int bfd, const char *key, char *err, size_t len)
 	int lfd = openat(bfd, "layer", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int res = lfd < 0 ? -1 : openat(lfd, VIEW_RESERVED, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	char digest[65], why[512];
-	int r = res < 0 || write_file_at(res, "mounts", PIPLAYER_ROOT "\n") ? -1 : 0;
+	int r = res < 0 || pe_write_text_at(res, "mounts", PIPLAYER_ROOT "\n", O_CREAT | O_EXCL, 0644) ? -1 : 0;
 	if (r)
 		pe_err(err, len, "--with-pip: cannot write in the pip layer: %s", strerror(errno));
 	if (!r && manifest_digest(lfd, digest, why, sizeof why))
 		r = pe_err(err, len, "--with-pip: the pip layer just made: %s", why);
 	cleanup_free char *text = r ? NULL : pe_xasprintf("%s\n%s\n", key, digest);
-	if (!r && write_file_at(res, PIPLAYER_KEY_FILE, text))
+	if (!r && pe_write_text_at(res, PIPLAYER_KEY_FILE, text, O_CREAT | O_EXCL, 0644))
 		r = pe_err(err, len, "--with-pip: cannot write in the pip layer: %s", strerror(errno));
 	if (res >= 0)
 		close(res);

@@ -4,7 +4,6 @@
  * dirops); the base and the bytecode redirect area are plain. */
 #include "resolve.h"
 #include "ownership.h"
-#include "scripts.h"
 #include "bytecode.h"
 #include "dirops.h"
 #include "distindex.h"
@@ -101,7 +100,7 @@ static void resolved_node(struct pe_fs *fs, struct node *n, const struct stat *s
 static void shown(struct pe_fs *fs, struct node *n, struct stat *st, struct resolved *out)
 {
 	show_mode(fs, n, st);
-	if (scripts_shown(n, st))
+	if (script_shown(n, st))
 		st->st_size = shebang_size(n->sb, st->st_size);
 	resolved_node(fs, n, st, out);
 }
@@ -143,7 +142,7 @@ int resolve_stat(struct pe_fs *fs, struct node *n, struct stat *st)
 		if (r)
 			return r;
 		show_mode(fs, n, st);
-		if (scripts_shown(n, st))
+		if (script_shown(n, st))
 			st->st_size = shebang_size(n->sb, st->st_size);
 		return 0;
 	}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* A layer's console scripts, their first line shown rewritten. See script.h. */
+/* Console scripts, their first line shown naming this mount: a layer's,
+ * and DIR's own. See script.h. */
 #include "script.h"
-#include "scripts.h"
 #include "shebang.h"
 #include "util.h"
 
@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ int script_read(struct node *n, int fd, char *buf, size_t size, off_t off)
 	struct stat st;
 	if (fstat(fd, &st))
 		return -errno;
-	if (!scripts_shown(n, &st)) {           /* changed since it was planned */
+	if (!script_shown(n, &st)) {           /* changed since it was planned */
 		ssize_t k = pread(fd, buf, size, off);
 		return k < 0 ? -errno : (int)k;
 	}
@@ -63,4 +64,102 @@ int script_read(struct node *n, int fd, char *buf, size_t size, off_t off)
 			break;
 	}
 	return (int)got;
+}
+
+/* ---- DIR's own scripts ---------------------------------------------------- */
+
+#define SCRIPT_MAX (64 << 20)   /* larger "scripts" are left as they are */
+
+static pthread_mutex_t materialize_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int script_is_own_bin(const struct pe_fs *fs, int dfd)
+{
+	if (!fs->nown_roots)
+		return 0;
+	struct stat d, bin;
+	return fstat(dfd, &d) == 0 && fstatat(fs->layers[LAYER_UPPER].fd, "bin", &bin, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       d.st_dev == bin.st_dev && d.st_ino == bin.st_ino;
+}
+
+void script_plan_own(struct pe_fs *fs, struct node *n, struct stat *st)
+{
+	if (n->sb || !fs->nown_roots || !fs->mountpoint || !S_ISREG(st->st_mode) || st->st_size < 2) {
+		if (script_shown(n, st))
+			st->st_size = shebang_size(n->sb, st->st_size);
+		return;
+	}
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, n->fd);
+	int fd = open(pp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char head[SHEBANG_HEAD];
+	ssize_t len = pread(fd, head, sizeof head, 0);
+	close(fd);
+	if (len < 2 || head[0] != '#' || head[1] != '!')
+		return;
+	const struct shebang_match match = { (const char *const *)fs->own_roots, fs->nown_roots, 0 };
+	struct shebang_edit *e = pe_xcalloc(1, sizeof *e);
+	struct shebang_edit *none = NULL;
+	e->own = 1;
+	e->size = st->st_size;
+	e->mtime = st->st_mtim;
+	if (shebang_plan(head, (size_t)len, &match, fs->mountpoint, e) != 1 ||
+	    !__atomic_compare_exchange_n(&n->sb, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(e);
+	if (script_shown(n, st))
+		st->st_size = shebang_size(n->sb, st->st_size);
+}
+
+int script_shown(const struct node *n, const struct stat *st)
+{
+	const struct shebang_edit *e = __atomic_load_n(&n->sb, __ATOMIC_ACQUIRE);
+	return shebang_applies(e, n->writable, st->st_size, st->st_mtim);
+}
+
+int script_materialize(struct node *n)
+{
+	const struct shebang_edit *e = __atomic_load_n(&n->sb, __ATOMIC_ACQUIRE);
+	if (!e || !e->own)
+		return 0;
+	pthread_mutex_lock(&materialize_lock);
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, n->fd);
+	int r = 0, fd = open(pp, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	char *file = NULL, *shown = NULL;
+	size_t shown_len = 0;
+	if (fd < 0 || fstat(fd, &st)) {
+		r = -errno;
+		goto out;
+	}
+	if (!shebang_applies(e, n->writable, st.st_size, st.st_mtim) || st.st_size > SCRIPT_MAX)
+		goto out;               /* changed since, or done by another thread */
+	file = malloc((size_t)st.st_size + 1);
+	if (!file) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ssize_t got = pread(fd, file, (size_t)st.st_size, 0);
+	if (got != st.st_size) {
+		r = got < 0 ? -errno : -EIO;
+		goto out;
+	}
+	shown = shebang_apply(e, file, (size_t)got, &shown_len);
+	if (!shown) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* In place: the node keeps its object (a file opened before sees the
+	 * new line too, as after any write). */
+	errno = EIO;
+	if (pwrite(fd, shown, shown_len, 0) != (ssize_t)shown_len || ftruncate(fd, (off_t)shown_len))
+		r = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(file);
+	free(shown);
+	pthread_mutex_unlock(&materialize_lock);
+	return r;
 }

@@ -103,23 +103,6 @@ static int run_lines(char *const argv[], char *const envp[], const char *cwd, co
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The last non-empty line of a log, for a message. */
-static void last_line(const char *log, char *out, size_t len)
-{
-	out[0] = '\0';
-	FILE *f = fopen(log, "re");
-	if (!f)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, f)) {
-		size_t n = strlen(line);
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-			line[--n] = '\0';
-		if (n)
-			snprintf(out, len, "%s", line);
-	}
-	fclose(f);
-}
 
 static char *const clean_env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "PYTHONNOUSERSITE=1", "HOME=/nonexistent",
 				   NULL };
@@ -251,17 +234,6 @@ static int seal(const char *dir)
 	return nftw(dir, seal_below, 64, FTW_PHYS | FTW_DEPTH);
 }
 
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(text);
-	int r = write(fd, text, n) == (ssize_t)n ? 0 : -1;
-	if (close(fd))
-		r = -1;
-	return r;
-}
 
 /* Copies the wheel to dst, hashing it; 0 or -errno. */
 static int copy_hash(int src, const char *dst, char sha[65])
@@ -331,7 +303,7 @@ static void finish(struct build *b, size_t k, const char *why)
 					       b->xy, added);
 	cleanup_free char *infodir = path_join(b->dest[k], ".pyenvfs");
 	cleanup_free char *infofile = path_join(infodir, "store-entry");
-	if ((mkdir(infodir, 0755) && errno != EEXIST) || write_text(infofile, info) || seal(b->dest[k])) {
+	if ((mkdir(infodir, 0755) && errno != EEXIST) || pe_write_text_at(AT_FDCWD, infofile, info, O_CREAT | O_EXCL, 0644) || seal(b->dest[k])) {
 		job_error(j, "%s: cannot finish its entry: %s", base_name(j->wheel), strerror(errno));
 		return;
 	}
@@ -493,7 +465,7 @@ int store_add(struct stores *ss, const char *base, const char *xy, struct store_
 			fputc('\n', stderr);
 		char line[300];
 		if (st != 0)
-			last_line(log, line, sizeof line);
+			pe_last_line(log, line, sizeof line);
 		for (size_t k = 0; k < b.n; k++) {
 			struct store_job *j = &jobs[b.todo[k]];
 			if (!j->entry && !j->error)

@@ -5,7 +5,7 @@
 #include "backing.h"
 #include "copyup.h"
 #include "ownership.h"
-#include "scripts.h"
+#include "script.h"
 #include "util.h"
 
 #include <errno.h>
@@ -145,7 +145,7 @@ static int copy_object(struct pe_fs *fs, struct node *n, struct stack *s, const 
 int upper_copy(struct pe_fs *fs, struct node *n, int trunc)
 {
 	if (n->kind == NODE_PASS && n->writable)
-		return scripts_materialize(n);  /* DIR's own script shown rewritten */
+		return script_materialize(n);  /* DIR's own script shown rewritten */
 	if (n->kind != NODE_PASS || !n->area)
 		return -EROFS;
 	if (!stack_writable(fs, n->area))

@@ -297,3 +297,32 @@ DIR *pe_opendirat(int dfd, const char *name)
 {
 	return stream_of(openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
+
+int pe_write_text_at(int dfd, const char *name, const char *text, int flags, mode_t mode)
+{
+	int fd = openat(dfd, name, flags | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(text);
+	int r = write(fd, text, n) == (ssize_t)n ? 0 : -1;
+	if (close(fd))
+		r = -1;
+	return r;
+}
+
+void pe_last_line(const char *path, char *out, size_t len)
+{
+	out[0] = '\0';
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strlen(line);
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+			line[--n] = '\0';
+		if (n)
+			snprintf(out, len, "%s", line);
+	}
+	fclose(f);
+}

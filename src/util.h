@@ -75,4 +75,13 @@ int pe_open_dir(int path_fd);
 DIR *pe_opendir_path(int path_fd);
 DIR *pe_opendirat(int dfd, const char *name);
 
+/* Writes text into name in dfd (AT_FDCWD: a path), made with flags
+ * (O_CREAT | O_EXCL or O_TRUNC; O_WRONLY, O_NOFOLLOW and O_CLOEXEC are
+ * added) and mode. 0, or -1 with errno. */
+int pe_write_text_at(int dfd, const char *name, const char *text, int flags, mode_t mode);
+
+/* The last non-empty line of the file at path (a log), for a one-line
+ * message; "" if none or unreadable. */
+void pe_last_line(const char *path, char *out, size_t len);
+
 #endif

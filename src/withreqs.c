@@ -205,17 +205,6 @@ static char *resolve_key(const char *base, const char *xy, char *const *reqs, si
 	return key;
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(text);
-	int r = write(fd, text, n) == (ssize_t)n ? 0 : -1;
-	if (close(fd))
-		r = -1;
-	return r;
-}
 
 int withreqs_lock(const char *base, const char *xy, char *const *reqs, size_t n, int refresh, const char *workdir,
 		  const char *out_path, char *err, size_t len)
@@ -231,7 +220,7 @@ int withreqs_lock(const char *base, const char *xy, char *const *reqs, size_t n,
 		char *nl = strchr(cached, '\n');
 		if (sscanf(cached, "resolved-at %lld", &when) == 1 && nl && (double)(time(NULL) - when) <= ttl &&
 		    time(NULL) >= when) {
-			if (write_file(out_path, nl + 1))
+			if (pe_write_text_at(AT_FDCWD, out_path, nl + 1, O_CREAT | O_TRUNC, 0600))
 				return pe_err(err, len, "cannot write '%s': %s", out_path, strerror(errno));
 			return 0;
 		}
@@ -240,7 +229,7 @@ int withreqs_lock(const char *base, const char *xy, char *const *reqs, size_t n,
 	cleanup_free char *text = NULL;
 	if (storepip_run(base, xy, "resolve", report, reqs, n, workdir, &text, err, len))
 		return -1;
-	if (write_file(out_path, text))
+	if (pe_write_text_at(AT_FDCWD, out_path, text, O_CREAT | O_TRUNC, 0600))
 		return pe_err(err, len, "cannot write '%s': %s", out_path, strerror(errno));
 	if (dir && key) {
 		cleanup_free char *entry = pe_xasprintf("resolved-at %lld\n%s", (long long)time(NULL), text);
