@@ -54,7 +54,7 @@ build() {   # build OUTPUT [EXTRA-FLAGS...] SOURCES...
 	"$cc" -g -O1 -std=gnu11 -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Wall -Wextra -D_GNU_SOURCE -DPYENVFS_VERSION='"fuzz"' -Isrc "$@" \
-		src/view.c src/layout.c src/util.c src/cli.c -o "$o"
+		src/view.c src/layout.c src/safedir.c src/util.c src/cli.c -o "$o"
 }
 build "$out/fuzz_view" tests/fuzz/fuzz_view.c || exit 2
 build "$out/fuzz_cli" -DFUZZ_CLI tests/fuzz/fuzz_view.c || exit 2
