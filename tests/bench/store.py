@@ -17,7 +17,9 @@ run, interleaved (A B, B A, ...):
   file systems or owners), (c) `python -m venv V` and `V/bin/pip install
   --no-index --find-links WHEELS` of the N wheels;
 - files and disk each env adds;
-- warm import of the N top-level packages in the env against the same in (b);
+- warm import of the N top-level packages in the env against the same in (b),
+  and in an env mounted with `-o open=kernel` (the same rounds), with the
+  requests one warm import sends to each daemon;
 - the page cache of 10 envs from the lock against one (root: caches dropped);
 - `pyenvfs run --with` of 3 stored distributions, `python -c pass`, against a
   bare `pyenvfs run BASE -- python -c pass`.
@@ -98,6 +100,16 @@ def make_wheels(wh, n, files, exe):
             tag = "%s-%s-linux_x86_64" % (tag_cp, tag_cp)
         pkgs.make_wheel(wh, name, "1.0", files=fs, tag=tag)
     return sorted(os.path.join(wh, w) for w in os.listdir(wh) if w.endswith(".whl"))
+
+
+REQUEST_KINDS = ("lookup", "getattr", "open", "release", "flush", "read", "readdir", "opendir",
+                 "releasedir", "ioctl", "getxattr", "readlink", "statfs", "access")
+
+
+def daemon_stats(mnt):
+    """The daemon's request counters (the user.pyenvfs.stats attribute)."""
+    text = os.getxattr(mnt, "user.pyenvfs.stats").decode()
+    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
 
 
 def write_lock(path, wheels):
@@ -291,9 +303,26 @@ def main():
         # ----------------------------------------------- warm import
         npy = os.path.join(made["a"][0], "bin", "python" + a.python)
         log("warm import of %d packages (%d rounds)" % (a.dists, 2 * a.runs + 1))
-        ip, inat = interleave([lambda: timed([py, "-c", code], env), lambda: timed([npy, "-c", code], env)],
-                              2 * a.runs + 1, warmup=3)
-        res["import"] = {"pyenvfs": ip, "native": inat}
+        # the same lock in a second env whose files the kernel opens itself
+        # (-o open=kernel): no OPEN, GETATTR or RELEASE per file, no passthrough
+        ko = os.path.join(work, "ko-mnt")
+        os.mkdir(ko)
+        sh([PYENVFS, a.base, ko, "--site", ko + "-site", "--lock", lock, "-o", "open=kernel"], env=env)
+        mounted.append(ko)
+        kpy = os.path.join(ko, "bin", "python" + a.python)
+        ip, inat, ik = interleave([lambda: timed([py, "-c", code], env), lambda: timed([npy, "-c", code], env),
+                                   lambda: timed([kpy, "-c", code], env)], 2 * a.runs + 1, warmup=3)
+        res["import"] = {"pyenvfs": ip, "native": inat, "open_kernel": ik}
+        # what one warm import asks of each daemon
+        res["requests"] = {}
+        for name, m, exe_ in (("default", probe, py), ("open=kernel", ko, kpy)):
+            before = daemon_stats(m)
+            sh([exe_, "-c", code], env=env)
+            after = daemon_stats(m)
+            res["requests"][name] = {k: after[k] - before.get(k, 0) for k in after
+                                     if k in REQUEST_KINDS and after[k] != before.get(k, 0)}
+        unmount(ko)
+        mounted.remove(ko)
 
         # ------------------------------------------- run --with, 3 dists
         with_env = dict(env, PIP_FIND_LINKS=wh, PIP_NO_INDEX="1")
@@ -368,6 +397,9 @@ def report(a, res):
         ("warm import of the %d packages / native venv (b)" % res["dists"],
          ratio(res["import"]["pyenvfs"], res["import"]["native"]), 1.10,
          spread(res["import"]["pyenvfs"], res["import"]["native"])),
+        ("warm import of the %d packages, `-o open=kernel` / native venv (b)" % res["dists"],
+         ratio(res["import"]["open_kernel"], res["import"]["native"]), None,
+         spread(res["import"]["open_kernel"], res["import"]["native"])),
         ("`run --with` 3 stored dists / bare `run`, `python -c pass`",
          ratio(res["run_with"]["with3"], res["run_with"]["bare"]), 1.3,
          spread(res["run_with"]["with3"], res["run_with"]["bare"])),
@@ -391,6 +423,9 @@ def report(a, res):
             "", "Warm import of the %d packages: pyenvfs %s, native venv %s. `run --with` of 3: %s, bare run %s." % (
                 res["dists"], ms(median(res["import"]["pyenvfs"])), ms(median(res["import"]["native"])),
                 ms(median(res["run_with"]["with3"])), ms(median(res["run_with"]["bare"])))]
+    for name, req in sorted(res.get("requests", {}).items()):
+        out.append("Requests of one warm import, %s: %s." % (
+            name, ", ".join("%s %d" % kv for kv in sorted(req.items())) or "none"))
     if "page_cache_kb" in res:
         pc = res["page_cache_kb"]
         out.append("Page cache grown by the import in 1 env: %d kB; in 10 envs: %d kB (caches dropped before each; %s)."
