@@ -13,6 +13,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The first bytes of n's file into head: their number, or <= 0. */
+static ssize_t read_head(const struct node *n, char head[SHEBANG_HEAD])
+{
+	char pp[PE_PROC_PATH_MAX];
+	pe_proc_path(pp, n->fd);
+	int fd = open(pp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t len = pread(fd, head, SHEBANG_HEAD, 0);
+	close(fd);
+	return len;
+}
+
+/* Plans e from head and gives it to n, unless there is nothing to rewrite or
+ * another thread gave n its plan first (then e is freed). */
+static void give_plan(const struct pe_fs *fs, struct node *n, const char *head, size_t len,
+		      const struct shebang_match *match, struct shebang_edit *e)
+{
+	struct shebang_edit *none = NULL;
+	if (shebang_plan(head, len, match, fs->mountpoint, e) != 1 ||
+	    !__atomic_compare_exchange_n(&n->sb, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(e);
+}
+
 /* Any <dir>/bin/python... is rewritten: the mount points a layer was used
  * at are not recorded yet. */
 void script_plan(struct pe_fs *fs, struct node *n, const char *dir)
@@ -20,22 +44,12 @@ void script_plan(struct pe_fs *fs, struct node *n, const char *dir)
 	size_t dl = strlen(dir);
 	if (!fs->mountpoint || !(strcmp(dir, "bin") == 0 || (dl > 4 && strcmp(dir + dl - 4, "/bin") == 0)))
 		return;
-	char pp[PE_PROC_PATH_MAX];
-	pe_proc_path(pp, n->fd);
-	int fd = open(pp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char head[SHEBANG_HEAD];
-	ssize_t len = pread(fd, head, sizeof head, 0);
-	close(fd);
+	ssize_t len = read_head(n, head);
 	if (len <= 0)
 		return;
 	const struct shebang_match match = { NULL, 0, 1 };
-	struct shebang_edit *e = pe_xcalloc(1, sizeof *e);
-	struct shebang_edit *none = NULL;
-	if (shebang_plan(head, (size_t)len, &match, fs->mountpoint, e) != 1 ||
-	    !__atomic_compare_exchange_n(&n->sb, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		free(e);
+	give_plan(fs, n, head, (size_t)len, &match, pe_xcalloc(1, sizeof(struct shebang_edit)));
 }
 
 int script_read(struct node *n, int fd, char *buf, size_t size, off_t off)
@@ -88,25 +102,16 @@ void script_plan_own(struct pe_fs *fs, struct node *n, struct stat *st)
 			st->st_size = shebang_size(n->sb, st->st_size);
 		return;
 	}
-	char pp[PE_PROC_PATH_MAX];
-	pe_proc_path(pp, n->fd);
-	int fd = open(pp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char head[SHEBANG_HEAD];
-	ssize_t len = pread(fd, head, sizeof head, 0);
-	close(fd);
+	ssize_t len = read_head(n, head);
 	if (len < 2 || head[0] != '#' || head[1] != '!')
 		return;
 	const struct shebang_match match = { (const char *const *)fs->own_roots, fs->nown_roots, 0 };
 	struct shebang_edit *e = pe_xcalloc(1, sizeof *e);
-	struct shebang_edit *none = NULL;
 	e->own = 1;
 	e->size = st->st_size;
 	e->mtime = st->st_mtim;
-	if (shebang_plan(head, (size_t)len, &match, fs->mountpoint, e) != 1 ||
-	    !__atomic_compare_exchange_n(&n->sb, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		free(e);
+	give_plan(fs, n, head, (size_t)len, &match, e);
 	if (script_shown(n, st))
 		st->st_size = shebang_size(n->sb, st->st_size);
 }
