@@ -155,6 +155,37 @@ def pair_spread(a, b):
 OWN_DROPS = [0]     # how many times the bench itself dropped caches
 
 
+STATS_XATTR = "user.pyenvfs.stats"
+
+
+def stats(m):
+    """The daemon's counters at mount point m (its user.pyenvfs.stats attribute)."""
+    text = os.getxattr(m, STATS_XATTR).decode()
+    return {k: int(v) for k, v in (ln.split() for ln in text.splitlines() if ln.strip())}
+
+
+def stats_delta(m, fn):
+    """What fn() made the daemon at m count: the counters that moved."""
+    before = stats(m)
+    fn()
+    after = stats(m)
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+
+
+def ratio(a, b):
+    return median(a) / median(b)
+
+
+def spread(a, b):
+    """The quartiles of the per-round ratios a/b, as a table cell."""
+    q = pair_spread(a, b)
+    return "%.2f–%.2f" % q if q else "—"
+
+
+def ms(t):
+    return "%.1f ms" % (t * 1e3) if t < 10 else "%.2f s" % t
+
+
 def vmstat_drops():
     """How many times anyone has dropped caches since boot (/proc/vmstat)."""
     n = 0

@@ -43,7 +43,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from common import REPO, BenchError, block_markers, interleave, median, pair_spread, sh, with_block  # noqa: E402
+from common import (REPO, BenchError, block_markers, interleave, median, ms, ratio, sh,  # noqa: E402
+                    spread, stats, stats_delta, with_block)
 from envs import PKG, PKG_MODULES, write_package  # noqa: E402
 from procinfo import mount_count  # noqa: E402  (tests/procinfo.py)
 import pkgs  # noqa: E402  (tests/pkgs.py)
@@ -51,7 +52,6 @@ import pkgs  # noqa: E402  (tests/pkgs.py)
 PYENVFS = os.environ.get("PYENVFS") or os.path.join(REPO, "build", "pyenvfs")
 FUSERMOUNT = shutil.which("fusermount3") or "/usr/bin/fusermount3"
 INFO_XATTR = "user.pyenvfs.info"
-STATS_XATTR = "user.pyenvfs.stats"
 
 GOAL_MOUNT = 1.1
 GOAL_IMPORT = 1.05
@@ -251,31 +251,6 @@ def run_timed(argv, env, cwd="/", io=False, cpu=None):
         raise BenchError("%s exited %d:\n%s" % (" ".join(map(str, argv)), p.returncode,
                                                  err.decode("utf-8", "replace")[-3000:]))
     return (t, wchar) if io else t
-
-
-def stats(m):
-    text = os.getxattr(m, STATS_XATTR).decode()
-    return {k: int(v) for k, v in (ln.split() for ln in text.splitlines() if ln.strip())}
-
-
-def stats_delta(m, fn):
-    before = stats(m)
-    fn()
-    after = stats(m)
-    return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
-
-
-def ratio(a, b):
-    return median(a) / median(b)
-
-
-def spread(a, b):
-    q = pair_spread(a, b)
-    return "%.2f–%.2f" % q if q else "—"
-
-
-def ms(t):
-    return "%.1f ms" % (t * 1e3) if t < 10 else "%.2f s" % t
 
 
 def du_kb(*paths, apparent=False):

@@ -34,7 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import REPO, drop_caches, interleave, median, pair_spread, with_block, BLOCK_BEGIN, BLOCK_END  # noqa: E402
+from common import REPO, drop_caches, interleave, median, pair_spread, stats, with_block, BLOCK_BEGIN, BLOCK_END  # noqa: E402
 from envs import IMPORTS  # noqa: E402
 from workloads import IO_SIZE, read_file, write_file  # noqa: E402
 
@@ -172,11 +172,6 @@ def page_cache(envs, kind, n):
             envs.unmount(m)
         for i in range(n):
             shutil.rmtree(os.path.join(envs.work, "pc-%s-%02d-site" % (kind, i)), ignore_errors=True)
-
-
-def stats(m):
-    text = os.getxattr(m, "user.pyenvfs.stats").decode()
-    return {k: int(v) for k, v in (line.split() for line in text.splitlines() if line.strip())}
 
 
 def ratio_cell(a, b, rate):

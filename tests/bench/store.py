@@ -42,7 +42,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from common import REPO, BenchError, block_markers, interleave, median, pair_spread, sh, with_block  # noqa: E402
+from common import (REPO, BenchError, block_markers, drop_caches, interleave, median, ms, ratio, sh,  # noqa: E402
+                    spread, stats_delta, with_block)
 from passthrough import cgroup_cache_kb  # noqa: E402
 from procinfo import mount_count  # noqa: E402
 import pkgs  # noqa: E402
@@ -106,12 +107,6 @@ REQUEST_KINDS = ("lookup", "getattr", "open", "release", "flush", "read", "readd
                  "releasedir", "ioctl", "getxattr", "readlink", "statfs", "access")
 
 
-def daemon_stats(mnt):
-    """The daemon's request counters (the user.pyenvfs.stats attribute)."""
-    text = os.getxattr(mnt, "user.pyenvfs.stats").decode()
-    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
-
-
 def write_lock(path, wheels):
     import hashlib
     out = ['lock-version = "1.0"', 'created-by = "tests/bench/store.py"']
@@ -168,25 +163,6 @@ def meminfo_kb(key):
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
-
-
-def drop_caches():
-    sh(["sync"])
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-
-
-def ratio(a, b):
-    return median(a) / median(b)
-
-
-def spread(a, b):
-    q = pair_spread(a, b)
-    return "%.2f–%.2f" % q if q else "—"
-
-
-def ms(t):
-    return "%.1f ms" % (t * 1e3) if t < 10 else "%.2f s" % t
 
 
 def main():
@@ -316,11 +292,8 @@ def main():
         # what one warm import asks of each daemon
         res["requests"] = {}
         for name, m, exe_ in (("default", probe, py), ("open=kernel", ko, kpy)):
-            before = daemon_stats(m)
-            sh([exe_, "-c", code], env=env)
-            after = daemon_stats(m)
-            res["requests"][name] = {k: after[k] - before.get(k, 0) for k in after
-                                     if k in REQUEST_KINDS and after[k] != before.get(k, 0)}
+            moved = stats_delta(m, lambda: sh([exe_, "-c", code], env=env))
+            res["requests"][name] = {k: v for k, v in moved.items() if k in REQUEST_KINDS}
         unmount(ko)
         mounted.remove(ko)
 

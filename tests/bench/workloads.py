@@ -11,7 +11,7 @@ import sys
 import time
 
 from common import (BenchError, Cmd, IS_ROOT, Skip, drop_caches, drop_dentries,
-                    interleave, median, sh, time_cmd)
+                    interleave, median, sh, stats, time_cmd)
 from envs import IMPORTS, PKG, PKG_MODULES, write_package
 from report import Group, Row, fmt_ms, rate_row, time_row
 
@@ -93,11 +93,6 @@ def startup_cmds(ctx, m, code, mode):
 
 
 # ---------------------------------------------------------------------------
-
-def stats(m):
-    out = os.getxattr(m, "user.pyenvfs.stats").decode()
-    return dict((k, int(v)) for k, v in (line.split() for line in out.splitlines()))
-
 
 def request_counts(m, cmd, n):
     """Requests each of n runs of cmd sends to the daemon of m, in order.
