@@ -56,8 +56,9 @@ static void reply_entry(fuse_req_t req, int r, const struct resolved *res)
 	fuse_reply_entry(req, &e);
 }
 
-/* How long the kernel may keep n's attributes: for long where a watch
- * tells it of every change, else the layer's timeout. */
+/* How long the kernel may keep n's attributes (and, for a directory, a name
+ * found missing in it): for long where a watch tells it of every change,
+ * else the layer's timeout. */
 static double attr_timeout(struct pe_fs *fs, const struct node *n)
 {
 	return watch_covers(fs, n) ? WATCH_TIMEOUT : resolve_timeout(fs, n);
@@ -129,7 +130,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * many names that are not there), as long as the directory itself. */
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof e);
-		e.entry_timeout = watch_covers(fs, p) ? WATCH_TIMEOUT : resolve_timeout(fs, p);
+		e.entry_timeout = attr_timeout(fs, p);
 		fuse_reply_entry(req, &e);
 		return;
 	}
